@@ -1,0 +1,96 @@
+/**
+ * Platform constants for Linux on x86_64 and aarch64 with glibc.
+ *
+ * The two architectures agree on every value used here: they differ in `O_DIRECTORY`,
+ * `O_NOFOLLOW`, `O_DIRECT` and `O_LARGEFILE` (asm-generic/fcntl.h against
+ * arch/x86/include/uapi/asm/fcntl.h), none of which this library passes. Errno numbers come from
+ * asm-generic/errno-base.h and asm-generic/errno.h, which both architectures use.
+ *
+ * Internal: nothing outside `src/` imports this.
+ *
+ * @module
+ */
+
+// <fcntl.h>
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_ACCMODE = 3;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_DUPFD_CLOEXEC = 1030;
+export const FD_CLOEXEC = 1;
+export const SEEK_END = 2;
+
+// <sys/mman.h>
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_NORESERVE = 0x4000;
+export const MS_ASYNC = 1;
+export const MS_SYNC = 4;
+export const MADV_NORMAL = 0;
+export const MADV_RANDOM = 1;
+export const MADV_SEQUENTIAL = 2;
+export const MADV_WILLNEED = 3;
+export const MADV_DONTNEED = 4;
+export const MFD_CLOEXEC = 1;
+
+// <limits.h>
+export const NAME_MAX = 255;
+
+/** errno numbers with their symbolic names and a short description for messages. */
+export const ERRNO: Readonly<Record<number, readonly [code: string, description: string]>> = {
+  1: ["EPERM", "operation not permitted"],
+  2: ["ENOENT", "not found"],
+  3: ["ESRCH", "no such process"],
+  4: ["EINTR", "interrupted by a signal"],
+  5: ["EIO", "input/output error"],
+  6: ["ENXIO", "no such device or address"],
+  7: ["E2BIG", "argument list too long"],
+  8: ["ENOEXEC", "not an executable format"],
+  9: ["EBADF", "bad file descriptor"],
+  10: ["ECHILD", "no child processes"],
+  11: ["EAGAIN", "resource temporarily unavailable"],
+  12: ["ENOMEM", "out of memory"],
+  13: ["EACCES", "permission denied"],
+  14: ["EFAULT", "bad address"],
+  16: ["EBUSY", "resource busy"],
+  17: ["EEXIST", "already exists"],
+  18: ["EXDEV", "cross-device link"],
+  19: ["ENODEV", "no such device"],
+  20: ["ENOTDIR", "not a directory"],
+  21: ["EISDIR", "is a directory"],
+  22: ["EINVAL", "invalid argument"],
+  23: ["ENFILE", "too many open files in the system"],
+  24: ["EMFILE", "too many open files"],
+  25: ["ENOTTY", "inappropriate ioctl for device"],
+  26: ["ETXTBSY", "text file busy"],
+  27: ["EFBIG", "file too large"],
+  28: ["ENOSPC", "no space left on device"],
+  29: ["ESPIPE", "illegal seek"],
+  30: ["EROFS", "read-only file system"],
+  31: ["EMLINK", "too many links"],
+  32: ["EPIPE", "broken pipe"],
+  34: ["ERANGE", "result out of range"],
+  35: ["EDEADLK", "resource deadlock would occur"],
+  36: ["ENAMETOOLONG", "name too long"],
+  38: ["ENOSYS", "function not implemented"],
+  39: ["ENOTEMPTY", "directory not empty"],
+  40: ["ELOOP", "too many levels of symbolic links"],
+  42: ["ENOMSG", "no message of the desired type"],
+  43: ["EIDRM", "identifier removed"],
+  75: ["EOVERFLOW", "value too large for defined data type"],
+  90: ["EMSGSIZE", "message too long"],
+  95: ["EOPNOTSUPP", "operation not supported"],
+  110: ["ETIMEDOUT", "timed out"],
+  125: ["ECANCELED", "operation canceled"],
+  130: ["EOWNERDEAD", "owner died"],
+  131: ["ENOTRECOVERABLE", "state not recoverable"],
+};

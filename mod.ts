@@ -1,0 +1,33 @@
+/**
+ * @posix/ipc: the inter-process communication primitives of Unix for Deno, through
+ * `Deno.dlopen` bindings to libc.
+ *
+ * Each module can also be imported on its own:
+ * - `@posix/ipc/shm`: POSIX shared memory, named and anonymous ({@linkcode SharedMemory});
+ * - `@posix/ipc/mmap`: memory-mapped files and descriptors ({@linkcode Mapping}, {@linkcode mapFile}).
+ *
+ * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
+ *
+ * @example Two handles on one segment
+ * ```ts
+ * import { SharedMemory } from "@posix/ipc";
+ *
+ * const name = `/mod-example-${Deno.pid}`;
+ * using memory = SharedMemory.create(name, { size: 4096 });
+ * using other = SharedMemory.open(name);
+ * memory.bytes[0] = 1;
+ * console.log(other.bytes[0]); // 1
+ * ```
+ *
+ * @module
+ */
+
+export {
+  IpcError,
+  isSystemError,
+  type SystemError,
+  type SystemErrorDetails,
+} from "./src/errors.ts";
+export { type FdLike, OwnedFd } from "./src/fd.ts";
+export * from "./src/shm.ts";
+export * from "./src/mmap.ts";

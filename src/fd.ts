@@ -1,0 +1,170 @@
+/**
+ * Owned file descriptors: closed exactly once, close-on-exec by default, and explicit about
+ * being handed to child processes.
+ *
+ * @example
+ * ```ts
+ * import { OwnedFd } from "@posix/ipc";
+ * import { SharedMemory } from "@posix/ipc/shm";
+ *
+ * using memory = SharedMemory.anonymous({ size: 4096 });
+ * using copy = new OwnedFd(memory.fd).dup(); // a second descriptor for the same memory
+ * console.log(copy.inheritable); // false: children do not receive it unless asked
+ * ```
+ *
+ * @module
+ */
+
+import { F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, FD_CLOEXEC } from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
+import { check, closedError } from "./errors.ts";
+
+/** A file descriptor given as a number or as an {@linkcode OwnedFd}. */
+export type FdLike = number | OwnedFd;
+
+/**
+ * A file descriptor that this object owns: `close()` closes it once, later calls do nothing,
+ * and every other use after close throws `Deno.errors.BadResource`.
+ *
+ * Descriptors this library opens are close-on-exec, so child processes receive only those
+ * handed to them on purpose; set {@linkcode OwnedFd.inheritable} to hand one to a child that
+ * `Deno.Command` starts.
+ *
+ * @example Wrapping a descriptor a parent process passed down
+ * ```ts ignore
+ * import { OwnedFd } from "@posix/ipc";
+ *
+ * using fd = new OwnedFd(3); // closed when the scope ends
+ * console.log(fd.fd);
+ * ```
+ */
+export class OwnedFd implements Disposable {
+  #fd: number;
+
+  /**
+   * Takes ownership of the open descriptor `fd`.
+   *
+   * @param fd An open file descriptor, a non-negative integer.
+   * @throws {TypeError} when `fd` is not a non-negative integer.
+   */
+  constructor(fd: number) {
+    this.#fd = validateFd(fd, "fd");
+  }
+
+  /**
+   * The descriptor's number. **UNSAFE**: the number stays valid only while this object is
+   * open; once it is closed the kernel may give the same number to another file.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get fd(): number {
+    if (this.#fd < 0) throw closedError("a closed file descriptor");
+    return this.#fd;
+  }
+
+  /** Whether this descriptor was closed or released. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /**
+   * Whether a child process started with exec (such as by `Deno.Command`) receives this
+   * descriptor: the inverse of close-on-exec. `false` for every descriptor this library opens.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get inheritable(): boolean {
+    const flags = check(
+      libc().fcntl(this.fd, F_GETFD, 0),
+      "fcntl",
+      fdOperation("inspect", this.#fd),
+    );
+    return (flags & FD_CLOEXEC) === 0;
+  }
+
+  set inheritable(value: boolean) {
+    const c = libc();
+    const operation = fdOperation("change", this.fd);
+    const flags = check(c.fcntl(this.#fd, F_GETFD, 0), "fcntl", operation);
+    const next = value ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
+    check(c.fcntl(this.#fd, F_SETFD, next), "fcntl", operation);
+  }
+
+  /**
+   * Duplicates the descriptor: the copy refers to the same open file and is close-on-exec.
+   *
+   * @returns A new owned descriptor.
+   * @throws {IpcError} with code `EMFILE` when the process has no descriptor left.
+   */
+  dup(): OwnedFd {
+    return new OwnedFd(
+      check(libc().fcntl(this.fd, F_DUPFD_CLOEXEC, 0), "fcntl", {
+        action: `duplicate file descriptor ${this.#fd}`,
+      }),
+    );
+  }
+
+  /**
+   * Gives up ownership without closing: the caller now owns the returned number, and this
+   * object acts as closed.
+   *
+   * @returns The descriptor's number.
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  release(): number {
+    const fd = this.fd;
+    this.#fd = -1;
+    return fd;
+  }
+
+  /** Closes the descriptor. Closing again does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    closeFd(fd);
+  }
+
+  /** Same as {@linkcode OwnedFd.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Checks that `fd` is a non-negative integer. Internal. */
+export function validateFd(fd: number, argument: string): number {
+  if (!Number.isInteger(fd) || fd < 0) {
+    throw new TypeError(`Cannot use ${argument} ${fd}: it must be a non-negative integer`);
+  }
+  return fd;
+}
+
+/**
+ * Takes the descriptor out of an {@linkcode FdLike}: an `OwnedFd` is released to the caller, a
+ * number is checked. Internal.
+ */
+export function takeFd(fd: FdLike, argument: string): number {
+  return fd instanceof OwnedFd ? fd.release() : validateFd(fd, argument);
+}
+
+/** The number inside an {@linkcode FdLike}, without taking ownership. Internal. */
+export function peekFd(fd: FdLike, argument: string): number {
+  return fd instanceof OwnedFd ? fd.fd : validateFd(fd, argument);
+}
+
+/**
+ * Closes a raw descriptor. EINTR still closes it on Linux, so it is not retried; any other
+ * failure means the number was not open, a bug worth reporting. Internal.
+ */
+export function closeFd(fd: number): void {
+  if (libc().close(fd) === 0) return;
+  try {
+    check(-1, "close", fdOperation("close", fd));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.Interrupted)) throw error;
+  }
+}
+
+function fdOperation(verb: string, fd: number) {
+  return { action: `${verb} file descriptor ${fd}` };
+}

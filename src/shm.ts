@@ -1,0 +1,473 @@
+/**
+ * POSIX shared memory: a block of memory that several processes map at once, named
+ * (`shm_open`, visible in /dev/shm) or anonymous (`memfd_create`, handed to a child by
+ * descriptor).
+ *
+ * The handle that creates a named segment owns the name and removes it when closed, unless
+ * created with `persist: true`; handles that only open it never remove it.
+ *
+ * @example A segment that another process opens by name
+ * ```ts
+ * import { SharedMemory } from "@posix/ipc/shm";
+ *
+ * const name = `/example-${Deno.pid}`;
+ * using memory = SharedMemory.create(name, { size: 4096 });
+ * new TextEncoder().encodeInto("hello", memory.bytes);
+ *
+ * using other = SharedMemory.open(name); // as another process would
+ * console.log(new TextDecoder().decode(other.bytes.subarray(0, 5))); // "hello"
+ * ```
+ *
+ * @module
+ */
+
+import { cstring } from "../ffi/cstring.ts";
+import { statvfs } from "../ffi/layout.ts";
+import {
+  F_GETFL,
+  MFD_CLOEXEC,
+  O_ACCMODE,
+  O_CREAT,
+  O_EXCL,
+  O_RDONLY,
+  O_RDWR,
+} from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
+import { formatBytes, validateMode, validateName, validateSize } from "./_validate.ts";
+import { check, closedError, type Operation, systemError } from "./errors.ts";
+import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
+import { Mapping } from "./mmap.ts";
+
+/** Options of {@linkcode SharedMemory.create}. */
+export interface CreateSharedMemoryOptions {
+  /** The size in bytes, a positive integer. */
+  size: number;
+  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  mode?: number;
+  /** Keep the name when this handle closes. Default `false`: the creator removes it. */
+  persist?: boolean;
+}
+
+/** Options of {@linkcode SharedMemory.open} and {@linkcode SharedMemory.fromFd}. */
+export interface OpenSharedMemoryOptions {
+  /**
+   * Open for reading only: the segment can never be changed through this handle. (JavaScript
+   * has no read-only `ArrayBuffer`; the mapping is copy-on-write, so a stray write stays in
+   * this process instead of crashing it.) Default `false`; for `fromFd`, the descriptor's own
+   * access mode.
+   */
+  readOnly?: boolean;
+}
+
+/** Options of {@linkcode SharedMemory.anonymous}. */
+export interface AnonymousSharedMemoryOptions {
+  /** The size in bytes, a positive integer. */
+  size: number;
+}
+
+/** Where POSIX shared memory lives on Linux, for messages about free space. */
+const SHM_DIR = "/dev/shm";
+
+/** What a handle must release, kept apart from the handle so that a finalizer can use it. */
+interface Lease {
+  fd: number;
+  /** The name to remove on close: set for an owner, `null` otherwise. */
+  ownedName: string | null;
+}
+
+/** Closes what a user forgot to close: a safety net only. */
+const releaseWhenUnreachable = new FinalizationRegistry<Lease>((lease) => {
+  libc().close(lease.fd);
+  if (lease.ownedName) libc().shm_unlink(cstring(lease.ownedName));
+});
+
+/**
+ * A POSIX shared memory segment, mapped into this process.
+ *
+ * {@linkcode SharedMemory.buffer} and {@linkcode SharedMemory.bytes} view the memory itself:
+ * what one process writes, every other process that maps the segment sees at once. Use
+ * `Atomics` on an `Int32Array` over it, or the library's semaphores, to coordinate.
+ *
+ * @example Counting in shared memory with Atomics
+ * ```ts
+ * import { SharedMemory } from "@posix/ipc/shm";
+ *
+ * using memory = SharedMemory.anonymous({ size: 4096 });
+ * const counters = new Int32Array(memory.buffer);
+ * Atomics.add(counters, 0, 5);
+ * console.log(Atomics.load(counters, 0)); // 5
+ * ```
+ */
+export class SharedMemory implements Disposable {
+  readonly #name: string | null;
+  readonly #readOnly: boolean;
+  readonly #lease: Lease;
+  #mapping: Mapping | null;
+  #size: number;
+
+  private constructor(name: string | null, lease: Lease, mapping: Mapping, readOnly: boolean) {
+    this.#name = name;
+    this.#lease = lease;
+    this.#mapping = mapping;
+    this.#size = mapping.length;
+    this.#readOnly = readOnly;
+    releaseWhenUnreachable.register(this, lease, this);
+  }
+
+  /**
+   * Creates a named segment of `size` bytes and maps it. Fails if the name exists. The pages
+   * are reserved at once, so a full /dev/shm fails here with a clear error instead of killing
+   * the process with SIGBUS when the memory is first touched.
+   *
+   * @param name "/" then 1 to 254 bytes, with no other "/".
+   * @param options The size, the mode and whether the name outlives this handle.
+   * @returns The segment, zero-filled; this handle owns the name.
+   * @throws {TypeError} for a bad name.
+   * @throws {RangeError} for a bad size or mode.
+   * @throws {Deno.errors.AlreadyExists} when the name exists.
+   * @throws {IpcError} with code `ENOSPC` when /dev/shm has no room; no name is left behind.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(`/jobs-${Deno.pid}`, { size: 1 << 16, mode: 0o600 });
+   * console.log(memory.name, memory.size);
+   * ```
+   */
+  static create(name: string, options: CreateSharedMemoryOptions): SharedMemory {
+    validateName(name, "shared memory");
+    const size = validateSize(options?.size, "shared memory size");
+    const mode = validateMode(options.mode ?? 0o600);
+    const operation = { action: "create shared memory", objectName: name };
+    const c = libc();
+    const path = cstring(name);
+    const fd = check(c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode), "shm_open", operation);
+    try {
+      check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
+      reserve(fd, 0, size, operation);
+      const mapping = Mapping.fromFd(fd, { write: true, label: name });
+      return new SharedMemory(
+        name,
+        { fd, ownedName: options.persist ? null : name },
+        mapping,
+        false,
+      );
+    } catch (error) {
+      closeFd(fd);
+      c.shm_unlink(path);
+      throw error;
+    }
+  }
+
+  /**
+   * Opens an existing named segment and maps its whole current size. This handle never
+   * removes the name.
+   *
+   * @param name The segment's name, as given to {@linkcode SharedMemory.create}.
+   * @param options `readOnly` to open it for reading only.
+   * @returns The segment.
+   * @throws {TypeError} for a bad name.
+   * @throws {Deno.errors.NotFound} when no segment has that name.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @throws {Deno.errors.InvalidData} when it is still empty (its creator has not sized it).
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const name = `/config-${Deno.pid}`;
+   * using writer = SharedMemory.create(name, { size: 64 });
+   * writer.bytes[0] = 42;
+   * using reader = SharedMemory.open(name, { readOnly: true });
+   * console.log(reader.bytes[0]); // 42
+   * ```
+   */
+  static open(name: string, options: OpenSharedMemoryOptions = {}): SharedMemory {
+    validateName(name, "shared memory");
+    const readOnly = options.readOnly === true;
+    const fd = check(
+      libc().shm_open(cstring(name), readOnly ? O_RDONLY : O_RDWR, 0),
+      "shm_open",
+      { action: "open shared memory", objectName: name },
+    );
+    return SharedMemory.#adopt(fd, name, readOnly);
+  }
+
+  /**
+   * Creates an anonymous segment (`memfd_create`): it has no name, so nothing can leak, and
+   * it is freed when the last descriptor and mapping go. Hand it to a child process by
+   * descriptor; the child maps it with {@linkcode SharedMemory.fromFd}.
+   *
+   * @param options The size in bytes.
+   * @returns The segment, zero-filled.
+   * @throws {RangeError} for a bad size.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 1024 });
+   * console.log(memory.name); // null
+   * ```
+   */
+  static anonymous(options: AnonymousSharedMemoryOptions): SharedMemory {
+    const size = validateSize(options?.size, "shared memory size");
+    const operation = { action: "create anonymous shared memory" };
+    const c = libc();
+    const fd = check(c.memfd_create(cstring("posix-ipc"), MFD_CLOEXEC), "memfd_create", operation);
+    try {
+      check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
+      return SharedMemory.#adopt(fd, null, false);
+    } catch (error) {
+      closeFd(fd);
+      throw error;
+    }
+  }
+
+  /**
+   * Maps a segment from a descriptor, typically one a parent process handed down. On success
+   * the handle owns the descriptor and closes it; on failure it stays the caller's.
+   *
+   * @param fd The descriptor: a number or an {@linkcode OwnedFd}.
+   * @param options `readOnly`; by default read-only exactly when the descriptor is.
+   * @returns The segment.
+   * @throws {Deno.errors.BadResource} when `fd` is not open.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   * import { OwnedFd } from "@posix/ipc";
+   *
+   * using parent = SharedMemory.anonymous({ size: 16 });
+   * parent.bytes[0] = 9;
+   * using child = SharedMemory.fromFd(new OwnedFd(parent.fd).dup()); // as a child would
+   * console.log(child.bytes[0]); // 9
+   * ```
+   */
+  static fromFd(fd: FdLike, options: OpenSharedMemoryOptions = {}): SharedMemory {
+    const descriptor = peekFd(fd, "fd");
+    const flags = check(libc().fcntl(descriptor, F_GETFL, 0), "fcntl", {
+      action: `map shared memory from file descriptor ${descriptor}`,
+    });
+    const readOnly = options.readOnly ?? (flags & O_ACCMODE) === O_RDONLY;
+    const memory = SharedMemory.#map(descriptor, null, readOnly);
+    takeFd(fd, "fd");
+    return memory;
+  }
+
+  /**
+   * Removes a name. Processes that have the segment open or mapped keep it until they close
+   * it; the memory is freed after the last one.
+   *
+   * @param name The segment's name.
+   * @throws {TypeError} for a bad name.
+   * @throws {Deno.errors.NotFound} when no segment has that name.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const name = `/left-behind-${Deno.pid}`;
+   * SharedMemory.create(name, { size: 64, persist: true }).close();
+   * SharedMemory.unlink(name);
+   * ```
+   */
+  static unlink(name: string): void {
+    validateName(name, "shared memory");
+    check(libc().shm_unlink(cstring(name)), "shm_unlink", {
+      action: "remove shared memory",
+      objectName: name,
+    });
+  }
+
+  /** Maps `fd` and wraps it; closes `fd` if mapping fails. */
+  static #adopt(fd: number, name: string | null, readOnly: boolean): SharedMemory {
+    try {
+      return SharedMemory.#map(fd, name, readOnly);
+    } catch (error) {
+      closeFd(fd);
+      throw error;
+    }
+  }
+
+  static #map(fd: number, name: string | null, readOnly: boolean): SharedMemory {
+    const mapping = Mapping.fromFd(fd, {
+      write: !readOnly,
+      label: name ?? `shared memory fd ${fd}`,
+    });
+    return new SharedMemory(name, { fd, ownedName: null }, mapping, readOnly);
+  }
+
+  /** The segment's name, or `null` when it is anonymous or came from a descriptor. */
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** The mapped size in bytes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Whether the segment can be changed through this handle. */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** Whether this handle was closed. */
+  get closed(): boolean {
+    return this.#mapping === null;
+  }
+
+  /**
+   * The segment's descriptor, to hand to a child process. **UNSAFE**: valid only while this
+   * handle is open; afterwards the number may belong to another file.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get fd(): number {
+    this.#open();
+    return this.#lease.fd;
+  }
+
+  /**
+   * The memory as an `ArrayBuffer` (not a copy). Detached, and so empty, after `close()` or
+   * `resize()`: take it again after a resize.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get buffer(): ArrayBuffer {
+    return this.#open().buffer;
+  }
+
+  /**
+   * A `Uint8Array` over the memory; the same life as {@linkcode SharedMemory.buffer}.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    return this.#open().bytes;
+  }
+
+  /**
+   * The mapping behind {@linkcode SharedMemory.buffer}, for APIs that take a `Mapping`.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get mapping(): Mapping {
+    return this.#open();
+  }
+
+  /**
+   * Changes the segment's size (ftruncate) and maps it again: views taken before are detached,
+   * so take `buffer` or `bytes` again. Growing a named segment reserves the new pages as
+   * `create` does. Other processes keep their mapping at the old size until they reopen; if
+   * the segment shrinks, their access past the new end kills them with SIGBUS, so shrink only
+   * what no one else is using.
+   *
+   * @param size The new size in bytes.
+   * @throws {RangeError} for a bad size.
+   * @throws {Deno.errors.PermissionDenied} when this handle is read-only.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 4096 });
+   * memory.resize(8192);
+   * console.log(memory.bytes.length); // 8192
+   * ```
+   */
+  resize(size: number): void {
+    validateSize(size, "shared memory size");
+    const old = this.#open();
+    const label = this.#name ?? "anonymous shared memory";
+    if (this.#readOnly) {
+      throw new Deno.errors.PermissionDenied(`Cannot resize "${label}": it was opened read-only`);
+    }
+    const operation = { action: "resize shared memory", objectName: this.#name };
+    const c = libc();
+    const fd = this.#lease.fd;
+    check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
+    try {
+      if (this.#name && size > this.#size) reserve(fd, this.#size, size - this.#size, operation);
+      this.#mapping = Mapping.fromFd(fd, { write: true, label });
+    } catch (error) {
+      c.ftruncate(fd, BigInt(this.#size));
+      throw error;
+    }
+    this.#size = size;
+    old.close();
+  }
+
+  /**
+   * Removes the segment's name now, as {@linkcode SharedMemory.unlink} does; this handle stays
+   * usable, and no longer removes the name when closed.
+   *
+   * @throws {TypeError} when the segment has no name.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(`/private-${Deno.pid}`, { size: 64, persist: true });
+   * memory.unlink(); // nobody else can open it now, and the name cannot leak
+   * ```
+   */
+  unlink(): void {
+    this.#open();
+    if (!this.#name) throw new TypeError("Cannot unlink anonymous shared memory: it has no name");
+    this.#lease.ownedName = null;
+    SharedMemory.unlink(this.#name);
+  }
+
+  /**
+   * Unmaps the memory (detaching every view), closes the descriptor, and, in the handle that
+   * created the name without `persist`, removes the name. Closing again does nothing.
+   */
+  close(): void {
+    const mapping = this.#mapping;
+    if (!mapping) return;
+    this.#mapping = null;
+    releaseWhenUnreachable.unregister(this);
+    mapping.close();
+    closeFd(this.#lease.fd);
+    const name = this.#lease.ownedName;
+    if (name && libc().shm_unlink(cstring(name)) !== 0) {
+      // Someone removed the name already: the goal is reached. Anything else is worth a throw.
+      try {
+        check(-1, "shm_unlink", { action: "remove shared memory", objectName: name });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+  }
+
+  /** Same as {@linkcode SharedMemory.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(): Mapping {
+    if (!this.#mapping) throw closedError(`shared memory "${this.#name ?? "anonymous"}"`);
+    return this.#mapping;
+  }
+}
+
+/**
+ * Reserves `[offset, offset + length)` of `fd` (posix_fallocate) so that first touch cannot
+ * SIGBUS. On ENOSPC the message says how much room /dev/shm has.
+ */
+function reserve(fd: number, offset: number, length: number, operation: Operation): void {
+  const error = libc().posix_fallocate(fd, BigInt(offset), BigInt(length));
+  if (error === 0) return;
+  const hint = error === 28 ? `${formatBytes(length)} asked, ${spaceIn(SHM_DIR)}` : undefined;
+  throw systemError(error, "posix_fallocate", { ...operation, hint });
+}
+
+/** "N free of M in DIR", or a plainer phrase when statvfs fails. */
+function spaceIn(dir: string): string {
+  const buffer = new Uint8Array(statvfs.size);
+  if (libc().statvfs(cstring(dir), buffer) !== 0) return `${dir} is full`;
+  const view = new DataView(buffer.buffer);
+  const blockSize = Number(view.getBigUint64(statvfs.f_frsize, true));
+  const free = Number(view.getBigUint64(statvfs.f_bavail, true)) * blockSize;
+  const total = Number(view.getBigUint64(statvfs.f_blocks, true)) * blockSize;
+  return `${formatBytes(free)} free of ${formatBytes(total)} in ${dir}; ask for less, free some, ` +
+    `or enlarge ${dir} (mount -o remount,size=…)`;
+}
