@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { OwnedFd, SharedMemory } from "../mod.ts";
+import { ipcTest } from "./helpers.ts";
+
+function isOpen(fd: number): boolean {
+  try {
+    Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+ipcTest("OwnedFd closes once; later uses throw BadResource", () => {
+  using memory = SharedMemory.anonymous({ size: 64 });
+  const fd = new OwnedFd(memory.fd).dup();
+  const number = fd.fd;
+  assert.ok(isOpen(number));
+  fd.close();
+  fd.close();
+  assert.equal(fd.closed, true);
+  assert.equal(isOpen(number), false);
+  assert.throws(() => fd.fd, Deno.errors.BadResource);
+  assert.throws(() => fd.dup(), Deno.errors.BadResource);
+  assert.throws(() => fd.inheritable, Deno.errors.BadResource);
+  assert.throws(() => fd.release(), Deno.errors.BadResource);
+});
+
+ipcTest("dup() is close-on-exec and refers to the same file; inheritable toggles it", () => {
+  using memory = SharedMemory.anonymous({ size: 64 });
+  using copy = new OwnedFd(memory.fd).dup();
+  assert.notEqual(copy.fd, memory.fd);
+  assert.equal(
+    Deno.readLinkSync(`/proc/self/fd/${copy.fd}`),
+    Deno.readLinkSync(`/proc/self/fd/${memory.fd}`),
+  );
+  assert.equal(copy.inheritable, false);
+  copy.inheritable = true;
+  assert.equal(copy.inheritable, true);
+  copy.inheritable = false;
+  assert.equal(copy.inheritable, false);
+});
+
+ipcTest("release() hands the number over without closing it", () => {
+  using memory = SharedMemory.anonymous({ size: 64 });
+  const fd = new OwnedFd(memory.fd).dup();
+  const number = fd.release();
+  assert.equal(fd.closed, true);
+  fd.close(); // does nothing: the number is the caller's now
+  assert.ok(isOpen(number));
+  new OwnedFd(number).close();
+  assert.equal(isOpen(number), false);
+});
+
+Deno.test("OwnedFd rejects numbers that cannot be descriptors", () => {
+  for (const bad of [-1, 1.5, NaN, Infinity]) {
+    assert.throws(() => new OwnedFd(bad), TypeError);
+  }
+});
+
+Deno.test("a descriptor that is not open is BadResource with code EBADF", () => {
+  const fd = new OwnedFd(999_999);
+  assert.throws(
+    () => fd.dup(),
+    (error: unknown) => error instanceof Deno.errors.BadResource && /EBADF/.test(String(error)),
+  );
+  fd.release();
+});

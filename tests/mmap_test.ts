@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { isSystemError, mapFile, Mapping, SharedMemory } from "../mod.ts";
+import { assertSucceeded, fixture, ipcTest, runDeno, tempFile, thrown } from "./helpers.ts";
+
+const peer = fixture("map_peer.ts");
+const decoder = new TextDecoder();
+const text = (bytes: Uint8Array) => decoder.decode(bytes);
+
+ipcTest("MAP_SHARED writes reach the file and another process", async () => {
+  const path = tempFile("aaaaaaaaaa");
+  try {
+    using mapping = mapFile(path, { write: true });
+    assert.equal(mapping.shared, true);
+    mapping.bytes.set(new TextEncoder().encode("shared"));
+    assert.equal(Deno.readTextFileSync(path), "sharedaaaa");
+    const output = assertSucceeded(await runDeno(peer, ["read", path], { flags: ["-A"] }));
+    assert.equal(output.stdout.trim(), "sharedaaaa");
+    assertSucceeded(await runDeno(peer, ["write", path, "CHILD"], { flags: ["-A"] }));
+    assert.equal(text(mapping.bytes), "CHILDdaaaa", "the child's write shows in our mapping");
+    mapping.sync();
+    mapping.sync({ async: true });
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("MAP_PRIVATE writes reach neither the file nor another process", async () => {
+  const path = tempFile("bbbbbbbbbb");
+  try {
+    using mapping = mapFile(path, { write: true, private: true });
+    assert.equal(mapping.shared, false);
+    mapping.bytes.set(new TextEncoder().encode("private"));
+    assert.equal(text(mapping.bytes), "privatebbb");
+    assert.equal(Deno.readTextFileSync(path), "bbbbbbbbbb");
+    const output = assertSucceeded(await runDeno(peer, ["read", path], { flags: ["-A"] }));
+    assert.equal(output.stdout.trim(), "bbbbbbbbbb");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("a mapping without write is copy-on-write: a stray write never reaches the file", () => {
+  const path = tempFile("cccc");
+  try {
+    using mapping = mapFile(path);
+    assert.equal(mapping.shared, false);
+    mapping.bytes[0] = 0x58; // no crash, and the file keeps its bytes
+    assert.equal(Deno.readTextFileSync(path), "cccc");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("an offset off a page boundary is aligned internally", () => {
+  const contents = new Uint8Array(3 * 4096 + 100).map((_, i) => i % 251);
+  const path = tempFile(contents);
+  try {
+    for (const offset of [0, 1, 4095, 4096, 5000, 3 * 4096 + 99]) {
+      using mapping = mapFile(path, { offset });
+      assert.equal(mapping.length, contents.length - offset);
+      assert.deepEqual(mapping.bytes, contents.subarray(offset));
+    }
+    using middle = mapFile(path, { offset: 5000, length: 10, write: true });
+    middle.bytes.fill(0);
+    assert.deepEqual(Deno.readFileSync(path).subarray(5000, 5010), new Uint8Array(10));
+    assert.equal(Deno.readFileSync(path)[5010], 5010 % 251);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("ranges past the end, empty files and missing files are clear errors, not SIGBUS", () => {
+  const path = tempFile("0123456789");
+  const empty = tempFile("");
+  try {
+    assert.throws(
+      () => mapFile(path, { offset: 10 }),
+      /offset 10 is at or past its end \(size 10\)/,
+    );
+    assert.throws(
+      () => mapFile(path, { offset: 5, length: 6 }),
+      (error: unknown) =>
+        error instanceof RangeError && /reach past its end.*SIGBUS/.test(error.message),
+    );
+    assert.throws(() => mapFile(path, { length: 0 }), /length 0 must be a positive integer/);
+    assert.throws(() => mapFile(path, { offset: -1 }), RangeError);
+    assert.throws(() => mapFile(path, { offset: 1.5 }), RangeError);
+    assert.throws(() => mapFile(empty), Deno.errors.InvalidData);
+    const missing = thrown(() => mapFile(`${path}.missing`));
+    assert.ok(missing instanceof Deno.errors.NotFound && isSystemError(missing));
+    assert.equal(missing.syscall, "open");
+    assert.equal(missing.objectName, `${path}.missing`);
+    assert.throws(() => mapFile(""), TypeError);
+    assert.throws(() => mapFile("a\0b"), TypeError);
+    assert.throws(() => mapFile(new URL("https://example.com/")), /only file: URLs/);
+    using byUrl = mapFile(new URL(`file://${path}`));
+    assert.equal(byUrl.length, 10);
+  } finally {
+    Deno.removeSync(path);
+    Deno.removeSync(empty);
+  }
+});
+
+ipcTest(
+  "mapFile() needs --allow-read, and --allow-write for a shared writable mapping",
+  async () => {
+    const path = tempFile("secret");
+    try {
+      const noRead = await runDeno(peer, ["read", path], { flags: ["--allow-ffi"] });
+      assert.notEqual(noRead.code, 0);
+      assert.match(noRead.stderr, new RegExp(`NotCapable: Requires read access to "${path}"`));
+
+      const readOnly = await runDeno(peer, ["read", path], {
+        flags: ["--allow-ffi", `--allow-read=${path}`],
+      });
+      assert.equal(assertSucceeded(readOnly).stdout.trim(), "secret");
+
+      const noWrite = await runDeno(peer, ["write", path, "x"], {
+        flags: ["--allow-ffi", `--allow-read=${path}`],
+      });
+      assert.match(noWrite.stderr, new RegExp(`NotCapable: Requires write access to "${path}"`));
+      assert.equal(Deno.readTextFileSync(path), "secret");
+    } finally {
+      Deno.removeSync(path);
+    }
+  },
+);
+
+ipcTest("after close, views are empty and every use throws BadResource", () => {
+  const path = tempFile("dddd");
+  try {
+    using mapping = mapFile(path, { write: true });
+    const bytes = mapping.bytes;
+    mapping.close();
+    mapping.close();
+    assert.equal(mapping.closed, true);
+    assert.equal(bytes.length, 0);
+    bytes[0] = 1;
+    for (
+      const use of [
+        () => mapping.bytes,
+        () => mapping.buffer,
+        () => mapping.unsafePointer,
+        () => mapping.sync(),
+        () => mapping.advise("random"),
+      ]
+    ) {
+      assert.throws(use, Deno.errors.BadResource);
+    }
+    assert.equal(Deno.readTextFileSync(path), "dddd");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("advise() passes known advice and rejects unknown advice", () => {
+  using memory = SharedMemory.anonymous({ size: 8192 });
+  for (const advice of ["normal", "random", "sequential", "willneed", "dontneed"] as const) {
+    memory.mapping.advise(advice);
+  }
+  assert.throws(() => memory.mapping.advise("soon" as "normal"), /Cannot advise "soon"/);
+});
+
+ipcTest("Mapping.fromFd() maps part of a descriptor, which may be closed afterwards", () => {
+  using memory = SharedMemory.anonymous({ size: 3 * 4096 });
+  memory.bytes[2 * 4096 + 1] = 77;
+  using tail = Mapping.fromFd(memory.fd, { offset: 2 * 4096, write: true });
+  assert.equal(tail.length, 4096);
+  assert.equal(tail.bytes[1], 77);
+  tail.bytes[2] = 88;
+  assert.equal(memory.bytes[2 * 4096 + 2], 88);
+  assert.throws(() => Mapping.fromFd(-1), TypeError);
+  assert.throws(() => Mapping.fromFd(memory.fd, { offset: 4 * 4096 }), RangeError);
+});
