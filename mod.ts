@@ -4,7 +4,10 @@
  *
  * Each module can also be imported on its own:
  * - `@posix/ipc/shm`: POSIX shared memory, named and anonymous ({@linkcode SharedMemory});
- * - `@posix/ipc/mmap`: memory-mapped files and descriptors ({@linkcode Mapping}, {@linkcode mapFile}).
+ * - `@posix/ipc/mmap`: memory-mapped files and descriptors ({@linkcode Mapping}, {@linkcode mapFile});
+ * - `@posix/ipc/pipe`: pipes and FIFOs with async reads and Web Streams ({@linkcode pipe});
+ * - `@posix/ipc/spawn`: fork-free spawn that hands children any descriptors ({@linkcode spawn});
+ * - `@posix/ipc/signal`: signals, process groups, liveness ({@linkcode kill}, {@linkcode onSignal}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -28,6 +31,9 @@ export {
   type SystemError,
   type SystemErrorDetails,
 } from "./src/errors.ts";
-export { type FdLike, OwnedFd } from "./src/fd.ts";
+export { type FdLike, inheritedFd, OwnedFd } from "./src/fd.ts";
 export * from "./src/shm.ts";
 export * from "./src/mmap.ts";
+export * from "./src/pipe.ts";
+export * from "./src/spawn.ts";
+export * from "./src/signal.ts";

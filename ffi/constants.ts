@@ -11,6 +11,8 @@
  * @module
  */
 
+const arch = Deno.build.arch;
+
 // <fcntl.h>
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
@@ -23,7 +25,12 @@ export const O_CLOEXEC = 0o2000000;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
+export const F_SETFL = 4;
 export const F_DUPFD_CLOEXEC = 1030;
+export const F_SETPIPE_SZ = 1031;
+/** The one flag here that differs: 0o200000 on x86 (arch/x86 fcntl.h), 0o40000 in asm-generic. */
+export const O_DIRECTORY = arch === "aarch64" ? 0o40000 : 0o200000;
+export const X_OK = 1;
 export const FD_CLOEXEC = 1;
 export const SEEK_END = 2;
 
@@ -41,6 +48,72 @@ export const MADV_SEQUENTIAL = 2;
 export const MADV_WILLNEED = 3;
 export const MADV_DONTNEED = 4;
 export const MFD_CLOEXEC = 1;
+
+// <poll.h>
+export const POLLIN = 0x01;
+export const POLLOUT = 0x04;
+export const POLLERR = 0x08;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+// <sys/eventfd.h>
+export const EFD_NONBLOCK = O_NONBLOCK;
+export const EFD_CLOEXEC = O_CLOEXEC;
+
+// <spawn.h> (glibc)
+export const POSIX_SPAWN_SETPGROUP = 0x02;
+export const POSIX_SPAWN_SETSIGDEF = 0x04;
+export const POSIX_SPAWN_SETSIGMASK = 0x08;
+
+// <sys/wait.h>
+export const WNOHANG = 1;
+
+// <sys/syscall.h>: the numbers of the newer syscalls are shared by every architecture.
+export const SYS_pidfd_send_signal = 424;
+export const SYS_pidfd_open = 434;
+
+// <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
+export const SIGNALS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
+};
+/** Other names of the same numbers, accepted on input. */
+export const SIGNAL_ALIASES: Readonly<Record<string, number>> = {
+  SIGIOT: 6,
+  SIGPOLL: 29,
+  SIGCLD: 17,
+};
+/** The highest signal number (NSIG - 1). */
+export const SIGNAL_MAX = 64;
 
 // <limits.h>
 export const NAME_MAX = 255;

@@ -20,3 +20,20 @@ export const statvfs = {
   f_blocks: 16,
   f_bavail: 32,
 } as const;
+
+/** `struct pollfd { int fd; short events; short revents; }` from <poll.h>. */
+export const pollfd = { size: 8, fd: 0, events: 4, revents: 6 } as const;
+
+/**
+ * Opaque glibc types that are only allocated here and filled by their init functions; sizes
+ * from glibc's <spawn.h> and <bits/types/__sigset_t.h>, the same on x86_64 and aarch64 (checked
+ * with sizeof on x86_64; the structs hold only ints, shorts, pointers and sigset_t).
+ */
+export const opaque = {
+  /** `posix_spawn_file_actions_t`: int, int, pointer, int[16]. */
+  posix_spawn_file_actions_t: 80,
+  /** `posix_spawnattr_t`: short, pid_t, two sigset_t, sched_param, int, int[16]. */
+  posix_spawnattr_t: 336,
+  /** `sigset_t`: 1024 bits. */
+  sigset_t: 128,
+} as const;

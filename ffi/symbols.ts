@@ -51,4 +51,98 @@ export const symbols = {
   msync: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   // int madvise(void *addr, size_t length, int advice);
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+
+  // int pipe2(int pipefd[2], int flags);
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);  blocks the calling thread
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // the same poll on a worker thread, for async waits in bounded slices; errno is lost
+  poll_async: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int open(const char *path, int flags, mode_t mode);  on a worker thread (a FIFO's open waits)
+  open_async: {
+    name: "open",
+    parameters: ["buffer", "i32", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int mkfifo(const char *path, mode_t mode);
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  // int eventfd(unsigned int initval, int flags);
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // int access(const char *path, int mode);
+  access: { parameters: ["buffer", "i32"], result: "i32" },
+  // extern char **environ;
+  environ: { type: "pointer" },
+
+  // int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+  //                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
+  //   returns an error number, not -1
+  posix_spawn: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *actions);
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *actions);
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *actions, int fd, int newfd);
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *actions, int fd);
+  posix_spawn_file_actions_addclose: { parameters: ["buffer", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *actions, int fd,
+  //                                      const char *path, int oflag, mode_t mode);
+  posix_spawn_file_actions_addopen: {
+    parameters: ["buffer", "i32", "buffer", "i32", "u32"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+  posix_spawn_file_actions_addchdir_np: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+  posix_spawn_file_actions_addclosefrom_np: { parameters: ["buffer", "i32"], result: "i32" },
+  // int posix_spawnattr_init(posix_spawnattr_t *attr);
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_destroy(posix_spawnattr_t *attr);
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_setflags(posix_spawnattr_t *attr, short flags);
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  // int posix_spawnattr_setpgroup(posix_spawnattr_t *attr, pid_t pgroup);
+  posix_spawnattr_setpgroup: { parameters: ["buffer", "i32"], result: "i32" },
+  // int posix_spawnattr_setsigmask(posix_spawnattr_t *attr, const sigset_t *mask);
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int posix_spawnattr_setsigdefault(posix_spawnattr_t *attr, const sigset_t *set);
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int sigemptyset(sigset_t *set);
+  sigemptyset: { parameters: ["buffer"], result: "i32" },
+  // int sigfillset(sigset_t *set);
+  sigfillset: { parameters: ["buffer"], result: "i32" },
+  // int sigaddset(sigset_t *set, int signum);
+  sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options);
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // long syscall(long number, long a, long b);  for pidfd_open (no libc wrapper before 2.36)
+  syscall2: { name: "syscall", parameters: ["i64", "i64", "i64"], result: "i64" },
+  // long syscall(long number, long a, long b, long c, long d);  for pidfd_send_signal
+  syscall4: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
+
+  // int kill(pid_t pid, int sig);
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t getpgrp(void);
+  getpgrp: { parameters: [], result: "i32" },
+  // int __libc_current_sigrtmin(void);  glibc reserves the first real-time signals
+  __libc_current_sigrtmin: { parameters: [], result: "i32" },
+  // int __libc_current_sigrtmax(void);
+  __libc_current_sigrtmax: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

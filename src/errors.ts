@@ -110,6 +110,7 @@ export function isSystemError(error: unknown): error is SystemError {
 const CLASS_BY_CODE: Readonly<Record<string, new (message: string) => Error>> = {
   EEXIST: Deno.errors.AlreadyExists,
   ENOENT: Deno.errors.NotFound,
+  ESRCH: Deno.errors.NotFound,
   EACCES: Deno.errors.PermissionDenied,
   EPERM: Deno.errors.PermissionDenied,
   EAGAIN: Deno.errors.WouldBlock,

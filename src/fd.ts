@@ -19,8 +19,11 @@ import { F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, FD_CLOEXEC } from "../ffi/constants.
 import { libc } from "../ffi/libc.ts";
 import { check, closedError } from "./errors.ts";
 
-/** A file descriptor given as a number or as an {@linkcode OwnedFd}. */
-export type FdLike = number | OwnedFd;
+/**
+ * A file descriptor: a number, an {@linkcode OwnedFd}, or any object of this library that has
+ * one (a pipe end, a `SharedMemory`).
+ */
+export type FdLike = number | { readonly fd: number };
 
 /**
  * A file descriptor that this object owns: `close()` closes it once, later calls do nothing,
@@ -140,16 +143,56 @@ export function validateFd(fd: number, argument: string): number {
 }
 
 /**
- * Takes the descriptor out of an {@linkcode FdLike}: an `OwnedFd` is released to the caller, a
- * number is checked. Internal.
+ * Takes ownership of an {@linkcode FdLike}: an `OwnedFd` is released to the caller, a number is
+ * checked, and any other object's descriptor is duplicated, so that its owner keeps its own.
+ * Internal.
  */
 export function takeFd(fd: FdLike, argument: string): number {
-  return fd instanceof OwnedFd ? fd.release() : validateFd(fd, argument);
+  if (fd instanceof OwnedFd) return fd.release();
+  if (typeof fd === "number") return validateFd(fd, argument);
+  return new OwnedFd(peekFd(fd, argument)).dup().release();
 }
 
 /** The number inside an {@linkcode FdLike}, without taking ownership. Internal. */
 export function peekFd(fd: FdLike, argument: string): number {
-  return fd instanceof OwnedFd ? fd.fd : validateFd(fd, argument);
+  if (typeof fd === "number") return validateFd(fd, argument);
+  if (fd === null || typeof fd !== "object" || !("fd" in fd)) {
+    throw new TypeError(`Cannot use ${argument}: it must be a descriptor number or have an fd`);
+  }
+  return validateFd(fd.fd, argument);
+}
+
+/**
+ * Takes ownership of a descriptor that the parent process handed down (with `spawn`'s `fds`,
+ * say), after checking that it is open, and makes it close-on-exec so that it is not handed on
+ * to this process's own children by accident.
+ *
+ * It can check only that the number is open, not who opened it: Deno itself holds a few low
+ * numbers (up to about 20), so a parent should hand descriptors at agreed numbers and the
+ * child take exactly those.
+ *
+ * @param fd The descriptor's number in this process, 3 or more.
+ * @returns The descriptor, owned: close it, or use `using`.
+ * @throws {Deno.errors.BadResource} when no descriptor of that number is open: the parent did
+ * not pass it.
+ * @example The child's side
+ * ```ts ignore
+ * import { inheritedFd } from "@posix/ipc";
+ * import { SharedMemory } from "@posix/ipc/shm";
+ *
+ * using memory = SharedMemory.fromFd(inheritedFd(3));
+ * ```
+ */
+export function inheritedFd(fd: number): OwnedFd {
+  validateFd(fd, "inherited fd");
+  const c = libc();
+  const operation = {
+    action: `use inherited file descriptor ${fd}`,
+    hint: "the parent did not pass it",
+  };
+  const flags = check(c.fcntl(fd, F_GETFD, 0), "fcntl", operation);
+  check(c.fcntl(fd, F_SETFD, flags | FD_CLOEXEC), "fcntl", operation);
+  return new OwnedFd(fd);
 }
 
 /**

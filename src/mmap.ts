@@ -43,6 +43,7 @@ import {
 import { errno, libc } from "../ffi/libc.ts";
 import { check, closedError, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
+import { requirePermission } from "./_permissions.ts";
 
 /** How to map a file or descriptor. */
 export interface MapOptions {
@@ -378,15 +379,4 @@ function fileUrlToPath(url: URL): string {
     throw new TypeError(`Cannot map "${url.href}": only file: URLs can be mapped`);
   }
   return decodeURIComponent(url.pathname);
-}
-
-/** Asks Deno's permission system on the user's behalf, as `Deno.open` would. */
-function requirePermission(name: "read" | "write", path: string): void {
-  let { state } = Deno.permissions.querySync({ name, path });
-  if (state === "prompt") state = Deno.permissions.requestSync({ name, path }).state;
-  if (state !== "granted") {
-    throw new Deno.errors.NotCapable(
-      `Requires ${name} access to "${path}", run again with the --allow-${name} flag`,
-    );
-  }
 }

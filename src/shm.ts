@@ -247,9 +247,16 @@ export class SharedMemory implements Disposable {
       action: `map shared memory from file descriptor ${descriptor}`,
     });
     const readOnly = options.readOnly ?? (flags & O_ACCMODE) === O_RDONLY;
-    const memory = SharedMemory.#map(descriptor, null, readOnly);
-    takeFd(fd, "fd");
-    return memory;
+    const mapping = Mapping.fromFd(descriptor, {
+      write: !readOnly,
+      label: `shared memory fd ${descriptor}`,
+    });
+    try {
+      return new SharedMemory(null, { fd: takeFd(fd, "fd"), ownedName: null }, mapping, readOnly);
+    } catch (error) {
+      mapping.close();
+      throw error;
+    }
   }
 
   /**
@@ -279,19 +286,15 @@ export class SharedMemory implements Disposable {
   /** Maps `fd` and wraps it; closes `fd` if mapping fails. */
   static #adopt(fd: number, name: string | null, readOnly: boolean): SharedMemory {
     try {
-      return SharedMemory.#map(fd, name, readOnly);
+      const mapping = Mapping.fromFd(fd, {
+        write: !readOnly,
+        label: name ?? `shared memory fd ${fd}`,
+      });
+      return new SharedMemory(name, { fd, ownedName: null }, mapping, readOnly);
     } catch (error) {
       closeFd(fd);
       throw error;
     }
-  }
-
-  static #map(fd: number, name: string | null, readOnly: boolean): SharedMemory {
-    const mapping = Mapping.fromFd(fd, {
-      write: !readOnly,
-      label: name ?? `shared memory fd ${fd}`,
-    });
-    return new SharedMemory(name, { fd, ownedName: null }, mapping, readOnly);
   }
 
   /** The segment's name, or `null` when it is anonymous or came from a descriptor. */

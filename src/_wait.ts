@@ -1,0 +1,94 @@
+/**
+ * Waiting without blocking the event loop, in bounded slices, as DESIGN.md asks: try the call
+ * at once on the main thread (errno intact); when it would block, wait on a worker thread for
+ * at most one slice, then look again at the abort signal, the deadline and whether the object
+ * was closed. Internal.
+ *
+ * @module
+ */
+
+import { pollfd } from "../ffi/layout.ts";
+import { libc } from "../ffi/libc.ts";
+
+/** Options of every call that can wait. */
+export interface WaitOptions {
+  /**
+   * Give up after this many milliseconds, rejecting with `Deno.errors.TimedOut`. Default: wait
+   * as long as it takes.
+   */
+  timeout?: number;
+  /** Give up when this signal aborts, rejecting with its reason. */
+  signal?: AbortSignal;
+}
+
+/** The longest single wait: how late an abort, a timeout or a close can be noticed. */
+export const SLICE_MS = 100;
+
+/** What an attempt returns when it has to wait and try again. */
+export const RETRY: unique symbol = Symbol("retry");
+
+/** Checks `timeout` and `signal` before anything is done. */
+export function validateWaitOptions(options: WaitOptions, what: string): void {
+  const { timeout, signal } = options;
+  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
+    throw new RangeError(`Cannot ${what}: timeout ${String(timeout)} must be a number of ms >= 0`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot ${what}: signal must be an AbortSignal`);
+  }
+}
+
+/** A wait loop's parts. */
+export interface WaitLoop<T> {
+  /** What is being done, for messages: "read from the pipe". */
+  what: string;
+  /** Tries once without blocking: the result, or {@linkcode RETRY}. */
+  attempt: () => T | typeof RETRY;
+  /** Waits at most `ms` for a reason to try again. */
+  sleep: (ms: number) => Promise<unknown>;
+  /** Throws when the object was closed meanwhile. */
+  assertOpen: () => void;
+}
+
+/** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
+export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Promise<T> {
+  validateWaitOptions(options, loop.what);
+  const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
+  while (true) {
+    options.signal?.throwIfAborted();
+    loop.assertOpen();
+    const result = loop.attempt();
+    if (result !== RETRY) return result;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new Deno.errors.TimedOut(
+        `Cannot ${loop.what}: timed out after ${options.timeout} ms`,
+      );
+    }
+    await loop.sleep(Math.max(1, Math.min(SLICE_MS, Math.ceil(left))));
+  }
+}
+
+function pollBuffer(fd: number, events: number): Uint8Array<ArrayBuffer> {
+  const buffer = new Uint8Array(pollfd.size);
+  const view = new DataView(buffer.buffer);
+  view.setInt32(pollfd.fd, fd, true);
+  view.setInt16(pollfd.events, events, true);
+  return buffer;
+}
+
+/** Waits on a worker thread, at most `ms`, until `fd` has one of `events` (POLLIN, POLLOUT). */
+export async function pollAsync(fd: number, events: number, ms: number): Promise<void> {
+  const buffer = pollBuffer(fd, events);
+  await libc().poll_async(buffer, 1n, ms);
+}
+
+/** Blocks this thread until `fd` has one of `events`: for the `…Sync` forms. */
+export function pollSync(fd: number, events: number): void {
+  libc().poll(pollBuffer(fd, events), 1n, -1);
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,534 @@
+/**
+ * Pipes and FIFOs, with async reads and writes that never block the event loop, and Web
+ * Streams over them.
+ *
+ * A pipe's ends are owned objects. Hand one to a child process with `spawn`'s `fds` (or as its
+ * stdin/stdout) and close your own copy: a reader sees end-of-file only once every copy of the
+ * write end, the children's included, is closed.
+ *
+ * @example A pipe within one process
+ * ```ts
+ * import { pipe } from "@posix/ipc/pipe";
+ *
+ * using p = pipe();
+ * await p.writer.write(new TextEncoder().encode("hello"));
+ * p.writer.close();
+ * console.log(await new Response(p.reader.readable).text()); // "hello"
+ * ```
+ *
+ * @module
+ */
+
+import { cstring } from "../ffi/cstring.ts";
+import {
+  F_GETFL,
+  F_SETFL,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDONLY,
+  O_WRONLY,
+  POLLIN,
+  POLLOUT,
+} from "../ffi/constants.ts";
+import { errno, libc } from "../ffi/libc.ts";
+import { validateMode } from "./_validate.ts";
+import {
+  delay,
+  pollAsync,
+  pollSync,
+  RETRY,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "./_wait.ts";
+import { check, closedError, systemError } from "./errors.ts";
+import { closeFd, type FdLike, takeFd } from "./fd.ts";
+import { requirePermission } from "./_permissions.ts";
+
+export type { WaitOptions } from "./_wait.ts";
+
+const EINTR = 4;
+const EAGAIN = 11;
+const ENXIO = 6;
+const EPIPE = 32;
+
+/**
+ * What the two kinds of pipe end share: an owned descriptor, closed once.
+ *
+ * An end starts in blocking mode, which is what a child process expects when it inherits it.
+ * The first async `read`/`write` switches it to non-blocking mode for good (the mode belongs to
+ * the open file, shared with any process holding a copy), so hand a child only ends you have
+ * not used asynchronously yourself.
+ */
+export abstract class PipeEnd implements Disposable {
+  #fd: number;
+  /** How error messages name this end: `"pipe"`, or a FIFO's path. */
+  readonly label: string;
+
+  /**
+   * Wraps a descriptor of a pipe or FIFO.
+   *
+   * @param fd The descriptor; the end takes ownership (an `OwnedFd` is released to it, another
+   * object's descriptor is duplicated).
+   * @param label How messages name this end, such as a FIFO's path. Default `"pipe"`.
+   */
+  constructor(fd: FdLike, label = "pipe") {
+    this.#fd = takeFd(fd, "fd");
+    this.label = label;
+  }
+
+  /**
+   * The descriptor's number. **UNSAFE**: valid only while this end is open.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get fd(): number {
+    if (this.#fd < 0) throw closedError(`the ${this.label}`);
+    return this.#fd;
+  }
+
+  /** Whether this end was closed. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the descriptor; pending async calls reject with `BadResource`. Closing again does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    closeFd(fd);
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+const nonBlocking = new WeakSet<PipeEnd>();
+
+/** The end's descriptor, switched to non-blocking mode once, before its first async call. */
+function nonBlockingFd(end: PipeEnd): number {
+  const fd = end.fd;
+  if (!nonBlocking.has(end)) {
+    const operation = { action: "switch to non-blocking mode", objectName: end.label };
+    const flags = check(libc().fcntl(fd, F_GETFL, 0), "fcntl", operation);
+    check(libc().fcntl(fd, F_SETFL, flags | O_NONBLOCK), "fcntl", operation);
+    nonBlocking.add(end);
+  }
+  return fd;
+}
+
+/**
+ * The result of one read or write: the byte count, or {@linkcode RETRY} when it would block or
+ * was interrupted. Any other failure throws.
+ */
+function ioResult(
+  end: PipeEnd,
+  result: number | bigint,
+  syscall: "read" | "write",
+): number | typeof RETRY {
+  if (result !== -1 && result !== -1n) return Number(result);
+  const code = errno();
+  if (code === EAGAIN || code === EINTR) return RETRY;
+  throw systemError(code, syscall, {
+    action: syscall === "read" ? "read from" : "write to",
+    objectName: end.label,
+    hint: code === EPIPE ? "no process has its read end open" : undefined,
+  });
+}
+
+/**
+ * The read end of a pipe or FIFO.
+ *
+ * @example Reading what a child process writes to fd 3
+ * ```ts ignore
+ * import { pipe } from "@posix/ipc/pipe";
+ * import { spawn } from "@posix/ipc/spawn";
+ *
+ * using p = pipe();
+ * await using child = spawn("sh", { args: ["-c", "echo hi >&3"], fds: { 3: p.writer } });
+ * p.writer.close(); // our copy: end-of-file comes when the child's copy closes too
+ * console.log(await new Response(p.reader.readable).text()); // "hi\n"
+ * ```
+ */
+export class ReadEnd extends PipeEnd {
+  #readable: ReadableStream<Uint8Array> | undefined;
+
+  /**
+   * Reads at most `buffer.length` bytes, waiting without blocking the event loop until some
+   * are there.
+   *
+   * @param buffer Where to put the bytes.
+   * @param options `timeout` (ms) and `signal`.
+   * @returns How many bytes were read, or `null` at end-of-file (every write end closed).
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the end is closed, also while waiting.
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * p.writer.writeSync(new Uint8Array([1, 2, 3]));
+   * const buffer = new Uint8Array(16);
+   * console.log(await p.reader.read(buffer)); // 3
+   * ```
+   */
+  async read(buffer: Uint8Array, options: WaitOptions = {}): Promise<number | null> {
+    validateWaitOptions(options, `read from "${this.label}"`);
+    if (buffer.length === 0) return 0;
+    const fd = nonBlockingFd(this);
+    return await waitUntil<number | null>(options, {
+      what: `read from "${this.label}"`,
+      attempt: () => {
+        const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+        return n === 0 ? null : n;
+      },
+      sleep: (ms) => pollAsync(fd, POLLIN, ms),
+      assertOpen: () => void this.fd,
+    });
+  }
+
+  /**
+   * Reads at most `buffer.length` bytes, blocking this thread until some are there: for
+   * workers and scripts.
+   *
+   * @param buffer Where to put the bytes.
+   * @returns How many bytes were read, or `null` at end-of-file.
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * p.writer.close();
+   * console.log(p.reader.readSync(new Uint8Array(8))); // null
+   * ```
+   */
+  readSync(buffer: Uint8Array): number | null {
+    if (buffer.length === 0) return 0;
+    const fd = this.fd;
+    while (true) {
+      const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+      if (n !== RETRY) return n === 0 ? null : n;
+      pollSync(fd, POLLIN);
+    }
+  }
+
+  /**
+   * A byte stream of everything read from this end. It closes the end when it reaches
+   * end-of-file or is cancelled.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * p.writer.writeSync(new TextEncoder().encode("streamed"));
+   * p.writer.close();
+   * for await (const chunk of p.reader.readable) console.log(chunk.length); // 8
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 64 * 1024,
+      pull: async (controller) => {
+        const request = controller.byobRequest!;
+        const view = request.view as Uint8Array;
+        const n = await this.read(view);
+        if (n === null) {
+          this.close();
+          controller.close();
+          request.respond(0);
+        } else {
+          request.respond(n);
+        }
+      },
+      cancel: () => this.close(),
+    });
+  }
+}
+
+/**
+ * The write end of a pipe or FIFO. Writing when no read end is open anywhere throws
+ * `Deno.errors.BrokenPipe`; the process does not die of SIGPIPE.
+ *
+ * @example
+ * ```ts
+ * import { pipe } from "@posix/ipc/pipe";
+ *
+ * using p = pipe();
+ * p.reader.close();
+ * try {
+ *   p.writer.writeSync(new Uint8Array([1]));
+ * } catch (error) {
+ *   console.log(error instanceof Deno.errors.BrokenPipe); // true
+ * }
+ * ```
+ */
+export class WriteEnd extends PipeEnd {
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  /**
+   * Writes all of `bytes`, waiting without blocking the event loop while the pipe is full.
+   *
+   * @param bytes What to write.
+   * @param options `timeout` (ms) and `signal`; on either, some bytes may have been written.
+   * @returns `bytes.length`.
+   * @throws {Deno.errors.BrokenPipe} when no read end is open.
+   * @throws {Deno.errors.BadResource} when the end is closed, also while waiting.
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * console.log(await p.writer.write(new Uint8Array(1000))); // 1000
+   * ```
+   */
+  async write(bytes: Uint8Array, options: WaitOptions = {}): Promise<number> {
+    validateWaitOptions(options, `write to "${this.label}"`);
+    const fd = nonBlockingFd(this);
+    let done = 0;
+    return await waitUntil<number>(options, {
+      what: `write to "${this.label}"`,
+      attempt: () => {
+        while (done < bytes.length) {
+          const rest = bytes.subarray(done);
+          const n = ioResult(this, libc().write(fd, rest, BigInt(rest.length)), "write");
+          if (n === RETRY) return RETRY;
+          done += n;
+        }
+        return done;
+      },
+      sleep: (ms) => pollAsync(fd, POLLOUT, ms),
+      assertOpen: () => void this.fd,
+    });
+  }
+
+  /**
+   * Writes all of `bytes`, blocking this thread while the pipe is full.
+   *
+   * @param bytes What to write.
+   * @returns `bytes.length`.
+   * @throws {Deno.errors.BrokenPipe} when no read end is open.
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * console.log(p.writer.writeSync(new TextEncoder().encode("abc"))); // 3
+   * ```
+   */
+  writeSync(bytes: Uint8Array): number {
+    const fd = this.fd;
+    let done = 0;
+    while (done < bytes.length) {
+      const rest = bytes.subarray(done);
+      const n = ioResult(this, libc().write(fd, rest, BigInt(rest.length)), "write");
+      if (n === RETRY) pollSync(fd, POLLOUT);
+      else done += n;
+    }
+    return done;
+  }
+
+  /**
+   * A stream that writes each chunk to this end, and closes the end when the stream is closed
+   * or aborted.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   *
+   * using p = pipe();
+   * const text = new Response(p.reader.readable).text();
+   * await ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream()).pipeTo(p.writer.writable);
+   * console.log(await text); // "ab"
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream({
+      write: async (chunk) => void await this.write(chunk),
+      close: () => this.close(),
+      abort: () => this.close(),
+    });
+  }
+}
+
+/** The two ends of a pipe; disposing it closes both (those not closed already). */
+export interface Pipe extends Disposable {
+  /** The end to read from. */
+  readonly reader: ReadEnd;
+  /** The end to write to. */
+  readonly writer: WriteEnd;
+}
+
+/**
+ * Creates a pipe (`pipe2` with O_CLOEXEC): bytes written to `writer` come out of `reader`.
+ *
+ * @returns Both ends, owned; `using p = pipe()` closes both.
+ * @throws {IpcError} with code `EMFILE` when the process has no descriptors left.
+ * @example
+ * ```ts
+ * import { pipe } from "@posix/ipc/pipe";
+ *
+ * using p = pipe();
+ * p.writer.writeSync(new Uint8Array([42]));
+ * const byte = new Uint8Array(1);
+ * p.reader.readSync(byte);
+ * console.log(byte[0]); // 42
+ * ```
+ */
+export function pipe(): Pipe {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC), "pipe2", { action: "create a pipe" });
+  const reader = new ReadEnd(fds[0]!);
+  const writer = new WriteEnd(fds[1]!);
+  return {
+    reader,
+    writer,
+    [Symbol.dispose]() {
+      reader.close();
+      writer.close();
+    },
+  };
+}
+
+/**
+ * Creates a FIFO (named pipe) at `path` (mkfifo). Needs `--allow-write` for the path, as
+ * creating a file with Deno's API would.
+ *
+ * @param path Where to create it.
+ * @param options `mode`, the permission bits (masked by the umask). Default `0o600`.
+ * @throws {Deno.errors.AlreadyExists} when something exists at `path`.
+ * @throws {Deno.errors.NotCapable} without write permission for `path`.
+ * @example
+ * ```ts
+ * import { createFifo } from "@posix/ipc/pipe";
+ *
+ * const path = `${await Deno.makeTempDir()}/fifo`;
+ * createFifo(path);
+ * console.log(Deno.statSync(path).isFifo); // true
+ * await Deno.remove(path.slice(0, -5), { recursive: true });
+ * ```
+ */
+export function createFifo(path: string, options: { mode?: number } = {}): void {
+  validatePath(path);
+  const mode = validateMode(options.mode ?? 0o600);
+  requirePermission("write", path);
+  check(libc().mkfifo(cstring(path), mode), "mkfifo", { action: "create FIFO", objectName: path });
+}
+
+/**
+ * Opens a FIFO, waiting (without blocking the event loop) for the other side: a reader waits
+ * for a writer to open it and the other way round. Needs `--allow-read` or `--allow-write`
+ * for the path.
+ *
+ * @param path The FIFO.
+ * @param direction `"read"` for a {@linkcode ReadEnd}, `"write"` for a {@linkcode WriteEnd}.
+ * @param options `timeout` (ms) and `signal` to stop waiting for the other side.
+ * @returns The open end.
+ * @throws {Deno.errors.NotFound} when nothing is at `path`.
+ * @throws {Deno.errors.TimedOut} when no other side came within `timeout`.
+ * @example
+ * ```ts
+ * import { createFifo, openFifo } from "@posix/ipc/pipe";
+ *
+ * const dir = await Deno.makeTempDir();
+ * createFifo(`${dir}/fifo`);
+ * const [reader, writer] = await Promise.all([
+ *   openFifo(`${dir}/fifo`, "read"),
+ *   openFifo(`${dir}/fifo`, "write"),
+ * ]);
+ * writer.writeSync(new Uint8Array([7]));
+ * writer.close();
+ * console.log(await new Response(reader.readable).bytes()); // Uint8Array(1) [ 7 ]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openFifo<Direction extends "read" | "write">(
+  path: string,
+  direction: Direction,
+  options: WaitOptions = {},
+): Promise<Direction extends "read" ? ReadEnd : WriteEnd> {
+  validatePath(path);
+  if (direction !== "read" && direction !== "write") {
+    throw new TypeError(`Cannot open FIFO "${path}": direction must be "read" or "write"`);
+  }
+  validateWaitOptions(options, `open FIFO "${path}"`);
+  requirePermission(direction, path);
+  const end = direction === "write"
+    ? await openFifoForWriting(path, options)
+    : await openFifoForReading(path, options);
+  return end as Direction extends "read" ? ReadEnd : WriteEnd;
+}
+
+/** A writer's non-blocking open fails with ENXIO until a reader is there: retry until then. */
+async function openFifoForWriting(path: string, options: WaitOptions): Promise<WriteEnd> {
+  const name = cstring(path);
+  const operation = { action: "open FIFO", objectName: path };
+  const fd = await waitUntil<number>(options, {
+    what: `open FIFO "${path}" for writing`,
+    attempt: () => {
+      const fd = libc().open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+      if (fd >= 0) return fd;
+      const code = errno();
+      if (code === ENXIO || code === EINTR) return RETRY;
+      throw systemError(code, "open", operation);
+    },
+    sleep: (ms) => delay(Math.min(ms, 10)),
+    assertOpen: () => {},
+  });
+  return new WriteEnd(fd, path);
+}
+
+/**
+ * A reader's open blocks until a writer comes, so it runs on a worker thread. Errors are found
+ * first by a non-blocking open on this thread (errno intact). To stop waiting, open the FIFO
+ * for writing ourselves, which lets the blocked open return, and close both.
+ */
+async function openFifoForReading(path: string, options: WaitOptions): Promise<ReadEnd> {
+  const c = libc();
+  const name = cstring(path);
+  const operation = { action: "open FIFO", objectName: path };
+  closeFd(check(c.open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0), "open", operation));
+  const opening = c.open_async(name, O_RDONLY | O_CLOEXEC, 0);
+  let stopped: unknown;
+  const stop = (reason: unknown) => {
+    stopped ??= reason;
+    const writer = c.open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+    if (writer >= 0) closeFd(writer);
+  };
+  const onAbort = () => stop(options.signal!.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = options.timeout === undefined ? undefined : setTimeout(
+    () =>
+      stop(
+        new Deno.errors.TimedOut(
+          `Cannot open FIFO "${path}" for reading: timed out after ${options.timeout} ms`,
+        ),
+      ),
+    options.timeout,
+  );
+  if (options.signal?.aborted) onAbort();
+  try {
+    const fd = await opening;
+    if (stopped !== undefined) {
+      if (fd >= 0) closeFd(fd);
+      throw stopped;
+    }
+    if (fd < 0) throw systemError(5, "open", { ...operation, hint: "the blocking open failed" });
+    return new ReadEnd(fd, path);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function validatePath(path: unknown): asserts path is string {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
+    throw new TypeError(
+      `Cannot use path ${String(path)}: it must be a non-empty string without NUL`,
+    );
+  }
+}

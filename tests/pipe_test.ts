@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { createFifo, openFifo, pipe, ReadEnd, spawn, WriteEnd } from "../mod.ts";
+import { ipcTest, thrown } from "./helpers.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Asserts that `promise` rejects with `ErrorClass` within `ms`, and returns how long it took. */
+async function rejectsWithin(
+  promise: Promise<unknown>,
+  ErrorClass: abstract new (...args: never[]) => unknown,
+  ms: number,
+): Promise<number> {
+  const started = performance.now();
+  await assert.rejects(promise, (error: unknown) => error instanceof ErrorClass);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < ms, `took ${elapsed} ms`);
+  return elapsed;
+}
+
+ipcTest("bytes written to one end come out of the other; null at end-of-file", async () => {
+  using p = pipe();
+  assert.equal(await p.writer.write(encoder.encode("hello")), 5);
+  const buffer = new Uint8Array(64);
+  const n = await p.reader.read(buffer);
+  assert.equal(decoder.decode(buffer.subarray(0, n!)), "hello");
+  assert.equal(await p.reader.read(new Uint8Array(0)), 0);
+  p.writer.close();
+  assert.equal(await p.reader.read(buffer), null);
+  assert.equal(p.reader.readSync(buffer), null);
+});
+
+ipcTest("readSync and writeSync block the thread and move the bytes", () => {
+  using p = pipe();
+  assert.equal(p.writer.writeSync(encoder.encode("sync")), 4);
+  const buffer = new Uint8Array(8);
+  assert.equal(p.reader.readSync(buffer), 4);
+  assert.equal(decoder.decode(buffer.subarray(0, 4)), "sync");
+});
+
+ipcTest(
+  "a write larger than the pipe's buffer waits for the reader and arrives whole",
+  async () => {
+    using p = pipe();
+    const data = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 31) % 256);
+    const [written, received] = await Promise.all([
+      p.writer.write(data).then((n) => (p.writer.close(), n)),
+      new Response(p.reader.readable).bytes(),
+    ]);
+    assert.equal(written, data.length);
+    assert.deepEqual(received, data);
+    assert.equal(p.reader.closed, true, "the stream closes its end at end-of-file");
+  },
+);
+
+ipcTest("the streams: readable and writable carry a stream of chunks", async () => {
+  using p = pipe();
+  const text = new Response(p.reader.readable).text();
+  await ReadableStream.from(["one ", "two ", "three"]).pipeThrough(new TextEncoderStream()).pipeTo(
+    p.writer.writable,
+  );
+  assert.equal(await text, "one two three");
+  assert.equal(p.writer.closed, true);
+});
+
+ipcTest("writing to a pipe with no reader is BrokenPipe, and the process lives on", async () => {
+  using p = pipe();
+  p.reader.close();
+  assert.throws(
+    () => p.writer.writeSync(encoder.encode("x")),
+    (error: unknown) =>
+      error instanceof Deno.errors.BrokenPipe &&
+      /broken pipe \(EPIPE\): no process has its read end open/.test(String(error)),
+  );
+  await assert.rejects(p.writer.write(encoder.encode("x")), Deno.errors.BrokenPipe);
+});
+
+ipcTest("read() rejects with TimedOut after its timeout, promptly", async () => {
+  using p = pipe();
+  const elapsed = await rejectsWithin(
+    p.reader.read(new Uint8Array(8), { timeout: 150 }),
+    Deno.errors.TimedOut,
+    1000,
+  );
+  assert.ok(elapsed >= 140, `waited ${elapsed} ms`);
+});
+
+ipcTest("an abort ends a pending read within the slice, with the signal's reason", async () => {
+  using p = pipe();
+  const controller = new AbortController();
+  const reading = p.reader.read(new Uint8Array(8), { signal: controller.signal });
+  setTimeout(() => controller.abort(new Error("stop reading")), 50);
+  await assert.rejects(reading, /stop reading/);
+  await assert.rejects(
+    p.reader.read(new Uint8Array(8), { signal: AbortSignal.abort() }),
+    /aborted/,
+  );
+});
+
+ipcTest("closing an end rejects its pending read with BadResource within the slice", async () => {
+  using p = pipe();
+  const reading = p.reader.read(new Uint8Array(8));
+  setTimeout(() => p.reader.close(), 50);
+  await rejectsWithin(reading, Deno.errors.BadResource, 1000);
+  assert.throws(() => p.reader.readSync(new Uint8Array(1)), Deno.errors.BadResource);
+  assert.throws(() => p.reader.fd, Deno.errors.BadResource);
+  p.reader.close();
+});
+
+ipcTest("a pending write ends on abort while the pipe is full", async () => {
+  using p = pipe();
+  const writing = p.writer.write(new Uint8Array(1024 * 1024), { signal: AbortSignal.timeout(100) });
+  await rejectsWithin(writing, DOMException, 1000);
+});
+
+ipcTest(
+  "end-of-file comes only when every write end is closed, a child's copy included",
+  async () => {
+    using p = pipe();
+    const child = spawn("sleep", { args: ["0.3"], fds: { 3: p.writer } });
+    p.writer.close();
+    const started = performance.now();
+    assert.equal(await p.reader.read(new Uint8Array(8)), null);
+    assert.ok(performance.now() - started >= 200, "waited for the child's copy");
+    await child.status;
+  },
+);
+
+ipcTest("a child writes to the parent through a pipe end passed as its stdout", async () => {
+  using p = pipe();
+  const child = spawn("sh", { args: ["-c", "printf 'from the child'"], stdout: p.writer });
+  p.writer.close();
+  assert.equal(await new Response(p.reader.readable).text(), "from the child");
+  assert.ok((await child.status).success);
+});
+
+ipcTest("bad arguments are TypeError or RangeError", async () => {
+  using p = pipe();
+  await assert.rejects(p.reader.read(new Uint8Array(1), { timeout: -1 }), RangeError);
+  await assert.rejects(p.reader.read(new Uint8Array(1), { timeout: NaN }), RangeError);
+  await assert.rejects(p.writer.write(new Uint8Array(1), { timeout: -1 }), RangeError);
+  await assert.rejects(
+    p.reader.read(new Uint8Array(1), { signal: "no" as unknown as AbortSignal }),
+    TypeError,
+  );
+  assert.throws(() => new ReadEnd(-1), TypeError);
+  assert.throws(() => new WriteEnd({} as { fd: number }), TypeError);
+});
+
+ipcTest("a FIFO connects a reader and a writer in two processes", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/fifo`;
+  try {
+    createFifo(path);
+    assert.ok(Deno.statSync(path).isFifo);
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.throws(() => createFifo(path), Deno.errors.AlreadyExists);
+    const child = spawn("sh", { args: ["-c", `printf 'through the fifo' > ${path}`] });
+    using reader = await openFifo(path, "read", { timeout: 5000 });
+    assert.equal(await new Response(reader.readable).text(), "through the fifo");
+    assert.ok((await child.status).success);
+
+    const catter = spawn("cat", { args: [path], stdout: "piped" });
+    using writer = await openFifo(path, "write", { timeout: 5000 });
+    await writer.write(encoder.encode("the other way"));
+    writer.close();
+    assert.equal(decoder.decode((await catter.output()).stdout), "the other way");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+ipcTest("openFifo() waits for the other side, and gives up on timeout or abort", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/fifo`;
+  try {
+    createFifo(path);
+    await rejectsWithin(openFifo(path, "read", { timeout: 100 }), Deno.errors.TimedOut, 1000);
+    await rejectsWithin(openFifo(path, "write", { timeout: 100 }), Deno.errors.TimedOut, 1000);
+    await rejectsWithin(
+      openFifo(path, "read", { signal: AbortSignal.timeout(100) }),
+      DOMException,
+      1000,
+    );
+    await assert.rejects(openFifo(`${dir}/missing`, "read"), Deno.errors.NotFound);
+    await assert.rejects(openFifo(`${dir}/missing`, "write"), Deno.errors.NotFound);
+    await assert.rejects(openFifo(path, "both" as "read"), TypeError);
+    assert.equal(thrown(() => createFifo("")) instanceof TypeError, true);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,447 @@
+import assert from "node:assert/strict";
+import {
+  decodeWaitStatus,
+  isAlive,
+  OwnedFd,
+  pipe,
+  SharedMemory,
+  spawn,
+  spawnDeno,
+} from "../mod.ts";
+import { assertSucceeded, fixture, ipcTest, runDeno, tempFile, thrown } from "./helpers.ts";
+
+const decoder = new TextDecoder();
+
+async function text(stream: ReadableStream<Uint8Array> | undefined): Promise<string> {
+  return stream ? await new Response(stream).text() : "";
+}
+
+ipcTest("grep | sort -uf | wc -l built from pipe() and spawn() matches the shell", async () => {
+  const words = ["apple", "Apple", "banana", "apricot", "APRICOT", "cherry", "grape", "apple"];
+  const path = tempFile(words.join("\n") + "\n");
+  try {
+    using first = pipe();
+    using second = pipe();
+    const grep = spawn("grep", { args: ["-i", "^a\\|e$", path], stdout: first.writer });
+    const sort = spawn("sort", { args: ["-uf"], stdin: first.reader, stdout: second.writer });
+    const wc = spawn("wc", { args: ["-l"], stdin: second.reader, stdout: "piped" });
+    first.reader.close(), first.writer.close(), second.reader.close(), second.writer.close();
+    const ours = decoder.decode((await wc.output()).stdout).trim();
+    assert.equal((await grep.status).success, true);
+    assert.equal((await sort.status).success, true);
+    const shell = spawn("sh", {
+      args: ["-c", `grep -i '^a\\|e$' ${path} | sort -uf | wc -l`],
+      stdout: "piped",
+    });
+    assert.equal(ours, decoder.decode((await shell.output()).stdout).trim());
+    assert.equal(ours, "3"); // apple, apricot, grape: "Apple" and "APRICOT" fold into them
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+ipcTest("a Deno child gets a pipe end at fd 3 and anonymous shared memory at fd 4", async () => {
+  using p = pipe();
+  using memory = SharedMemory.anonymous({ size: 4096 });
+  const child = spawnDeno(fixture("fd_child.ts"), {
+    args: ["pipe-and-memory"],
+    permissions: { ffi: true },
+    fds: { 3: p.writer, 4: memory },
+    stderr: "piped",
+  });
+  p.writer.close();
+  const line = await text(p.reader.readable);
+  const { status, stderr } = await child.output();
+  assert.ok(status.success, decoder.decode(stderr));
+  assert.equal(line, `pipe from ${child.pid}\n`);
+  const bytes = memory.bytes;
+  assert.equal(decoder.decode(bytes.subarray(0, bytes.indexOf(0))), `memory from ${child.pid}`);
+});
+
+ipcTest("the child receives exactly fds 0, 1, 2 and those it was given", async () => {
+  using p = pipe();
+  using memory = SharedMemory.anonymous({ size: 64 });
+  using unrelated = new OwnedFd(memory.fd).dup();
+  unrelated.inheritable = true; // even an inheritable descriptor is not passed unless asked
+  await using child = spawn("sleep", { args: ["30"], fds: { 3: p.writer, 7: memory } });
+  const fds = [...Deno.readDirSync(`/proc/${child.pid}/fd`)].map((entry) => Number(entry.name));
+  assert.deepEqual(fds.sort((a, b) => a - b), [0, 1, 2, 3, 7]);
+  assert.match(Deno.readLinkSync(`/proc/${child.pid}/fd/3`), /^pipe:/);
+  assert.match(Deno.readLinkSync(`/proc/${child.pid}/fd/7`), /memfd:posix-ipc/);
+  child.kill("SIGKILL");
+});
+
+ipcTest("descriptors whose numbers overlap between parent and child land where asked", async () => {
+  using a = pipe();
+  using b = pipe();
+  // Swap: the child's fd 3 and 4 are two pipes, whatever numbers the parent has them under.
+  const child = spawn("sh", {
+    args: ["-c", "echo to-a >&3; echo to-b >&4"],
+    fds: [[3, b.writer], [4, a.writer]],
+  });
+  a.writer.close(), b.writer.close();
+  assert.equal(await text(b.reader.readable), "to-a\n");
+  assert.equal(await text(a.reader.readable), "to-b\n");
+  assert.ok((await child.status).success);
+});
+
+/** The processes of a group, from /proc. */
+function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") members.push(Number(entry.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return members;
+}
+
+async function until(condition: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+ipcTest("processGroup: true, then killGroup ends the child and its own children", async () => {
+  const child = spawn("sh", { args: ["-c", "sleep 60 & sleep 60 & wait"], processGroup: true });
+  assert.equal(child.pgid, child.pid);
+  assert.ok(await until(() => groupMembers(child.pgid).length === 3), "the shell and two sleeps");
+  const sleeps = groupMembers(child.pgid).filter((pid) => pid !== child.pid);
+  child.killGroup("SIGTERM");
+  const status = await child.status;
+  assert.equal(status.state, "signaled");
+  assert.equal(status.state === "signaled" && status.signal, "SIGTERM");
+  assert.ok(await until(() => groupMembers(child.pgid).length === 0), "every member is gone");
+  for (const pid of sleeps) assert.equal(groupMembers(child.pgid).includes(pid), false);
+});
+
+ipcTest("killGroup() refuses a child that shares this process's group", async () => {
+  await using child = spawn("sleep", { args: ["30"] });
+  assert.throws(
+    () => child.killGroup(),
+    /this process's own group; spawn the child with processGroup/,
+  );
+});
+
+ipcTest("SIGPIPE is default in children: yes | head -1 ends at once", async () => {
+  using p = pipe();
+  const yes = spawn("yes", { stdout: p.writer });
+  const head = spawn("head", { args: ["-1"], stdin: p.reader, stdout: "piped" });
+  p.reader.close(), p.writer.close();
+  assert.equal(decoder.decode((await head.output()).stdout), "y\n");
+  const status = await yes.status;
+  assert.equal(status.state === "signaled" && status.signal, "SIGPIPE");
+});
+
+ipcTest(
+  "resetSignals: false keeps the parent's ignored SIGPIPE, so yes sees EPIPE instead",
+  async () => {
+    using p = pipe();
+    const yes = spawn("yes", { stdout: p.writer, stderr: "null", resetSignals: false });
+    const head = spawn("head", { args: ["-1"], stdin: p.reader, stdout: "null" });
+    p.reader.close(), p.writer.close();
+    await head.status;
+    const status = await yes.status;
+    assert.equal(status.state, "exited");
+    assert.equal(status.success, false);
+  },
+);
+
+ipcTest("signalMask starts the child with those signals blocked", async () => {
+  // grep itself, not through sh: dash clears its signal mask when it starts.
+  const child = spawn("grep", {
+    args: ["SigBlk", "/proc/self/status"],
+    stdout: "piped",
+    signalMask: ["SIGUSR1", "SIGTERM"],
+  });
+  const line = decoder.decode((await child.output()).stdout);
+  const mask = BigInt(`0x${line.split(/\s+/)[1]}`);
+  assert.equal(mask, (1n << 9n) | (1n << 14n)); // bits of signals 10 and 15
+});
+
+ipcTest(
+  "a Deno child that listens with onSignal reports each SIGUSR1 the parent sends",
+  async () => {
+    const child = spawnDeno(fixture("signal_child.ts"), {
+      permissions: { ffi: true },
+      stdout: "piped",
+    });
+    const lines = child.stdout!.readable.pipeThrough(new TextDecoderStream()).values();
+    let buffered = "";
+    const nextLine = async () => {
+      while (!buffered.includes("\n")) buffered += (await lines.next()).value ?? "\n";
+      const line = buffered.slice(0, buffered.indexOf("\n"));
+      buffered = buffered.slice(buffered.indexOf("\n") + 1);
+      return line;
+    };
+    assert.equal(await nextLine(), "ready");
+    for (let i = 1; i <= 3; i++) {
+      child.kill("SIGUSR1");
+      assert.equal(await nextLine(), `SIGUSR1 ${i}`);
+    }
+    assert.ok((await child.status).success);
+    await lines.return?.();
+  },
+);
+
+ipcTest(
+  "exit codes and signals are decoded: exit 3, SIGKILL, SIGSEGV with its core flag",
+  async () => {
+    assert.deepEqual(await spawn("sh", { args: ["-c", "exit 3"] }).status, {
+      state: "exited",
+      code: 3,
+      success: false,
+    });
+    assert.deepEqual(await spawn("true").status, { state: "exited", code: 0, success: true });
+    const killed = await spawn("sh", { args: ["-c", "kill -KILL $$"] }).status;
+    assert.deepEqual(killed, {
+      state: "signaled",
+      signal: "SIGKILL",
+      signalNumber: 9,
+      coreDumped: false,
+      success: false,
+    });
+
+    const dir = Deno.makeTempDirSync();
+    try {
+      const crash = spawn("sh", {
+        args: ["-c", "ulimit -c unlimited 2>/dev/null; kill -SEGV $$"],
+        cwd: dir,
+      });
+      const status = await crash.status;
+      assert.equal(status.state === "signaled" && status.signal, "SIGSEGV");
+      const coreWritten = [...Deno.readDirSync(dir)].some((entry) => entry.name.startsWith("core"));
+      const pattern = Deno.readTextFileSync("/proc/sys/kernel/core_pattern").trim();
+      if (!pattern.startsWith("|")) {
+        assert.equal(
+          status.state === "signaled" && status.coreDumped,
+          coreWritten,
+          "the flag says whether a core was written",
+        );
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+    assert.deepEqual(decodeWaitStatus(0x80 | 11), {
+      state: "signaled",
+      signal: "SIGSEGV",
+      signalNumber: 11,
+      coreDumped: true,
+      success: false,
+    });
+    assert.deepEqual(decodeWaitStatus(15), {
+      state: "signaled",
+      signal: "SIGTERM",
+      signalNumber: 15,
+      coreDumped: false,
+      success: false,
+    });
+    assert.deepEqual(decodeWaitStatus(255 << 8), { state: "exited", code: 255, success: false });
+  },
+);
+
+function zombiesAndChildren(): { children: number[]; zombies: number[] } {
+  const children: number[] = [];
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    const listed = Deno.readTextFileSync(`/proc/self/task/${task.name}/children`).trim();
+    if (listed) children.push(...listed.split(/\s+/).map(Number));
+  }
+  const zombies = children.filter((pid) => {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    } catch {
+      return false;
+    }
+  });
+  return { children, zombies };
+}
+
+ipcTest("no zombies: 200 short children that nobody awaits are all reaped", async () => {
+  const children = Array.from({ length: 200 }, () => spawn("true"));
+  assert.ok(
+    await until(() => zombiesAndChildren().children.length === 0, 20_000),
+    "every child reaped",
+  );
+  assert.deepEqual(zombiesAndChildren().zombies, []);
+  assert.ok(children.every((child) => child.exited));
+});
+
+ipcTest("await using ends a child that ignores SIGTERM with SIGKILL after the grace", async () => {
+  let child;
+  const started = performance.now();
+  {
+    await using ignoring = spawn("sh", {
+      args: ["-c", "trap '' TERM; exec sleep 60"],
+      killGrace: 300,
+    });
+    child = ignoring;
+    await until(() => Deno.readTextFileSync(`/proc/${child!.pid}/cmdline`).startsWith("sleep"));
+  }
+  const elapsed = performance.now() - started;
+  const status = await child.status;
+  assert.equal(status.state === "signaled" && status.signal, "SIGKILL");
+  assert.ok(elapsed >= 300 && elapsed < 5000, `ended after ${elapsed} ms`);
+  assert.equal(isAlive(child.pid) && zombiesAndChildren().children.includes(child.pid), false);
+  assert.throws(() => child.kill(), /already exited/);
+});
+
+ipcTest("await using a child that obeys SIGTERM ends at once", async () => {
+  const started = performance.now();
+  let child;
+  {
+    await using sleeping = spawn("sleep", { args: ["60"] });
+    child = sleeping;
+  }
+  assert.ok(performance.now() - started < 1000);
+  const status = await child.status;
+  assert.equal(status.state === "signaled" && status.signal, "SIGTERM");
+});
+
+ipcTest("bad input is a clear error before anything is spawned", async () => {
+  using p = pipe();
+  const closed = new OwnedFd(new OwnedFd(p.writer.fd).dup().release());
+  closed.close();
+  const cases: [() => unknown, new (...args: never[]) => Error, RegExp][] = [
+    [() => spawn("true", { fds: { 2: p.writer } }), RangeError, /child fd 2 must be from 3 to 255/],
+    [() => spawn("true", { fds: { [-1]: p.writer } }), RangeError, /child fd -1 must be from 3/],
+    [() => spawn("true", { fds: [[3.5, p.writer]] }), TypeError, /child fd 3.5 must be an integer/],
+    [
+      () => spawn("true", { fds: [[3, p.writer], [3, p.reader]] }),
+      TypeError,
+      /child fd 3 is given twice/,
+    ],
+    [() => spawn("true", { fds: { 3: closed } }), Deno.errors.BadResource, /closed/],
+    [
+      () => spawn("true", { fds: { 3: 999_999 } }),
+      Deno.errors.BadResource,
+      /hand file descriptor 999999 .* as fd 3: bad file descriptor/,
+    ],
+    [
+      () => spawn("true", { signalMask: ["SIGNOPE" as "SIGINT"] }),
+      TypeError,
+      /"SIGNOPE": it is not a signal/,
+    ],
+    [() => spawn("true", { stdin: "pipe" as "piped" }), TypeError, /stdio "pipe" must be/],
+    [() => spawn("true", { processGroup: -4 }), RangeError, /processGroup -4/],
+    [() => spawn("true", { args: ["a\0b"] }), TypeError, /without NUL/],
+    [() => spawn(""), TypeError, /non-empty string/],
+    [() => spawn("true", { env: { "A=B": "c" } }), TypeError, /environment variable A=B/],
+  ];
+  for (const [call, ErrorClass, message] of cases) {
+    const error = thrown(call);
+    assert.ok(error instanceof ErrorClass, `${message}: got ${error}`);
+    assert.match(String(error), message);
+  }
+  assert.deepEqual(zombiesAndChildren().children, [], "nothing was spawned");
+  await Promise.resolve();
+});
+
+ipcTest(
+  "a missing program or cwd is NotFound naming it; a non-executable one PermissionDenied",
+  async () => {
+    assert.throws(
+      () => spawn("no-such-program-here"),
+      (error: unknown) =>
+        error instanceof Deno.errors.NotFound &&
+        /"no-such-program-here": not found \(ENOENT\): not in PATH/.test(String(error)),
+    );
+    assert.throws(
+      () => spawn("/no/such/program"),
+      (error: unknown) =>
+        error instanceof Deno.errors.NotFound && /"\/no\/such\/program"/.test(String(error)),
+    );
+    assert.throws(
+      () => spawn("true", { cwd: "/no/such/dir" }),
+      (error: unknown) =>
+        error instanceof Deno.errors.NotFound &&
+        /working directory "\/no\/such\/dir"/.test(String(error)),
+    );
+    const script = tempFile("#!/bin/sh\necho hi\n");
+    try {
+      assert.throws(() => spawn(script), Deno.errors.PermissionDenied);
+      Deno.chmodSync(script, 0o700);
+      assert.ok((await spawn(script, { stdout: "null" }).status).success);
+    } finally {
+      Deno.removeSync(script);
+    }
+  },
+);
+
+ipcTest(
+  "env is merged with the parent's unless clearEnv; cwd and args reach the child",
+  async () => {
+    const dir = Deno.realPathSync(Deno.makeTempDirSync());
+    try {
+      const merged = spawn("sh", {
+        args: ["-c", 'echo "$FOO|$HOME|$(pwd)|$0|$1"', "zero", "one"],
+        env: { FOO: "bar" },
+        cwd: dir,
+        stdout: "piped",
+      });
+      assert.equal(
+        decoder.decode((await merged.output()).stdout),
+        `bar|${Deno.env.get("HOME")}|${dir}|zero|one\n`,
+      );
+      const cleared = spawn("/bin/sh", {
+        args: ["-c", 'echo "$FOO|${HOME:-none}"'],
+        env: { FOO: "only" },
+        clearEnv: true,
+        stdout: "piped",
+      });
+      assert.equal(decoder.decode((await cleared.output()).stdout), "only|none\n");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+ipcTest("piped stdin, stdout and stderr; null stdio; output() collects them", async () => {
+  const cat = spawn("sh", {
+    args: ["-c", "cat; echo err >&2"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  await cat.stdin!.write(new TextEncoder().encode("through cat"));
+  const { status, stdout, stderr } = await cat.output();
+  assert.ok(status.success);
+  assert.equal(decoder.decode(stdout), "through cat");
+  assert.equal(decoder.decode(stderr), "err\n");
+  const quiet = spawn("sh", { args: ["-c", "cat; echo out"], stdin: "null", stdout: "null" });
+  assert.ok((await quiet.status).success);
+});
+
+ipcTest("spawning needs --allow-run, as Deno.Command does", async () => {
+  const denied = await runDeno(fixture("fd_child.ts"), ["spawn"], {
+    flags: ["--allow-ffi", "--allow-read"],
+  });
+  assert.notEqual(denied.code, 0);
+  assert.match(
+    denied.stderr,
+    /NotCapable: Requires run access to "true", run again with the --allow-run flag/,
+  );
+  assertSucceeded(
+    await runDeno(fixture("fd_child.ts"), ["spawn"], {
+      flags: ["--allow-ffi", "--allow-read", "--allow-run=true"],
+    }),
+  );
+});
+
+ipcTest("inheritedFd() of a descriptor the parent did not pass is BadResource", async () => {
+  const output = await runDeno(fixture("fd_child.ts"), ["missing", "200"], {
+    flags: ["--allow-ffi"],
+  });
+  assert.match(
+    output.stderr,
+    /BadResource: Cannot use inherited file descriptor 200: bad file descriptor \(EBADF\): the parent did not pass it/,
+  );
+});
