@@ -67,7 +67,7 @@ export const symbols = {
     result: "i32",
     nonblocking: true,
   },
-  // int open(const char *path, int flags, mode_t mode);  on a worker thread (a FIFO's open waits)
+  // int open(const char *path, int flags, mode_t mode);  on a worker thread: a FIFO's open waits
   open_async: {
     name: "open",
     parameters: ["buffer", "i32", "u32"],

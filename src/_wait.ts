@@ -83,6 +83,13 @@ export async function pollAsync(fd: number, events: number, ms: number): Promise
   await libc().poll_async(buffer, 1n, ms);
 }
 
+/** The events `fd` has now, among `events` and POLLHUP/POLLERR, without waiting (0: none). */
+export function pollNow(fd: number, events: number): number {
+  const buffer = pollBuffer(fd, events);
+  libc().poll(buffer, 1n, 0);
+  return new DataView(buffer.buffer).getInt16(pollfd.revents, true);
+}
+
 /** Blocks this thread until `fd` has one of `events`: for the `…Sync` forms. */
 export function pollSync(fd: number, events: number): void {
   libc().poll(pollBuffer(fd, events), 1n, -1);

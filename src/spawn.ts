@@ -88,6 +88,11 @@ export interface SpawnOptions {
   resetSignals?: boolean;
   /** Milliseconds between SIGTERM and SIGKILL when the child is disposed. Default 2000. */
   killGrace?: number;
+  /**
+   * The buffer of each `"piped"` stdio pipe, in bytes: see `PipeOptions.capacity` in `@posix/ipc/pipe`.
+   * Default: the kernel's, 64 KiB.
+   */
+  pipeCapacity?: number;
 }
 
 /** How a child ended. */
@@ -361,7 +366,7 @@ export function spawn(command: string, options: SpawnOptions = {}): ChildProcess
 
   const c = libc();
   if (cwd !== undefined) checkDirectory(c, cwd, command);
-  const program = resolveProgram(c, command, cwd, environment?.PATH ?? readEnviron().PATH);
+  const program = resolveProgram(c, command, cwd, () => environment?.PATH ?? readEnviron().PATH);
   const plan = planDescriptors(options, extraFds, command);
   try {
     const pid = spawnWith(
@@ -541,7 +546,7 @@ function resolveProgram(
   c: Libc,
   command: string,
   cwd: string | undefined,
-  path: string | undefined,
+  searchPath: () => string | undefined,
 ): string {
   const operation = { action: "spawn", objectName: command };
   if (command.includes("/")) {
@@ -550,7 +555,7 @@ function resolveProgram(
     return located;
   }
   let denied = false;
-  for (const dir of (path ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
+  for (const dir of (searchPath() ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
     const candidate = `${dir || "."}/${command}`;
     if (c.access(cstring(candidate), X_OK) === 0) return candidate;
     if (c.access(cstring(candidate), 0) === 0) denied = true;
@@ -591,7 +596,7 @@ function planDescriptors(
       if (choice === "null") {
         plan.mapping.set(childFd, -1);
       } else if (choice === "piped") {
-        const p = pipe();
+        const p = pipe({ capacity: options.pipeCapacity });
         if (childFd === 0) plan.parentEnds[0] = p.writer;
         else plan.parentEnds[childFd as 1 | 2] = p.reader;
         const childEnd = childFd === 0 ? p.reader : p.writer;

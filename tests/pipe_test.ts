@@ -170,6 +170,40 @@ ipcTest("a FIFO connects a reader and a writer in two processes", async () => {
   }
 });
 
+ipcTest("a writer already waiting when the reader opens a FIFO loses nothing", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/fifo`;
+  try {
+    createFifo(path);
+    for (let round = 0; round < 20; round++) {
+      const writer = spawn("sh", { args: ["-c", `printf 'round ${round}' > ${path}`] });
+      await new Promise((resolve) => setTimeout(resolve, 5)); // the writer blocks in open()
+      using reader = await openFifo(path, "read", { timeout: 5000 });
+      assert.equal(await new Response(reader.readable).text(), `round ${round}`);
+      assert.ok((await writer.status).success);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+ipcTest("openFifo() for reading resolves when a writer connects, before any byte", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/fifo`;
+  try {
+    createFifo(path);
+    const [reader, writer] = await Promise.all([
+      openFifo(path, "read", { timeout: 5000 }),
+      openFifo(path, "write", { timeout: 5000 }),
+    ]);
+    await writer.write(encoder.encode("after both opened"));
+    writer.close();
+    assert.equal(await new Response(reader.readable).text(), "after both opened");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 ipcTest("openFifo() waits for the other side, and gives up on timeout or abort", async () => {
   const dir = Deno.makeTempDirSync();
   const path = `${dir}/fifo`;
