@@ -52,13 +52,6 @@ export const MFD_CLOEXEC = 1;
 // <poll.h>
 export const POLLIN = 0x01;
 export const POLLOUT = 0x04;
-export const POLLERR = 0x08;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
-
-// <sys/eventfd.h>
-export const EFD_NONBLOCK = O_NONBLOCK;
-export const EFD_CLOEXEC = O_CLOEXEC;
 
 // <spawn.h> (glibc)
 export const POSIX_SPAWN_SETPGROUP = 0x02;

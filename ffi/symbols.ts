@@ -76,8 +76,6 @@ export const symbols = {
   },
   // int mkfifo(const char *path, mode_t mode);
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
-  // int eventfd(unsigned int initval, int flags);
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // int access(const char *path, int mode);
   access: { parameters: ["buffer", "i32"], result: "i32" },
   // extern char **environ;

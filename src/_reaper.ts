@@ -1,27 +1,15 @@
 /**
  * Reaps the children that `spawn` started, whether or not anyone awaits them, and never
  * anyone else's: each child is reaped with `waitpid(pid, WNOHANG)` by its own pid, never
- * `waitpid(-1)`.
- *
- * One loop watches every living child: a single `poll` on a worker thread over each child's
- * pidfd (readable once it exits) and an eventfd that wakes the poll when a child is added.
- * Where pidfds are missing (Linux before 5.3), it looks every 20 ms instead. The loop runs only
- * while children live, and keeps the process alive meanwhile, as `Deno.Command` does. Internal.
+ * `waitpid(-1)`. Each child also gets a pidfd (Linux 5.3 and later), so that signals reach it
+ * and never a process that took over its pid after it was reaped. Internal.
  *
  * @module
  */
 
-import {
-  EFD_CLOEXEC,
-  EFD_NONBLOCK,
-  POLLIN,
-  SYS_pidfd_open,
-  SYS_pidfd_send_signal,
-  WNOHANG,
-} from "../ffi/constants.ts";
-import { pollfd } from "../ffi/layout.ts";
+import { SYS_pidfd_open, SYS_pidfd_send_signal, WNOHANG } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { check, systemError } from "./errors.ts";
+import { systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 
 /** A child being watched: its pid, its pidfd (-1 without one) and whom to tell its status. */
@@ -32,11 +20,8 @@ interface Watched {
 }
 
 const watched = new Set<Watched>();
-let wakeFd = -1;
-let looping = false;
-const ONE = new BigUint64Array([1n]);
-const LONGEST_POLL_MS = 1000;
-const WITHOUT_PIDFD_POLL_MS = 20;
+let keepAlive: ReturnType<typeof setInterval> | undefined;
+const SAFETY_NET_MS = 1000;
 
 /** Opens a pidfd for `pid`, or returns -1 where the kernel has none (it is only an accelerator). */
 export function openPidfd(pid: number): number {
@@ -63,41 +48,30 @@ export function signalChild(pid: number, pidfd: number, signal: number): boolean
 
 /** Starts watching a child; `settle` gets its raw wait status once it has been reaped. */
 export function watchChild(pid: number, pidfd: number, settle: (waitStatus: number) => void): void {
-  watched.add({ pid, pidfd, settle });
-  if (looping) wake();
-  else void loop();
+  const child = { pid, pidfd, settle };
+  watched.add(child);
+  if (watched.size === 1) startWatching();
+  reapIfExited(child); // it may have exited before it was watched
 }
 
-function wake(): void {
-  libc().write(wakeFd, ONE, 8n);
+/**
+ * Children are reaped on SIGCHLD, through Deno's own signal handling (no worker thread): each
+ * signal may stand for several exits, so every watched child is looked at. A slow interval
+ * keeps the process alive while children run, as `Deno.Command` does, and looks again in case
+ * a signal was missed.
+ */
+function startWatching(): void {
+  Deno.addSignalListener("SIGCHLD", reapAll);
+  keepAlive = setInterval(reapAll, SAFETY_NET_MS);
 }
 
-async function loop(): Promise<void> {
-  const c = libc();
-  if (wakeFd < 0) {
-    wakeFd = check(c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd", {
-      action: "watch child processes",
-    });
-  }
-  looping = true;
-  try {
-    while (watched.size > 0) {
-      const children = [...watched];
-      const polled = children.filter((child) => child.pidfd >= 0);
-      const buffer = new Uint8Array(pollfd.size * (polled.length + 1));
-      const view = new DataView(buffer.buffer);
-      [wakeFd, ...polled.map((child) => child.pidfd)].forEach((fd, i) => {
-        view.setInt32(i * pollfd.size + pollfd.fd, fd, true);
-        view.setInt16(i * pollfd.size + pollfd.events, POLLIN, true);
-      });
-      const timeout = polled.length < children.length ? WITHOUT_PIDFD_POLL_MS : LONGEST_POLL_MS;
-      await c.poll_async(buffer, BigInt(polled.length + 1), timeout);
-      c.read(wakeFd, new BigUint64Array(1), 8n); // drain the wake-ups, if any
-      for (const child of children) reapIfExited(child);
-    }
-  } finally {
-    looping = false;
-  }
+function stopWatching(): void {
+  Deno.removeSignalListener("SIGCHLD", reapAll);
+  clearInterval(keepAlive);
+}
+
+function reapAll(): void {
+  for (const child of [...watched]) reapIfExited(child);
 }
 
 const statusBuffer = new Int32Array(1);
@@ -106,6 +80,7 @@ function reapIfExited(child: Watched): void {
   const result = libc().waitpid(child.pid, statusBuffer, WNOHANG);
   if (result === 0) return; // still running
   watched.delete(child);
+  if (watched.size === 0) stopWatching();
   if (child.pidfd >= 0) closeFd(child.pidfd);
   if (result === child.pid) {
     child.settle(statusBuffer[0]!);
