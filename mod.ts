@@ -7,7 +7,9 @@
  * - `@posix/ipc/mmap`: memory-mapped files and descriptors ({@linkcode Mapping}, {@linkcode mapFile});
  * - `@posix/ipc/pipe`: pipes and FIFOs with async reads and Web Streams ({@linkcode pipe});
  * - `@posix/ipc/spawn`: fork-free spawn that hands children any descriptors ({@linkcode spawn});
- * - `@posix/ipc/signal`: signals, process groups, liveness ({@linkcode kill}, {@linkcode onSignal}).
+ * - `@posix/ipc/signal`: signals, process groups, liveness ({@linkcode kill}, {@linkcode onSignal});
+ * - `@posix/ipc/semaphore`: named and in-memory semaphores with async waits ({@linkcode Semaphore});
+ * - `@posix/ipc/mqueue`: POSIX message queues with priorities ({@linkcode MessageQueue}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -37,3 +39,5 @@ export * from "./src/mmap.ts";
 export * from "./src/pipe.ts";
 export * from "./src/spawn.ts";
 export * from "./src/signal.ts";
+export * from "./src/semaphore.ts";
+export * from "./src/mqueue.ts";

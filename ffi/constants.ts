@@ -58,6 +58,17 @@ export const POSIX_SPAWN_SETPGROUP = 0x02;
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
 
+// <time.h>
+export const CLOCK_MONOTONIC = 1;
+
+// <sys/resource.h>
+export const RLIMIT_MSGQUEUE = 12;
+
+// <semaphore.h>, <mqueue.h>, <limits.h>
+export const SEM_VALUE_MAX = 0x7fffffff;
+/** Linux's MQ_PRIO_MAX: priorities run from 0 to 32767. */
+export const MQ_PRIO_MAX = 32768;
+
 // <sys/wait.h>
 export const WNOHANG = 1;
 

@@ -37,3 +37,27 @@ export const opaque = {
   /** `sigset_t`: 1024 bits. */
   sigset_t: 128,
 } as const;
+
+/** `struct timespec { time_t tv_sec; long tv_nsec; }`: two 64-bit fields on LP64. */
+export const timespec = { size: 16, tv_sec: 0, tv_nsec: 8 } as const;
+
+/** `struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; }`: two 64-bit fields. */
+export const rlimit = { size: 16, rlim_cur: 0, rlim_max: 8 } as const;
+
+/**
+ * `struct mq_attr { long mq_flags, mq_maxmsg, mq_msgsize, mq_curmsgs; long __pad[4]; }` from
+ * glibc's bits/mqueue.h: eight 64-bit longs on LP64.
+ */
+export const mq_attr = {
+  size: 64,
+  mq_flags: 0,
+  mq_maxmsg: 8,
+  mq_msgsize: 16,
+  mq_curmsgs: 24,
+} as const;
+
+/**
+ * `sem_t` from glibc's bits/semaphore.h: `__SIZEOF_SEM_T` is 32 on 64-bit targets, aligned as a
+ * `long int` (8 bytes), since the new semaphore keeps a 64-bit atomic word first.
+ */
+export const sem_t = { size: 32, align: 8 } as const;

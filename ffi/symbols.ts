@@ -135,6 +135,48 @@ export const symbols = {
     result: "i64",
   },
 
+  // int clock_gettime(clockid_t clock, struct timespec *now);
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  // int getrlimit(int resource, struct rlimit *limit);
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+
+  // sem_t *sem_open(const char *name, int oflag, mode_t mode, unsigned int value);  NULL on failure
+  sem_open: { parameters: ["buffer", "i32", "u32", "u32"], result: "pointer" },
+  // int sem_close(sem_t *sem);
+  sem_close: { parameters: ["pointer"], result: "i32" },
+  // int sem_unlink(const char *name);
+  sem_unlink: { parameters: ["buffer"], result: "i32" },
+  // int sem_init(sem_t *sem, int pshared, unsigned int value);
+  sem_init: { parameters: ["pointer", "i32", "u32"], result: "i32" },
+  // int sem_post(sem_t *sem);
+  sem_post: { parameters: ["pointer"], result: "i32" },
+  // int sem_trywait(sem_t *sem);
+  sem_trywait: { parameters: ["pointer"], result: "i32" },
+  // int sem_wait(sem_t *sem);  blocks the calling thread
+  sem_wait: { parameters: ["pointer"], result: "i32" },
+  // int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *deadline);  blocks
+  sem_clockwait: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  // the same on a worker thread, for async waits in bounded slices; errno is lost (0: acquired)
+  sem_clockwait_async: {
+    name: "sem_clockwait",
+    parameters: ["pointer", "i32", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int sem_getvalue(sem_t *sem, int *value);
+  sem_getvalue: { parameters: ["pointer", "buffer"], result: "i32" },
+
+  // mqd_t mq_open(const char *name, int oflag, mode_t mode, struct mq_attr *attr);
+  mq_open: { parameters: ["buffer", "i32", "u32", "buffer"], result: "i32" },
+  // int mq_unlink(const char *name);
+  mq_unlink: { parameters: ["buffer"], result: "i32" },
+  // int mq_send(mqd_t mqdes, const char *msg, size_t length, unsigned int priority);
+  mq_send: { parameters: ["i32", "buffer", "usize", "u32"], result: "i32" },
+  // ssize_t mq_receive(mqd_t mqdes, char *msg, size_t length, unsigned int *priority);
+  mq_receive: { parameters: ["i32", "buffer", "usize", "buffer"], result: "isize" },
+  // int mq_getattr(mqd_t mqdes, struct mq_attr *attr);
+  mq_getattr: { parameters: ["i32", "buffer"], result: "i32" },
+
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void);

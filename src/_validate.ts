@@ -9,29 +9,31 @@ import { byteLength } from "../ffi/cstring.ts";
 
 /**
  * Checks a POSIX IPC name: a leading "/", no other "/", no NUL, not "/." or "/..", and
- * 1 to NAME_MAX - 1 bytes after the slash.
+ * 1 to `maxBytes` bytes after the slash.
  *
  * @param name The name to check.
  * @param kind What the name is for, such as "shared memory".
+ * @param maxBytes The longest name after the slash: NAME_MAX - 1 unless the kind's file name
+ * adds a prefix (glibc stores a semaphore as "sem.NAME").
  */
-export function validateName(name: unknown, kind: string): string {
+export function validateName(name: unknown, kind: string, maxBytes = NAME_MAX - 1): string {
   if (typeof name !== "string") {
     throw new TypeError(`Cannot use ${kind} name ${String(name)}: it must be a string`);
   }
-  const rule = nameRuleBroken(name);
+  const rule = nameRuleBroken(name, maxBytes);
   if (rule) throw new TypeError(`Cannot use ${kind} name "${name}": ${rule}`);
   return name;
 }
 
-function nameRuleBroken(name: string): string | undefined {
+function nameRuleBroken(name: string, maxBytes: number): string | undefined {
   if (!name.startsWith("/")) return 'it must start with "/"';
   const rest = name.slice(1);
   if (rest.includes("/")) return 'it must contain no "/" after the leading one';
   if (rest.includes("\0")) return "it must contain no NUL character";
   if (rest === "" || rest === "." || rest === "..") return 'it needs a name after the "/"';
   const bytes = byteLength(rest);
-  if (bytes > NAME_MAX - 1) {
-    return `it is ${bytes} bytes after the "/", more than the ${NAME_MAX - 1} allowed`;
+  if (bytes > maxBytes) {
+    return `it is ${bytes} bytes after the "/", more than the ${maxBytes} allowed`;
   }
   return undefined;
 }

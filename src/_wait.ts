@@ -90,9 +90,9 @@ export function pollNow(fd: number, events: number): number {
   return new DataView(buffer.buffer).getInt16(pollfd.revents, true);
 }
 
-/** Blocks this thread until `fd` has one of `events`: for the `…Sync` forms. */
-export function pollSync(fd: number, events: number): void {
-  libc().poll(pollBuffer(fd, events), 1n, -1);
+/** Blocks this thread until `fd` has one of `events`, or `ms` pass: for the `…Sync` forms. */
+export function pollSync(fd: number, events: number, ms = -1): void {
+  libc().poll(pollBuffer(fd, events), 1n, ms);
 }
 
 /** Resolves after `ms` milliseconds. */

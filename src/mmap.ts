@@ -44,6 +44,7 @@ import { errno, libc } from "../ffi/libc.ts";
 import { check, closedError, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
+import { unmapWhenUnpinned } from "./_pins.ts";
 
 /** How to map a file or descriptor. */
 export interface MapOptions {
@@ -306,7 +307,8 @@ export class Mapping implements Disposable {
 
   /**
    * Unmaps the memory and detaches every buffer and view handed out. Closing again does
-   * nothing.
+   * nothing. If a semaphore or lock placed in this memory is still open, the pages stay mapped
+   * (but unreachable from JavaScript) until it is closed too.
    */
   close(): void {
     const region = this.#region;
@@ -314,9 +316,11 @@ export class Mapping implements Disposable {
     this.#region = null;
     unmapWhenUnreachable.unregister(this);
     this.#buffer.transfer(0); // detaches the external buffer and every view over it
-    check(libc().munmap(region.base, BigInt(region.length)), "munmap", {
-      action: "unmap",
-      objectName: this.#label,
+    unmapWhenUnpinned(this, () => {
+      check(libc().munmap(region.base, BigInt(region.length)), "munmap", {
+        action: "unmap",
+        objectName: this.#label,
+      });
     });
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SharedMemory } from "../mod.ts";
+import { MessageQueue, SharedMemory } from "../mod.ts";
 import { ipcSnapshot, uniqueName } from "./helpers.ts";
 
 Deno.test("the leak check sees a segment's name, descriptor and mapping until it is closed", () => {
@@ -23,5 +23,19 @@ Deno.test("the leak check sees a child process until it is reaped", async () => 
   assert.deepEqual(added, [`child process ${child.pid}`]);
   child.kill("SIGKILL");
   await child.status;
+  assert.deepEqual([...ipcSnapshot()].filter((entry) => !before.has(entry)), []);
+});
+
+Deno.test("the leak check sees a message queue until it is closed", () => {
+  const before = ipcSnapshot();
+  const name = uniqueName("queue");
+  using queue = MessageQueue.create(name);
+  const added = [...ipcSnapshot()].filter((entry) => !before.has(entry));
+  assert.ok(added.includes(`/dev/mqueue${name}`), "the queue");
+  assert.ok(
+    added.some((entry) => entry.startsWith("fd ") && entry.endsWith(name)),
+    "its descriptor",
+  );
+  queue.close();
   assert.deepEqual([...ipcSnapshot()].filter((entry) => !before.has(entry)), []);
 });

@@ -1,0 +1,54 @@
+/**
+ * Placing a process-shared object (a semaphore, a lock) at an offset of shared memory:
+ * bounds, alignment and sharing are checked before anything is written, and the pages are
+ * pinned for as long as the object is open. Internal.
+ *
+ * @module
+ */
+
+import { address } from "../ffi/cstring.ts";
+import { Mapping } from "./mmap.ts";
+import { pin } from "./_pins.ts";
+import { SharedMemory } from "./shm.ts";
+
+/** Where an object was placed: its address, and how to let go of the pages. */
+export interface Placement {
+  pointer: Deno.PointerObject;
+  unpin: () => void;
+}
+
+/**
+ * Checks that `size` bytes at `offset` of `memory` lie inside it, are aligned to `align` and
+ * are shared between processes, then pins the pages.
+ */
+export function place(
+  memory: SharedMemory | Mapping,
+  offset: number,
+  size: number,
+  align: number,
+  what: string,
+): Placement {
+  const mapping = memory instanceof SharedMemory ? memory.mapping : memory;
+  if (!(mapping instanceof Mapping)) {
+    throw new TypeError(`Cannot place a ${what}: memory must be a SharedMemory or a Mapping`);
+  }
+  if (!mapping.shared) {
+    throw new TypeError(
+      `Cannot place a ${what} in memory that is not shared and writable: other processes ` +
+        `would never see it (open the memory without readOnly, or map with write: true)`,
+    );
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > mapping.length) {
+    throw new RangeError(
+      `Cannot place a ${what} at offset ${offset}: it needs ${size} bytes inside the ` +
+        `${mapping.length} mapped`,
+    );
+  }
+  const pointer = Deno.UnsafePointer.offset(mapping.unsafePointer, offset) as Deno.PointerObject;
+  if (address(pointer) % BigInt(align) !== 0n) {
+    throw new RangeError(
+      `Cannot place a ${what} at offset ${offset}: it must be aligned to ${align} bytes`,
+    );
+  }
+  return { pointer, unpin: pin(mapping) };
+}

@@ -1,0 +1,563 @@
+/**
+ * POSIX message queues: discrete messages with priorities between processes, kept by the
+ * kernel (`mq_open`). Higher priorities come out first, and messages of one priority in the
+ * order sent. Nothing needs /dev/mqueue to be mounted.
+ *
+ * Sends and receives have async forms that never block the event loop (a queue's descriptor
+ * can be polled, as a pipe's can), blocking `…Sync` forms, and `try…` forms that never wait.
+ *
+ * @example
+ * ```ts
+ * import { MessageQueue } from "@posix/ipc/mqueue";
+ *
+ * using queue = MessageQueue.create(`/jobs-${Deno.pid}`, { maxMessages: 8, messageSize: 256 });
+ * await queue.send("low", { priority: 1 });
+ * await queue.send("high", { priority: 9 });
+ * const first = await queue.receive();
+ * console.log(new TextDecoder().decode(first.data), first.priority); // "high" 9
+ * ```
+ *
+ * @module
+ */
+
+import { cstring } from "../ffi/cstring.ts";
+import {
+  MQ_PRIO_MAX,
+  O_CREAT,
+  O_EXCL,
+  O_NONBLOCK,
+  O_RDONLY,
+  O_RDWR,
+  O_WRONLY,
+  POLLIN,
+  POLLOUT,
+  RLIMIT_MSGQUEUE,
+} from "../ffi/constants.ts";
+import { mq_attr, rlimit } from "../ffi/layout.ts";
+import { errno, libc } from "../ffi/libc.ts";
+import { formatBytes, validateMode, validateName } from "./_validate.ts";
+import {
+  pollAsync,
+  pollSync,
+  RETRY,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "./_wait.ts";
+import { check, closedError, errnoCode, type Operation, systemError } from "./errors.ts";
+import { closeFd } from "./fd.ts";
+
+export type { WaitOptions } from "./_wait.ts";
+
+const EAGAIN = 11;
+const EINTR = 4;
+const encoder = new TextEncoder();
+
+/** Options of {@linkcode MessageQueue.create}. */
+export interface CreateMessageQueueOptions {
+  /** How many messages the queue holds before senders wait. Default 10. */
+  maxMessages?: number;
+  /** The largest message in bytes. Default 8192. */
+  messageSize?: number;
+  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  mode?: number;
+  /** Keep the queue when this handle closes. Default `false`: the creator removes it. */
+  persist?: boolean;
+}
+
+/** Options of {@linkcode MessageQueue.open}: which directions this handle may use. */
+export interface OpenMessageQueueOptions {
+  /** Open for receiving. Default `true`. */
+  read?: boolean;
+  /** Open for sending. Default `true`. */
+  write?: boolean;
+}
+
+/** Options of the send methods. */
+export interface SendOptions extends WaitOptions {
+  /** 0 to 32767; higher comes out first. Default 0. */
+  priority?: number;
+}
+
+/** A message received. */
+export interface Message {
+  /** Its bytes (a copy that the caller owns). */
+  readonly data: Uint8Array;
+  /** Its priority. */
+  readonly priority: number;
+}
+
+/** A queue's attributes, from `mq_getattr`. */
+export interface MessageQueueAttributes {
+  /** How many messages it holds before senders wait. */
+  readonly maxMessages: number;
+  /** The largest message in bytes. */
+  readonly messageSize: number;
+  /** How many messages are waiting in it now. */
+  readonly currentMessages: number;
+}
+
+function validateCount(value: unknown, what: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot create a message queue: ${what} ${String(value)} must be a number`);
+  }
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(
+      `Cannot create a message queue: ${what} ${value} must be a positive integer`,
+    );
+  }
+  return value;
+}
+
+/** Reads a number from a /proc file through libc (Deno itself needs --allow-all for /proc). */
+function readProcNumber(path: string): number | undefined {
+  const c = libc();
+  const fd = c.open(cstring(path), O_RDONLY, 0);
+  if (fd < 0) return undefined;
+  const buffer = new Uint8Array(64);
+  const n = Number(c.read(fd, buffer, 64n));
+  closeFd(fd);
+  return n > 0 ? Number(new TextDecoder().decode(buffer.subarray(0, n)).trim()) : undefined;
+}
+
+/** Why mq_open failed, in terms of the limit that stopped it and how to raise it. */
+function limitHint(code: string, maxMessages: number, messageSize: number): string | undefined {
+  if (code === "EINVAL") {
+    const msgMax = readProcNumber("/proc/sys/fs/mqueue/msg_max");
+    const sizeMax = readProcNumber("/proc/sys/fs/mqueue/msgsize_max");
+    const over = [
+      msgMax !== undefined && maxMessages > msgMax &&
+      `maxMessages ${maxMessages} is over /proc/sys/fs/mqueue/msg_max (${msgMax})`,
+      sizeMax !== undefined && messageSize > sizeMax &&
+      `messageSize ${messageSize} is over /proc/sys/fs/mqueue/msgsize_max (${sizeMax})`,
+    ].filter(Boolean);
+    if (over.length > 0) {
+      return `${over.join(" and ")}; ask for less, or raise the limit as root ` +
+        `(sysctl fs.mqueue.msg_max=… fs.mqueue.msgsize_max=…)`;
+    }
+  }
+  if (code === "EMFILE" || code === "ENOMEM") {
+    const limit = new BigUint64Array(rlimit.size / 8);
+    const current = libc().getrlimit(RLIMIT_MSGQUEUE, limit) === 0
+      ? formatBytes(Number(limit[0]))
+      : "unknown";
+    return `the user's RLIMIT_MSGQUEUE (${current}) may be used up: each queue reserves about ` +
+      `maxMessages × messageSize (${formatBytes(maxMessages * messageSize)} here); close or ` +
+      `unlink queues, or raise it (ulimit -q, or limits.conf's msgqueue); with EMFILE the ` +
+      `process may also be out of file descriptors`;
+  }
+  if (code === "ENOSPC") {
+    const queues = readProcNumber("/proc/sys/fs/mqueue/queues_max");
+    return `the system has /proc/sys/fs/mqueue/queues_max (${queues}) queues already`;
+  }
+  return undefined;
+}
+
+function readAttributes(fd: number, operation: Operation): MessageQueueAttributes {
+  const attributes = new BigInt64Array(mq_attr.size / 8);
+  check(libc().mq_getattr(fd, attributes), "mq_getattr", operation);
+  return {
+    maxMessages: Number(attributes[mq_attr.mq_maxmsg / 8]),
+    messageSize: Number(attributes[mq_attr.mq_msgsize / 8]),
+    currentMessages: Number(attributes[mq_attr.mq_curmsgs / 8]),
+  };
+}
+
+let createQueue: (fd: number, name: string, ownedName: string | null) => MessageQueue;
+
+/**
+ * A POSIX message queue. The handle that created it owns the name and removes it when closed,
+ * unless created with `persist: true`.
+ *
+ * @example Iterating until the handle is closed
+ * ```ts
+ * import { MessageQueue } from "@posix/ipc/mqueue";
+ *
+ * using queue = MessageQueue.create(`/log-${Deno.pid}`);
+ * queue.sendSync("one");
+ * queue.sendSync("two");
+ * setTimeout(() => queue.close(), 50);
+ * for await (const message of queue) console.log(new TextDecoder().decode(message.data));
+ * ```
+ */
+export class MessageQueue implements Disposable, AsyncIterable<Message> {
+  #fd: number;
+  readonly #name: string;
+  #ownedName: string | null;
+  readonly #messageSize: number;
+  readonly #scratch: Uint8Array<ArrayBuffer>;
+  readonly #priority = new Uint32Array(1);
+
+  static {
+    createQueue = (fd, name, ownedName) => new MessageQueue(fd, name, ownedName);
+  }
+
+  private constructor(fd: number, name: string, ownedName: string | null) {
+    this.#fd = fd;
+    this.#name = name;
+    this.#ownedName = ownedName;
+    this.#messageSize = readAttributes(fd, this.#operation("read the attributes of")).messageSize;
+    this.#scratch = new Uint8Array(this.#messageSize);
+  }
+
+  /**
+   * Creates a queue; fails if the name exists.
+   *
+   * @param name "/" then 1 to 254 bytes, with no other "/".
+   * @param options Its capacity (`maxMessages`), `messageSize`, `mode` and `persist`.
+   * @returns The queue, open for sending and receiving; this handle owns the name.
+   * @throws {Deno.errors.AlreadyExists} when the name exists.
+   * @throws {IpcError} over a kernel limit, with the limit, its value and how to raise it.
+   * @throws {RangeError} for sizes that are not positive integers, or a bad mode.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/tasks-${Deno.pid}`, { maxMessages: 10, messageSize: 1024 });
+   * console.log(queue.attributes); // { maxMessages: 10, messageSize: 1024, currentMessages: 0 }
+   * ```
+   */
+  static create(name: string, options: CreateMessageQueueOptions = {}): MessageQueue {
+    validateName(name, "message queue");
+    const maxMessages = validateCount(options.maxMessages ?? 10, "maxMessages");
+    const messageSize = validateCount(options.messageSize ?? 8192, "messageSize");
+    const mode = validateMode(options.mode ?? 0o600);
+    const attributes = new BigInt64Array(mq_attr.size / 8);
+    attributes[mq_attr.mq_maxmsg / 8] = BigInt(maxMessages);
+    attributes[mq_attr.mq_msgsize / 8] = BigInt(messageSize);
+    const path = cstring(name);
+    const fd = libc().mq_open(path, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, mode, attributes);
+    if (fd < 0) {
+      const code = errno();
+      throw systemError(code, "mq_open", {
+        action: "create message queue",
+        objectName: name,
+        hint: limitHint(errnoCode(code), maxMessages, messageSize),
+      });
+    }
+    return createQueue(fd, name, options.persist ? null : name);
+  }
+
+  /**
+   * Opens an existing queue. This handle never removes the name.
+   *
+   * @param name The queue's name.
+   * @param options Which directions to open: `read` and `write`, both by default.
+   * @returns The queue.
+   * @throws {Deno.errors.NotFound} when no queue has that name.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * const name = `/inbox-${Deno.pid}`;
+   * using owner = MessageQueue.create(name);
+   * using sender = MessageQueue.open(name, { read: false }); // as another process would
+   * sender.sendSync("hi");
+   * console.log(owner.tryReceive()?.data.length); // 2
+   * ```
+   */
+  static open(name: string, options: OpenMessageQueueOptions = {}): MessageQueue {
+    validateName(name, "message queue");
+    const read = options.read ?? true;
+    const write = options.write ?? true;
+    if (!read && !write) {
+      throw new TypeError(`Cannot open message queue "${name}": open it for read, write or both`);
+    }
+    const access = read && write ? O_RDWR : read ? O_RDONLY : O_WRONLY;
+    const fd = check(libc().mq_open(cstring(name), access | O_NONBLOCK, 0, null), "mq_open", {
+      action: "open message queue",
+      objectName: name,
+    });
+    return createQueue(fd, name, null);
+  }
+
+  /**
+   * Removes a queue's name; handles that have it open keep using it.
+   *
+   * @param name The queue's name.
+   * @throws {Deno.errors.NotFound} when no queue has that name.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * const name = `/kept-queue-${Deno.pid}`;
+   * MessageQueue.create(name, { persist: true }).close();
+   * MessageQueue.unlink(name);
+   * ```
+   */
+  static unlink(name: string): void {
+    validateName(name, "message queue");
+    check(libc().mq_unlink(cstring(name)), "mq_unlink", {
+      action: "remove message queue",
+      objectName: name,
+    });
+  }
+
+  /** The queue's name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Whether this handle was closed. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /**
+   * The queue's descriptor (Linux makes it one). **UNSAFE**: valid only while open.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get fd(): number {
+    return this.#open();
+  }
+
+  /**
+   * The queue's capacity, message size and current number of messages.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get attributes(): MessageQueueAttributes {
+    return readAttributes(this.#open(), this.#operation("read the attributes of"));
+  }
+
+  /**
+   * Sends a message, waiting without blocking the event loop while the queue is full.
+   *
+   * @param data The message: bytes, or text sent as UTF-8.
+   * @param options `priority` (0 to 32767), `timeout` (ms) and `signal`.
+   * @throws {RangeError} for a message longer than the queue's message size, or a bad priority.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the handle is closed, also while waiting.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/send-${Deno.pid}`);
+   * await queue.send(new Uint8Array([1, 2, 3]), { priority: 5, timeout: 1000 });
+   * ```
+   */
+  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    const [bytes, priority] = this.#message(data, options.priority);
+    validateWaitOptions(options, `send to ${this.#label}`);
+    const fd = this.#open();
+    await waitUntil<true>(options, {
+      what: `send to ${this.#label}`,
+      attempt: () => this.#trySend(bytes, priority) ? true : RETRY,
+      sleep: (ms) => pollAsync(fd, POLLOUT, ms),
+      assertOpen: () => void this.#open(),
+    });
+  }
+
+  /**
+   * Sends a message, blocking this thread while the queue is full.
+   *
+   * @param data The message: bytes, or text sent as UTF-8.
+   * @param options `priority` and `timeout` (ms).
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/sync-${Deno.pid}`);
+   * queue.sendSync("now");
+   * ```
+   */
+  sendSync(data: Uint8Array | string, options: { priority?: number; timeout?: number } = {}): void {
+    const [bytes, priority] = this.#message(data, options.priority);
+    this.#blockUntil(options.timeout, POLLOUT, "send to", () => this.#trySend(bytes, priority));
+  }
+
+  /**
+   * Sends a message if the queue has room, without waiting.
+   *
+   * @param data The message: bytes, or text sent as UTF-8.
+   * @param options `priority`.
+   * @returns `false` when the queue is full.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/full-${Deno.pid}`, { maxMessages: 1 });
+   * console.log(queue.trySend("a"), queue.trySend("b")); // true false
+   * ```
+   */
+  trySend(data: Uint8Array | string, options: { priority?: number } = {}): boolean {
+    const [bytes, priority] = this.#message(data, options.priority);
+    return this.#trySend(bytes, priority);
+  }
+
+  /**
+   * Receives the oldest message of the highest priority, waiting without blocking the event
+   * loop while the queue is empty.
+   *
+   * @param options `timeout` (ms) and `signal`.
+   * @returns The message.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the handle is closed, also while waiting.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/recv-${Deno.pid}`);
+   * setTimeout(() => queue.sendSync("later"), 10);
+   * console.log((await queue.receive({ timeout: 5000 })).data.length); // 5
+   * ```
+   */
+  async receive(options: WaitOptions = {}): Promise<Message> {
+    validateWaitOptions(options, `receive from ${this.#label}`);
+    const fd = this.#open();
+    return await waitUntil<Message>(options, {
+      what: `receive from ${this.#label}`,
+      attempt: () => this.tryReceive() ?? RETRY,
+      sleep: (ms) => pollAsync(fd, POLLIN, ms),
+      assertOpen: () => void this.#open(),
+    });
+  }
+
+  /**
+   * Receives a message, blocking this thread while the queue is empty.
+   *
+   * @param options `timeout` (ms).
+   * @returns The message.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/recv-sync-${Deno.pid}`);
+   * queue.sendSync("x");
+   * console.log(queue.receiveSync({ timeout: 100 }).priority); // 0
+   * ```
+   */
+  receiveSync(options: { timeout?: number } = {}): Message {
+    let message: Message | null = null;
+    this.#blockUntil(
+      options.timeout,
+      POLLIN,
+      "receive from",
+      () => (message = this.tryReceive()) !== null,
+    );
+    return message!;
+  }
+
+  /**
+   * Receives a message if one is waiting, without waiting.
+   *
+   * @returns The message, or `null` when the queue is empty.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/empty-${Deno.pid}`);
+   * console.log(queue.tryReceive()); // null
+   * ```
+   */
+  tryReceive(): Message | null {
+    const fd = this.#open();
+    const n = libc().mq_receive(fd, this.#scratch, BigInt(this.#messageSize), this.#priority);
+    if (Number(n) === -1) {
+      const code = errno();
+      if (code === EAGAIN || code === EINTR) return null;
+      throw systemError(code, "mq_receive", this.#operation("receive from"));
+    }
+    return { data: this.#scratch.slice(0, Number(n)), priority: this.#priority[0]! };
+  }
+
+  /**
+   * Receives messages as they come, until this handle is closed.
+   *
+   * @returns An async iterator of the messages.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    while (!this.closed) {
+      try {
+        yield await this.receive();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource && this.closed) return;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Closes this handle; pending sends and receives reject with `BadResource` within 100 ms, and
+   * the creator removes the name unless created with `persist`. Closing again does nothing.
+   */
+  close(): void {
+    if (this.#fd < 0) return;
+    closeFd(this.#fd);
+    this.#fd = -1;
+    const name = this.#ownedName;
+    this.#ownedName = null;
+    if (name && libc().mq_unlink(cstring(name)) !== 0 && errno() !== 2) {
+      throw systemError(errno(), "mq_unlink", { action: "remove message queue", objectName: name });
+    }
+  }
+
+  /** Same as {@linkcode MessageQueue.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  get #label(): string {
+    return `message queue "${this.#name}"`;
+  }
+
+  #open(): number {
+    if (this.#fd < 0) throw closedError(this.#label);
+    return this.#fd;
+  }
+
+  #operation(verb: string): Operation {
+    return { action: verb, objectName: `message queue ${this.#name}` };
+  }
+
+  /** Checks a message and its priority before any syscall. */
+  #message(data: Uint8Array | string, priority = 0): [Uint8Array, number] {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(`Cannot send to ${this.#label}: a message is a Uint8Array or a string`);
+    }
+    if (bytes.length > this.#messageSize) {
+      throw new RangeError(
+        `Cannot send ${bytes.length} bytes to ${this.#label}: its message size is ${this.#messageSize} bytes`,
+      );
+    }
+    if (!Number.isInteger(priority) || priority < 0 || priority >= MQ_PRIO_MAX) {
+      throw new RangeError(
+        `Cannot send with priority ${priority}: it must be an integer from 0 to ${MQ_PRIO_MAX - 1}`,
+      );
+    }
+    return [bytes, priority];
+  }
+
+  #trySend(bytes: Uint8Array, priority: number): boolean {
+    if (libc().mq_send(this.#open(), bytes, BigInt(bytes.length), priority) === 0) return true;
+    const code = errno();
+    if (code === EAGAIN || code === EINTR) return false;
+    throw systemError(code, "mq_send", this.#operation("send to"));
+  }
+
+  /** The sync forms: try, then block in poll until ready or the deadline passes. */
+  #blockUntil(
+    timeout: number | undefined,
+    events: number,
+    verb: string,
+    attempt: () => boolean,
+  ): void {
+    validateWaitOptions({ timeout }, `${verb} ${this.#label}`);
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
+    while (!attempt()) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(
+          `Cannot ${verb} ${this.#label}: timed out after ${timeout} ms`,
+        );
+      }
+      pollSync(this.#fd, events, left === Infinity ? -1 : Math.ceil(left));
+    }
+  }
+}

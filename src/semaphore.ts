@@ -1,0 +1,474 @@
+/**
+ * POSIX semaphores between processes: named ones (`sem_open`, visible in /dev/shm as
+ * `sem.NAME`) and unnamed ones placed inside shared memory (`sem_init` with pshared), so that
+ * a ring buffer or a worker pool can keep its counters and its data in one segment.
+ *
+ * `wait()` never blocks the event loop: it takes the count at once when it can, and otherwise
+ * waits on a worker thread in slices of at most 100 ms, so that a timeout, an abort or a close
+ * ends it promptly. A count that arrives just as a wait is abandoned is posted back, never lost.
+ *
+ * @example A counter guarded by a named semaphore
+ * ```ts
+ * import { Semaphore } from "@posix/ipc/semaphore";
+ *
+ * using lock = Semaphore.create(`/counter-lock-${Deno.pid}`, { value: 1 });
+ * {
+ *   using _permit = await lock.acquire(); // posts again when the scope ends
+ *   // … the critical section, safe from every process that uses the same name …
+ * }
+ * console.log(lock.value); // 1
+ * ```
+ *
+ * @module
+ */
+
+import { cstring } from "../ffi/cstring.ts";
+import { CLOCK_MONOTONIC, O_CREAT, O_EXCL, SEM_VALUE_MAX } from "../ffi/constants.ts";
+import { sem_t, timespec } from "../ffi/layout.ts";
+import { errno, libc } from "../ffi/libc.ts";
+import { place } from "./_placement.ts";
+import { validateMode, validateName } from "./_validate.ts";
+import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
+import { check, closedError, systemError } from "./errors.ts";
+import type { Mapping } from "./mmap.ts";
+import type { SharedMemory } from "./shm.ts";
+
+export type { WaitOptions } from "./_wait.ts";
+
+const EAGAIN = 11;
+const EINTR = 4;
+const ETIMEDOUT = 110;
+/** glibc names a semaphore's file "sem.NAME" in /dev/shm, so 4 bytes fewer are left for NAME. */
+const SEMAPHORE_NAME_MAX = 251;
+
+/** Options of {@linkcode Semaphore.create}. */
+export interface CreateSemaphoreOptions {
+  /** The initial count, 0 to 2147483647. Default 0. */
+  value?: number;
+  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  mode?: number;
+  /** Keep the name when this handle closes. Default `false`: the creator removes it. */
+  persist?: boolean;
+}
+
+/** A permit taken by {@linkcode Semaphore.acquire}: disposing it posts the count back, once. */
+export interface SemaphorePermit extends Disposable {
+  /** Posts the count back; later calls do nothing. */
+  release(): void;
+}
+
+/** What a handle must release when its last wait has ended. */
+type Release = () => void;
+
+function validateValue(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > SEM_VALUE_MAX) {
+    throw new RangeError(
+      `Cannot use semaphore value ${
+        String(value)
+      }: it must be an integer from 0 to ${SEM_VALUE_MAX}`,
+    );
+  }
+  return value;
+}
+
+/** An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec`. */
+function deadlineIn(ms: number): Uint8Array<ArrayBuffer> {
+  const buffer = new Uint8Array(timespec.size);
+  libc().clock_gettime(CLOCK_MONOTONIC, buffer);
+  const view = new DataView(buffer.buffer);
+  const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));
+  view.setBigInt64(
+    timespec.tv_sec,
+    view.getBigInt64(timespec.tv_sec, true) + nanos / 1_000_000_000n,
+    true,
+  );
+  view.setBigInt64(timespec.tv_nsec, nanos % 1_000_000_000n, true);
+  return buffer;
+}
+
+let createSemaphore: (
+  sem: Deno.PointerObject,
+  label: string,
+  release: Release,
+  ownedName: string | null,
+) => Semaphore;
+
+/**
+ * A counting semaphore shared between processes.
+ *
+ * @example Unnamed, inside shared memory that a child can map too
+ * ```ts
+ * import { Semaphore } from "@posix/ipc/semaphore";
+ * import { SharedMemory } from "@posix/ipc/shm";
+ *
+ * using memory = SharedMemory.anonymous({ size: 4096 });
+ * using items = Semaphore.init(memory, 0, { value: 0 });
+ * items.post();
+ * console.log(items.tryWait(), items.tryWait()); // true false
+ * ```
+ */
+export class Semaphore implements Disposable {
+  /** The bytes a semaphore takes in shared memory (`sizeof(sem_t)`); place it 8-aligned. */
+  static readonly SIZE: number = sem_t.size;
+
+  #sem: Deno.PointerObject | null;
+  readonly #label: string;
+  readonly #release: Release;
+  #ownedName: string | null;
+  #waiting = 0;
+  #closed = false;
+
+  static {
+    createSemaphore = (sem, label, release, ownedName) =>
+      new Semaphore(sem, label, release, ownedName);
+  }
+
+  private constructor(
+    sem: Deno.PointerObject,
+    label: string,
+    release: Release,
+    ownedName: string | null,
+  ) {
+    this.#sem = sem;
+    this.#label = label;
+    this.#release = release;
+    this.#ownedName = ownedName;
+  }
+
+  /**
+   * Creates a named semaphore; fails if the name exists.
+   *
+   * @param name "/" then 1 to 251 bytes, with no other "/".
+   * @param options The initial `value`, the `mode`, and whether the name outlives this handle.
+   * @returns The semaphore; this handle owns the name.
+   * @throws {Deno.errors.AlreadyExists} when the name exists.
+   * @throws {TypeError} for a bad name.
+   * @throws {RangeError} for a bad value or mode.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using slots = Semaphore.create(`/slots-${Deno.pid}`, { value: 3 });
+   * console.log(slots.value); // 3
+   * ```
+   */
+  static create(name: string, options: CreateSemaphoreOptions = {}): Semaphore {
+    validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
+    const value = validateValue(options.value ?? 0);
+    const mode = validateMode(options.mode ?? 0o600);
+    const sem = libc().sem_open(cstring(name), O_CREAT | O_EXCL, mode, value);
+    if (sem === null) {
+      throw systemError(errno(), "sem_open", { action: "create semaphore", objectName: name });
+    }
+    const release = () => void libc().sem_close(sem);
+    return createSemaphore(sem, `semaphore "${name}"`, release, options.persist ? null : name);
+  }
+
+  /**
+   * Opens an existing named semaphore. This handle never removes the name.
+   *
+   * @param name The semaphore's name.
+   * @returns The semaphore.
+   * @throws {Deno.errors.NotFound} when no semaphore has that name.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * const name = `/shared-${Deno.pid}`;
+   * using created = Semaphore.create(name, { value: 1 });
+   * using opened = Semaphore.open(name); // as another process would
+   * console.log(opened.tryWait(), created.value); // true 0
+   * ```
+   */
+  static open(name: string): Semaphore {
+    validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
+    const sem = libc().sem_open(cstring(name), 0, 0, 0);
+    if (sem === null) {
+      throw systemError(errno(), "sem_open", { action: "open semaphore", objectName: name });
+    }
+    return createSemaphore(sem, `semaphore "${name}"`, () => void libc().sem_close(sem), null);
+  }
+
+  /**
+   * Removes a semaphore's name; processes that have it open keep using it.
+   *
+   * @param name The semaphore's name.
+   * @throws {Deno.errors.NotFound} when no semaphore has that name.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * const name = `/kept-${Deno.pid}`;
+   * Semaphore.create(name, { persist: true }).close();
+   * Semaphore.unlink(name);
+   * ```
+   */
+  static unlink(name: string): void {
+    validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
+    check(libc().sem_unlink(cstring(name)), "sem_unlink", {
+      action: "remove semaphore",
+      objectName: name,
+    });
+  }
+
+  /**
+   * Initialises an unnamed, process-shared semaphore at `offset` of shared memory (sem_init
+   * with pshared). Do this once, before other processes use it; they take it with
+   * {@linkcode Semaphore.at}.
+   *
+   * @param memory Shared, writable memory: a `SharedMemory` or a shared `Mapping`.
+   * @param offset Where it goes: 8-aligned, with {@linkcode Semaphore.SIZE} bytes inside.
+   * @param options The initial `value`. Default 0.
+   * @returns The semaphore. The memory stays mapped until it is closed.
+   * @throws {RangeError} for an offset out of bounds or misaligned, or a bad value.
+   * @throws {TypeError} for memory that is not shared and writable.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 4096 });
+   * using mutex = Semaphore.init(memory, 64, { value: 1 });
+   * console.log(mutex.value); // 1
+   * ```
+   */
+  static init(
+    memory: SharedMemory | Mapping,
+    offset: number,
+    options: { value?: number } = {},
+  ): Semaphore {
+    const value = validateValue(options.value ?? 0);
+    const { pointer, unpin } = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
+    if (libc().sem_init(pointer, 1, value) !== 0) {
+      unpin();
+      throw systemError(errno(), "sem_init", { action: "initialise a semaphore in shared memory" });
+    }
+    return createSemaphore(pointer, `semaphore at offset ${offset}`, unpin, null);
+  }
+
+  /**
+   * Takes an unnamed semaphore that {@linkcode Semaphore.init} placed at `offset`, in this or
+   * another process.
+   *
+   * @param memory The shared memory that holds it.
+   * @param offset Where it was placed.
+   * @returns The semaphore. The memory stays mapped until it is closed.
+   * @throws {RangeError} for an offset out of bounds or misaligned.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 4096 });
+   * Semaphore.init(memory, 0, { value: 2 }).close();
+   * using again = Semaphore.at(memory, 0); // as a child given the memory would
+   * console.log(again.value); // 2
+   * ```
+   */
+  static at(memory: SharedMemory | Mapping, offset: number): Semaphore {
+    const { pointer, unpin } = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
+    return createSemaphore(pointer, `semaphore at offset ${offset}`, unpin, null);
+  }
+
+  /** Whether this handle was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The current count (sem_getvalue); already stale when read if other processes use it.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get value(): number {
+    const out = new Int32Array(1);
+    check(libc().sem_getvalue(this.#open(), out), "sem_getvalue", this.#operation("read"));
+    return out[0]!;
+  }
+
+  /**
+   * The address of the `sem_t`. **UNSAFE**: valid only while this handle is open.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get unsafePointer(): Deno.PointerObject {
+    return this.#open();
+  }
+
+  /**
+   * Adds one to the count, waking one waiter.
+   *
+   * @throws {IpcError} with code `EOVERFLOW` when the count is at its maximum.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * using ready = Semaphore.init(memory, 0);
+   * ready.post();
+   * console.log(ready.value); // 1
+   * ```
+   */
+  post(): void {
+    check(libc().sem_post(this.#open()), "sem_post", this.#operation("post"));
+  }
+
+  /**
+   * Takes one from the count if it is above zero, without waiting.
+   *
+   * @returns Whether a count was taken.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using once = Semaphore.create(`/once-${Deno.pid}`, { value: 1 });
+   * console.log(once.tryWait(), once.tryWait()); // true false
+   * ```
+   */
+  tryWait(): boolean {
+    const sem = this.#open();
+    if (libc().sem_trywait(sem) === 0) return true;
+    const code = errno();
+    if (code === EAGAIN || code === EINTR) return false;
+    throw systemError(code, "sem_trywait", this.#operation("wait on"));
+  }
+
+  /**
+   * Waits, without blocking the event loop, until a count can be taken, and takes it.
+   *
+   * @param options `timeout` (ms) and `signal`.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the handle is closed, also while waiting.
+   * @throws the signal's reason when it aborts.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using done = Semaphore.create(`/done-${Deno.pid}`);
+   * setTimeout(() => done.post(), 10);
+   * await done.wait({ timeout: 5000 });
+   * ```
+   */
+  async wait(options: WaitOptions = {}): Promise<void> {
+    validateWaitOptions(options, `wait on ${this.#label}`);
+    const sem = this.#open();
+    if (libc().sem_trywait(sem) === 0) return;
+    let takenWhileAsleep = false;
+    this.#waiting++;
+    try {
+      await waitUntil<true>(options, {
+        what: `wait on ${this.#label}`,
+        attempt: () => takenWhileAsleep || this.tryWait() ? true : RETRY,
+        sleep: async (ms) => {
+          takenWhileAsleep =
+            await libc().sem_clockwait_async(sem, CLOCK_MONOTONIC, deadlineIn(ms)) === 0;
+        },
+        assertOpen: () => void this.#open(),
+      });
+    } catch (error) {
+      if (takenWhileAsleep) libc().sem_post(sem); // abandoned: give the count to someone else
+      throw error;
+    } finally {
+      if (--this.#waiting === 0 && this.#closed) this.#finish();
+    }
+  }
+
+  /**
+   * Waits until a count can be taken, blocking this thread: for workers and scripts.
+   *
+   * @param options `timeout` (ms).
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using one = Semaphore.create(`/one-${Deno.pid}`, { value: 1 });
+   * one.waitSync({ timeout: 100 });
+   * ```
+   */
+  waitSync(options: { timeout?: number } = {}): void {
+    validateWaitOptions(options, `wait on ${this.#label}`);
+    const sem = this.#open();
+    const c = libc();
+    const deadline = options.timeout === undefined ? null : deadlineIn(options.timeout);
+    while ((deadline ? c.sem_clockwait(sem, CLOCK_MONOTONIC, deadline) : c.sem_wait(sem)) !== 0) {
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === ETIMEDOUT) {
+        throw new Deno.errors.TimedOut(
+          `Cannot wait on ${this.#label}: timed out after ${options.timeout} ms`,
+        );
+      }
+      throw systemError(code, deadline ? "sem_clockwait" : "sem_wait", this.#operation("wait on"));
+    }
+  }
+
+  /**
+   * Waits for a count like {@linkcode Semaphore.wait} and returns it as a permit that posts it
+   * back when disposed.
+   *
+   * @param options `timeout` (ms) and `signal`.
+   * @returns The permit; `using` releases it at the end of the scope.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using pool = Semaphore.create(`/pool-${Deno.pid}`, { value: 2 });
+   * {
+   *   using _permit = await pool.acquire({ timeout: 1000 });
+   *   console.log(pool.value); // 1
+   * }
+   * console.log(pool.value); // 2
+   * ```
+   */
+  async acquire(options: WaitOptions = {}): Promise<SemaphorePermit> {
+    await this.wait(options);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.post();
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+
+  /**
+   * Closes this handle: pending waits reject with `BadResource` within 100 ms; the creator of a
+   * name removes it unless created with `persist`. An unnamed semaphore itself stays in the
+   * memory for other processes. Closing again does nothing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#waiting === 0) this.#finish();
+    const name = this.#ownedName;
+    this.#ownedName = null;
+    if (name && libc().sem_unlink(cstring(name)) !== 0 && errno() !== 2) {
+      throw systemError(errno(), "sem_unlink", { action: "remove semaphore", objectName: name });
+    }
+  }
+
+  /** Same as {@linkcode Semaphore.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Releases the `sem_t` once no worker thread can be inside it any more. */
+  #finish(): void {
+    if (this.#sem === null) return;
+    this.#sem = null;
+    this.#release();
+  }
+
+  #open(): Deno.PointerObject {
+    if (this.#closed || this.#sem === null) throw closedError(this.#label);
+    return this.#sem;
+  }
+
+  #operation(verb: string) {
+    return { action: `${verb} ${this.#label}` };
+  }
+}

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { isSystemError, MessageQueue } from "../mod.ts";
+import {
+  assertSucceeded,
+  collect,
+  fixture,
+  ipcTest,
+  runDeno,
+  spawnDeno,
+  thrown,
+  uniqueName,
+} from "./helpers.ts";
+
+const child = fixture("mq_child.ts");
+const decoder = new TextDecoder();
+
+ipcTest(
+  "4 producers and 2 consumers move 100,000 messages: each arrives once, intact",
+  async () => {
+    const name = uniqueName("fanin");
+    using queue = MessageQueue.create(name, { maxMessages: 10, messageSize: 128 });
+    const consumers = [0, 1].map(() => spawnDeno(child, ["consume", name]));
+    const producers = [0, 1, 2, 3].map((i) =>
+      spawnDeno(child, ["produce", name, String(i * 25_000), "25000"])
+    );
+    for (const producer of producers) assertSucceeded(await collect(producer));
+    for (let i = 0; i < consumers.length; i++) await queue.send(new Uint8Array(0)); // one stop each
+    const seen = new Uint8Array(100_000);
+    let total = 0;
+    for (const consumer of consumers) {
+      const { ids, corrupt } = JSON.parse(assertSucceeded(await collect(consumer)).stdout);
+      assert.equal(corrupt, 0, "every checksum intact");
+      for (const id of ids as number[]) seen[id]!++;
+      total += ids.length;
+    }
+    assert.equal(total, 100_000);
+    assert.ok(seen.every((count) => count === 1), "every id exactly once");
+  },
+);
+
+ipcTest("a consumer started after a mix of sends receives them in kernel order", async () => {
+  const name = uniqueName("priority");
+  using queue = MessageQueue.create(name);
+  const sends: [string, number][] = [
+    ["a", 1],
+    ["b", 5],
+    ["c", 1],
+    ["d", 0],
+    ["e", 5],
+    ["f", 32767],
+    ["g", 0],
+  ];
+  for (const [text, priority] of sends) queue.sendSync(text, { priority });
+  const output = assertSucceeded(await runDeno(child, ["drain", name]));
+  assert.deepEqual(output.stdout.trim().split("\n"), [
+    "32767:f",
+    "5:b",
+    "5:e",
+    "1:a",
+    "1:c",
+    "0:d",
+    "0:g",
+  ]);
+});
+
+ipcTest("send, receive, try and sync forms, attributes", async () => {
+  using queue = MessageQueue.create(uniqueName("forms"), { maxMessages: 2, messageSize: 16 });
+  assert.deepEqual(queue.attributes, { maxMessages: 2, messageSize: 16, currentMessages: 0 });
+  assert.equal(queue.tryReceive(), null);
+  assert.ok(queue.trySend("one"));
+  await queue.send(new Uint8Array([1, 2]), { priority: 3 });
+  assert.equal(queue.trySend("full"), false);
+  assert.equal(queue.attributes.currentMessages, 2);
+  assert.throws(() => queue.sendSync("x", { timeout: 30 }), Deno.errors.TimedOut);
+  const first = queue.receiveSync();
+  assert.deepEqual([...first.data], [1, 2]);
+  assert.equal(first.priority, 3);
+  const second = await queue.receive();
+  assert.equal(decoder.decode(second.data), "one");
+  assert.throws(() => queue.receiveSync({ timeout: 30 }), Deno.errors.TimedOut);
+});
+
+ipcTest(
+  "receive() ends promptly on timeout, abort and close; the iterator ends on close",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("waits"));
+    let started = performance.now();
+    await assert.rejects(queue.receive({ timeout: 120 }), Deno.errors.TimedOut);
+    assert.ok(performance.now() - started < 1000);
+    started = performance.now();
+    await assert.rejects(queue.receive({ signal: AbortSignal.timeout(50) }), DOMException);
+    assert.ok(performance.now() - started < 1000);
+
+    queue.sendSync("before close");
+    const received: string[] = [];
+    setTimeout(() => queue.close(), 100);
+    started = performance.now();
+    for await (const message of queue) received.push(decoder.decode(message.data));
+    assert.deepEqual(received, ["before close"]);
+    assert.ok(
+      performance.now() - started < 1000,
+      "the iteration ended within a slice of the close",
+    );
+    assert.throws(() => queue.tryReceive(), Deno.errors.BadResource);
+    assert.throws(() => queue.trySend("x"), Deno.errors.BadResource);
+    await assert.rejects(queue.receive(), Deno.errors.BadResource);
+  },
+);
+
+ipcTest("the owner rule: the creator removes the name, an opener and persist keep it", () => {
+  const name = uniqueName("owner");
+  const owner = MessageQueue.create(name);
+  assert.throws(() => MessageQueue.create(name), Deno.errors.AlreadyExists);
+  MessageQueue.open(name, { read: false }).close();
+  owner.close();
+  const missing = thrown(() => MessageQueue.open(name));
+  assert.ok(
+    missing instanceof Deno.errors.NotFound && isSystemError(missing) && missing.code === "ENOENT",
+  );
+  const kept = uniqueName("kept");
+  MessageQueue.create(kept, { persist: true }).close();
+  MessageQueue.open(kept).close();
+  MessageQueue.unlink(kept);
+  assert.throws(() => MessageQueue.unlink(kept), Deno.errors.NotFound);
+});
+
+ipcTest(
+  "bad input: message too long, bad priority, bad sizes, bad names, wrong direction",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("bad"), { messageSize: 8 });
+    assert.throws(
+      () => queue.trySend(new Uint8Array(9)),
+      /Cannot send 9 bytes .*: its message size is 8 bytes/,
+    );
+    await assert.rejects(queue.send("123456789"), RangeError);
+    for (const priority of [-1, 32768, 1.5]) {
+      assert.throws(() => queue.trySend("x", { priority }), /priority .* from 0 to 32767/);
+    }
+    assert.throws(() => queue.trySend(42 as unknown as string), TypeError);
+    for (const size of [0, -1, 1.5]) {
+      assert.throws(() => MessageQueue.create(uniqueName("s"), { messageSize: size }), RangeError);
+      assert.throws(() => MessageQueue.create(uniqueName("s"), { maxMessages: size }), RangeError);
+    }
+    assert.throws(
+      () => MessageQueue.create(uniqueName("s"), { maxMessages: "3" as unknown as number }),
+      TypeError,
+    );
+    assert.throws(() => MessageQueue.create("bad/name"), TypeError);
+    assert.throws(
+      () => MessageQueue.open(uniqueName("d"), { read: false, write: false }),
+      TypeError,
+    );
+    const sendOnly = MessageQueue.open(queue.name, { read: false });
+    assert.throws(
+      () => sendOnly.tryReceive(),
+      Deno.errors.BadResource,
+      "EBADF: not open for reading",
+    );
+    sendOnly.close();
+  },
+);
+
+ipcTest(
+  "a queue over the kernel's limits says which limit, its value and how to raise it",
+  async () => {
+    const tooMany = thrown(() =>
+      MessageQueue.create(uniqueName("limit"), { maxMessages: 1_000_000 })
+    );
+    assert.ok(isSystemError(tooMany) && tooMany.code === "EINVAL", String(tooMany));
+    assert.match(
+      tooMany.message,
+      /maxMessages 1000000 is over \/proc\/sys\/fs\/mqueue\/msg_max \(\d+\).*sysctl/,
+    );
+    const tooBig = thrown(() =>
+      MessageQueue.create(uniqueName("limit"), { messageSize: 64 * 1024 * 1024 })
+    );
+    assert.match(
+      String(tooBig),
+      /messageSize 67108864 is over \/proc\/sys\/fs\/mqueue\/msgsize_max/,
+    );
+
+    const name = uniqueName("rlimit");
+    const deno = Deno.execPath();
+    const output = await new Deno.Command("bash", { // dash has no ulimit -q
+      args: ["-c", `ulimit -q 1000 && exec "${deno}" run --allow-ffi "${child}" create ${name}`],
+      stderr: "piped",
+    }).output();
+    assert.notEqual(output.code, 0);
+    assert.match(
+      decoder.decode(output.stderr),
+      /RLIMIT_MSGQUEUE \(1000 bytes\) may be used up.*ulimit -q/,
+    );
+  },
+);
