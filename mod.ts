@@ -9,7 +9,8 @@
  * - `@posix/ipc/spawn`: fork-free spawn that hands children any descriptors ({@linkcode spawn});
  * - `@posix/ipc/signal`: signals, process groups, liveness ({@linkcode kill}, {@linkcode onSignal});
  * - `@posix/ipc/semaphore`: named and in-memory semaphores with async waits ({@linkcode Semaphore});
- * - `@posix/ipc/mqueue`: POSIX message queues with priorities ({@linkcode MessageQueue}).
+ * - `@posix/ipc/mqueue`: POSIX message queues with priorities ({@linkcode MessageQueue});
+ * - `@posix/ipc/sysv`: System V shared memory, semaphore sets and message queues.
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -41,3 +42,4 @@ export * from "./src/spawn.ts";
 export * from "./src/signal.ts";
 export * from "./src/semaphore.ts";
 export * from "./src/mqueue.ts";
+export * from "./src/sysv/mod.ts";

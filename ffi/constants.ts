@@ -69,6 +69,26 @@ export const SEM_VALUE_MAX = 0x7fffffff;
 /** Linux's MQ_PRIO_MAX: priorities run from 0 to 32767. */
 export const MQ_PRIO_MAX = 32768;
 
+// <sys/ipc.h>, <sys/shm.h>, <sys/sem.h>, <sys/msg.h>
+export const IPC_PRIVATE = 0;
+export const IPC_CREAT = 0o1000;
+export const IPC_EXCL = 0o2000;
+export const IPC_NOWAIT = 0o4000;
+export const IPC_RMID = 0;
+export const IPC_STAT = 2;
+export const GETVAL = 12;
+export const GETALL = 13;
+export const SETVAL = 16;
+export const SEM_UNDO = 0x1000;
+export const SHM_RDONLY = 0o10000;
+export const SEMVMX = 32767;
+
+// <linux/futex.h>: shared (not FUTEX_PRIVATE) operations, across processes.
+export const FUTEX_WAIT = 0;
+export const FUTEX_WAKE = 1;
+/** The one syscall number here that differs: asm-generic numbers futex 98, x86_64 202. */
+export const SYS_futex = arch === "aarch64" ? 98 : 202;
+
 // <sys/wait.h>
 export const WNOHANG = 1;
 

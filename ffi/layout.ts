@@ -9,6 +9,8 @@
  * @module
  */
 
+const arch = Deno.build.arch;
+
 /**
  * `struct statvfs` from glibc's bits/statvfs.h: eleven `unsigned long` fields (f_bsize,
  * f_frsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_favail, f_fsid, f_flag,
@@ -61,3 +63,48 @@ export const mq_attr = {
  * `long int` (8 bytes), since the new semaphore keeps a 64-bit atomic word first.
  */
 export const sem_t = { size: 32, align: 8 } as const;
+
+/**
+ * `struct ipc_perm` (48 bytes): key, uid, gid, cuid, cgid as 32-bit fields, then the mode: an
+ * `unsigned short` on x86 (sysdeps/unix/sysv/linux/x86/bits/ipc-perm.h), a 32-bit `mode_t` in
+ * the generic header that aarch64 uses; read as 16 bits at offset 20 it is right on both
+ * (little-endian, and permission bits fit in 16).
+ */
+export const ipc_perm = { size: 48, key: 0, uid: 4, gid: 8, cuid: 12, cgid: 16, mode: 20 } as const;
+
+/** `struct shmid_ds` (bits/types/struct_shmid_ds.h, 64-bit): the same on x86_64 and aarch64. */
+export const shmid_ds = {
+  size: 112,
+  shm_segsz: 48,
+  shm_atime: 56,
+  shm_dtime: 64,
+  shm_ctime: 72,
+  shm_cpid: 80,
+  shm_lpid: 84,
+  shm_nattch: 88,
+} as const;
+
+/**
+ * `struct semid_ds`: x86_64 keeps a reserved word after each time
+ * (sysdeps/unix/sysv/linux/x86/bits/types/struct_semid_ds.h); aarch64 uses the generic
+ * header, which on 64-bit has none (bits/types/struct_semid_ds.h).
+ */
+export const semid_ds = arch === "aarch64"
+  ? { size: 88, sem_otime: 48, sem_ctime: 56, sem_nsems: 64 } as const
+  : { size: 104, sem_otime: 48, sem_ctime: 64, sem_nsems: 80 } as const;
+
+/** `struct msqid_ds` (bits/types/struct_msqid_ds.h, 64-bit): the same on x86_64 and aarch64. */
+export const msqid_ds = {
+  size: 120,
+  msg_stime: 48,
+  msg_rtime: 56,
+  msg_ctime: 64,
+  msg_cbytes: 72,
+  msg_qnum: 80,
+  msg_qbytes: 88,
+  msg_lspid: 96,
+  msg_lrpid: 100,
+} as const;
+
+/** `struct sembuf { unsigned short sem_num; short sem_op; short sem_flg; }`: 6 bytes, packed. */
+export const sembuf = { size: 6, sem_num: 0, sem_op: 2, sem_flg: 4 } as const;

@@ -177,6 +177,54 @@ export const symbols = {
   // int mq_getattr(mqd_t mqdes, struct mq_attr *attr);
   mq_getattr: { parameters: ["i32", "buffer"], result: "i32" },
 
+  // key_t ftok(const char *path, int project);
+  ftok: { parameters: ["buffer", "i32"], result: "i32" },
+  // int shmget(key_t key, size_t size, int flags);
+  shmget: { parameters: ["i32", "usize", "i32"], result: "i32" },
+  // void *shmat(int shmid, const void *address, int flags);  (void *) -1 on failure
+  shmat: { parameters: ["i32", "pointer", "i32"], result: "pointer" },
+  // int shmdt(const void *address);
+  shmdt: { parameters: ["pointer"], result: "i32" },
+  // int shmctl(int shmid, int command, struct shmid_ds *buffer);
+  shmctl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  // int semget(key_t key, int count, int flags);
+  semget: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int semtimedop(int semid, struct sembuf *operations, size_t count, const struct timespec *timeout);
+  semtimedop: { parameters: ["i32", "buffer", "usize", "buffer"], result: "i32" },
+  // the same on a worker thread, for async waits in bounded slices; errno is lost (0: done)
+  semtimedop_async: {
+    name: "semtimedop",
+    parameters: ["i32", "buffer", "usize", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int semctl(int semid, int index, int command, union semun value);  GETVAL, SETVAL
+  semctl_value: { name: "semctl", parameters: ["i32", "i32", "i32", "i64"], result: "i32" },
+  // int semctl(int semid, int index, int command, union semun buffer);  IPC_STAT, GETALL, IPC_RMID
+  semctl_buffer: { name: "semctl", parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int msgget(key_t key, int flags);
+  msgget: { parameters: ["i32", "i32"], result: "i32" },
+  // int msgsnd(int msqid, const void *message, size_t length, int flags);
+  msgsnd: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  // ssize_t msgrcv(int msqid, void *message, size_t length, long type, int flags);
+  msgrcv: { parameters: ["i32", "buffer", "usize", "i64", "i32"], result: "isize" },
+  // int msgctl(int msqid, int command, struct msqid_ds *buffer);
+  msgctl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  // long syscall(SYS_futex, uint32_t *word, int op, uint32_t value, const struct timespec *timeout);
+  //   FUTEX_WAIT blocks this thread; FUTEX_WAKE does not
+  futex: {
+    name: "syscall",
+    parameters: ["i64", "pointer", "i64", "i64", "pointer"],
+    result: "i64",
+  },
+  // the same on a worker thread, for async waits in bounded slices
+  futex_async: {
+    name: "syscall",
+    parameters: ["i64", "pointer", "i64", "i64", "pointer"],
+    result: "i64",
+    nonblocking: true,
+  },
+
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void);

@@ -46,6 +46,7 @@ import {
 } from "./_wait.ts";
 import { check, closedError, errnoCode, type Operation, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
+import { readProcNumber } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
@@ -107,17 +108,6 @@ function validateCount(value: unknown, what: string): number {
     );
   }
   return value;
-}
-
-/** Reads a number from a /proc file through libc (Deno itself needs --allow-all for /proc). */
-function readProcNumber(path: string): number | undefined {
-  const c = libc();
-  const fd = c.open(cstring(path), O_RDONLY, 0);
-  if (fd < 0) return undefined;
-  const buffer = new Uint8Array(64);
-  const n = Number(c.read(fd, buffer, 64n));
-  closeFd(fd);
-  return n > 0 ? Number(new TextDecoder().decode(buffer.subarray(0, n)).trim()) : undefined;
 }
 
 /** Why mq_open failed, in terms of the limit that stopped it and how to raise it. */

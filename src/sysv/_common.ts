@@ -1,0 +1,54 @@
+/**
+ * What the System V objects share: key checks, the owner rule, and reading `struct ipc_perm`
+ * and times out of a `…_ds` struct. Internal.
+ *
+ * @module
+ */
+
+import { ipc_perm } from "../../ffi/layout.ts";
+
+/** Permission and ownership of a System V object, from its `struct ipc_perm`. */
+export interface SysVPermissions {
+  /** The permission bits, such as 0o600. */
+  readonly mode: number;
+  /** The owner's user id. */
+  readonly uid: number;
+  /** The owner's group id. */
+  readonly gid: number;
+  /** The creator's user id. */
+  readonly creatorUid: number;
+  /** The creator's group id. */
+  readonly creatorGid: number;
+}
+
+/** Checks a key: a 32-bit integer (`IPC_PRIVATE`, 0, for a new private object). */
+export function validateKey(key: unknown, what: string): number {
+  if (typeof key !== "number" || !Number.isInteger(key) || key < -(2 ** 31) || key >= 2 ** 32) {
+    throw new TypeError(
+      `Cannot use ${what} key ${String(key)}: it must be a 32-bit integer (see ftok())`,
+    );
+  }
+  return key | 0;
+}
+
+/** The permissions at the start of a `…_ds` struct. */
+export function readPermissions(view: DataView): SysVPermissions {
+  return {
+    mode: view.getUint16(ipc_perm.mode, true) & 0o777,
+    uid: view.getUint32(ipc_perm.uid, true),
+    gid: view.getUint32(ipc_perm.gid, true),
+    creatorUid: view.getUint32(ipc_perm.cuid, true),
+    creatorGid: view.getUint32(ipc_perm.cgid, true),
+  };
+}
+
+/** A `time_t` field as a Date, or `null` for 0 ("never"). */
+export function readTime(view: DataView, offset: number): Date | null {
+  const seconds = Number(view.getBigInt64(offset, true));
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/** How a System V object's messages name it. */
+export function label(kind: string, key: number, id: number): string {
+  return `${kind} ${key === 0 ? "IPC_PRIVATE" : `key 0x${(key >>> 0).toString(16)}`} (id ${id})`;
+}

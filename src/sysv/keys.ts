@@ -1,0 +1,50 @@
+/**
+ * System V keys: how unrelated processes agree on one object.
+ *
+ * @module
+ */
+
+import { cstring } from "../../ffi/cstring.ts";
+import { IPC_PRIVATE as PRIVATE_KEY } from "../../ffi/constants.ts";
+import { libc } from "../../ffi/libc.ts";
+import { check } from "../errors.ts";
+
+/**
+ * The key that always makes a new object, visible only through its id (for a parent and the
+ * children it tells the id to).
+ */
+export const IPC_PRIVATE: number = PRIVATE_KEY;
+
+/**
+ * Derives a key from an existing file and a project id (ftok): every process that names the
+ * same file and id gets the same key. The file must exist while the key is in use: the key is
+ * made from its device and inode numbers.
+ *
+ * @param path An existing file every party can see.
+ * @param projectId 1 to 255 (only the low 8 bits count).
+ * @returns The key.
+ * @throws {Deno.errors.NotFound} when the file does not exist.
+ * @throws {RangeError} for a project id outside 1 to 255.
+ * @example
+ * ```ts
+ * import { ftok } from "@posix/ipc/sysv";
+ *
+ * console.log(ftok("/", 1) === ftok("/", 1)); // true
+ * ```
+ */
+export function ftok(path: string, projectId: number): number {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
+    throw new TypeError(
+      `Cannot make a key from path ${String(path)}: it must be a non-empty string`,
+    );
+  }
+  if (!Number.isInteger(projectId) || projectId < 1 || projectId > 255) {
+    throw new RangeError(
+      `Cannot make a key with project id ${projectId}: it must be from 1 to 255`,
+    );
+  }
+  return check(libc().ftok(cstring(path), projectId), "ftok", {
+    action: "make a key from",
+    objectName: path,
+  });
+}

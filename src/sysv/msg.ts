@@ -1,0 +1,352 @@
+/**
+ * System V message queues (msgget/msgsnd/msgrcv): typed messages, received by type.
+ *
+ * @module
+ */
+
+import { IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_RMID, IPC_STAT } from "../../ffi/constants.ts";
+import { msqid_ds } from "../../ffi/layout.ts";
+import { errno, libc } from "../../ffi/libc.ts";
+import { readProcNumber } from "../_proc.ts";
+import { validateMode } from "../_validate.ts";
+import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import { check, closedError, systemError } from "../errors.ts";
+import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
+
+const EAGAIN = 11;
+const EINTR = 4;
+const ENOMSG = 42;
+const encoder = new TextEncoder();
+
+/** A System V message: its type and its bytes. */
+export interface SysVMessage {
+  /** The type, 1 or more. */
+  readonly type: number;
+  /** The bytes, a copy the caller owns. */
+  readonly data: Uint8Array;
+}
+
+/** Options of {@linkcode SysVMessageQueue.receive}. */
+export interface SysVReceiveOptions extends WaitOptions {
+  /**
+   * Which message: 0, the first of any type; above 0, the first of that type; below 0, the
+   * first of the lowest type up to its absolute value. Default 0.
+   */
+  type?: number;
+  /** Do not wait: fail with `Deno.errors.WouldBlock` when no message matches. */
+  noWait?: boolean;
+}
+
+/** What {@linkcode SysVMessageQueue.stat} reports. */
+export interface SysVMessageQueueStat extends SysVPermissions {
+  /** How many messages are in the queue. */
+  readonly messages: number;
+  /** How many bytes they hold. */
+  readonly bytes: number;
+  /** The most bytes the queue may hold (msg_qbytes). */
+  readonly limit: number;
+  /** The pid of the last sender. */
+  readonly lastSendPid: number;
+  /** The pid of the last receiver. */
+  readonly lastReceivePid: number;
+  /** When a message was last sent, or `null`. */
+  readonly sentAt: Date | null;
+  /** When a message was last received, or `null`. */
+  readonly receivedAt: Date | null;
+  /** When the queue was created or last changed. */
+  readonly changedAt: Date | null;
+}
+
+/**
+ * Waits between tries: System V queues have no timed wait and no descriptor to poll, so an
+ * async wait tries again after 1 ms, then 2, 4, … up to 20 ms: a bounded cost when idle, and
+ * at most 20 ms late.
+ */
+function backoff(): (ms: number) => Promise<void> {
+  let next = 1;
+  return (ms) => {
+    const wait = Math.min(ms, next);
+    next = Math.min(next * 2, 20);
+    return delay(wait);
+  };
+}
+
+let createQueue: (id: number, key: number, owned: boolean) => SysVMessageQueue;
+
+/**
+ * A System V message queue. The handle that created it removes it when closed, unless created
+ * with `persist: true`.
+ *
+ * @example Selecting messages by type
+ * ```ts
+ * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+ *
+ * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+ * await queue.send(2, "second type");
+ * await queue.send(1, "first type");
+ * const message = await queue.receive({ type: 1 });
+ * console.log(message.type, new TextDecoder().decode(message.data)); // 1 "first type"
+ * ```
+ */
+export class SysVMessageQueue implements Disposable {
+  /** The queue's id, valid in every process. */
+  readonly id: number;
+  /** The key it was created or opened with. */
+  readonly key: number;
+  #owned: boolean;
+  #closed = false;
+  readonly #maxSize: number;
+  readonly #receiveBuffer: Uint8Array<ArrayBuffer>;
+
+  static {
+    createQueue = (id, key, owned) => new SysVMessageQueue(id, key, owned);
+  }
+
+  private constructor(id: number, key: number, owned: boolean) {
+    this.id = id;
+    this.key = key;
+    this.#owned = owned;
+    this.#maxSize = readProcNumber("/proc/sys/kernel/msgmax") ?? 8192;
+    this.#receiveBuffer = new Uint8Array(8 + this.#maxSize);
+  }
+
+  /**
+   * Creates a queue; fails if the key is taken.
+   *
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
+   * @param options `mode` (default 0o600) and `persist`.
+   * @returns The queue; this handle removes it when closed.
+   * @throws {Deno.errors.AlreadyExists} when the key is taken.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE, { mode: 0o600 });
+   * console.log(queue.stat().messages); // 0
+   * ```
+   */
+  static create(key: number, options: { mode?: number; persist?: boolean } = {}): SysVMessageQueue {
+    validateKey(key, "message queue");
+    const mode = validateMode(options.mode ?? 0o600);
+    const id = check(libc().msgget(key, IPC_CREAT | IPC_EXCL | mode), "msgget", {
+      action: "create System V message queue",
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    });
+    return createQueue(id, key, !options.persist);
+  }
+
+  /**
+   * Opens the queue of a key.
+   *
+   * @param key The key.
+   * @returns The queue; this handle never removes it.
+   * @throws {Deno.errors.NotFound} when no queue has that key.
+   * @example
+   * ```ts
+   * import { SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * const key = 0x3a000000 + (Deno.pid & 0xffff);
+   * using created = SysVMessageQueue.create(key);
+   * using opened = SysVMessageQueue.open(key);
+   * console.log(opened.id === created.id); // true
+   * ```
+   */
+  static open(key: number): SysVMessageQueue {
+    validateKey(key, "message queue");
+    const id = check(libc().msgget(key, 0), "msgget", {
+      action: "open System V message queue",
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    });
+    return createQueue(id, key, false);
+  }
+
+  /**
+   * Sends a message, waiting (without blocking the event loop) while the queue is full.
+   *
+   * @param type The message's type, 1 or more.
+   * @param data Its bytes, or text sent as UTF-8; at most /proc/sys/kernel/msgmax bytes.
+   * @param options `noWait` (fail with `WouldBlock` when full), `timeout` (ms), `signal`.
+   * @throws {RangeError} for a type below 1 or a message over msgmax.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+   * await queue.send(7, new Uint8Array([1, 2, 3]));
+   * console.log(queue.stat().bytes); // 3
+   * ```
+   */
+  async send(
+    type: number,
+    data: Uint8Array | string,
+    options: WaitOptions & { noWait?: boolean } = {},
+  ): Promise<void> {
+    validateType(type);
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError("Cannot send: a message is a Uint8Array or a string");
+    }
+    if (bytes.length > this.#maxSize) {
+      throw new RangeError(
+        `Cannot send ${bytes.length} bytes to ${this.#label}: /proc/sys/kernel/msgmax is ${this.#maxSize}`,
+      );
+    }
+    validateWaitOptions(options, `send to ${this.#label}`);
+    const message = new Uint8Array(8 + bytes.length);
+    new DataView(message.buffer).setBigInt64(0, BigInt(type), true);
+    message.set(bytes, 8);
+    await waitUntil<true>(options, {
+      what: `send to ${this.#label}`,
+      attempt: () => {
+        this.#open();
+        if (libc().msgsnd(this.id, message, BigInt(bytes.length), IPC_NOWAIT) === 0) return true;
+        return this.#retryOrThrow(errno(), EAGAIN, options.noWait, "msgsnd", "send to");
+      },
+      sleep: backoff(),
+      assertOpen: () => this.#open(),
+    });
+  }
+
+  /**
+   * Receives a message chosen by type, waiting (without blocking the event loop) until one
+   * matches.
+   *
+   * @param options `type`, `noWait`, `timeout` (ms) and `signal`.
+   * @returns The message.
+   * @throws {Deno.errors.WouldBlock} with `noWait` when none matches.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+   * await queue.send(3, "c");
+   * await queue.send(1, "a");
+   * console.log((await queue.receive({ type: -2 })).type); // 1: the lowest type up to 2
+   * ```
+   */
+  async receive(options: SysVReceiveOptions = {}): Promise<SysVMessage> {
+    const type = options.type ?? 0;
+    if (!Number.isSafeInteger(type)) {
+      throw new RangeError(`Cannot receive type ${type}: it must be an integer`);
+    }
+    validateWaitOptions(options, `receive from ${this.#label}`);
+    const buffer = this.#receiveBuffer;
+    return await waitUntil<SysVMessage>(options, {
+      what: `receive from ${this.#label}`,
+      attempt: () => {
+        this.#open();
+        const n = Number(
+          libc().msgrcv(this.id, buffer, BigInt(this.#maxSize), BigInt(type), IPC_NOWAIT),
+        );
+        if (n >= 0) {
+          return {
+            type: Number(new DataView(buffer.buffer).getBigInt64(0, true)),
+            data: buffer.slice(8, 8 + n),
+          };
+        }
+        return this.#retryOrThrow(errno(), ENOMSG, options.noWait, "msgrcv", "receive from");
+      },
+      sleep: backoff(),
+      assertOpen: () => this.#open(),
+    });
+  }
+
+  /**
+   * The queue's counts, limit, pids, times and permissions (IPC_STAT).
+   *
+   * @returns The state now.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+   * console.log(queue.stat().limit > 0); // true
+   * ```
+   */
+  stat(): SysVMessageQueueStat {
+    this.#open();
+    const buffer = new Uint8Array(msqid_ds.size);
+    check(libc().msgctl(this.id, IPC_STAT, buffer), "msgctl", {
+      action: `read the state of ${this.#label}`,
+    });
+    const view = new DataView(buffer.buffer);
+    return {
+      ...readPermissions(view),
+      messages: Number(view.getBigUint64(msqid_ds.msg_qnum, true)),
+      bytes: Number(view.getBigUint64(msqid_ds.msg_cbytes, true)),
+      limit: Number(view.getBigUint64(msqid_ds.msg_qbytes, true)),
+      lastSendPid: view.getInt32(msqid_ds.msg_lspid, true),
+      lastReceivePid: view.getInt32(msqid_ds.msg_lrpid, true),
+      sentAt: readTime(view, msqid_ds.msg_stime),
+      receivedAt: readTime(view, msqid_ds.msg_rtime),
+      changedAt: readTime(view, msqid_ds.msg_ctime),
+    };
+  }
+
+  /**
+   * Removes the queue now (IPC_RMID), with its messages.
+   *
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * const queue = SysVMessageQueue.create(IPC_PRIVATE, { persist: true });
+   * queue.remove();
+   * queue.close();
+   * ```
+   */
+  remove(): void {
+    this.#open();
+    this.#owned = false;
+    check(libc().msgctl(this.id, IPC_RMID, null), "msgctl", { action: `remove ${this.#label}` });
+  }
+
+  /** Forgets the queue, and in the creator's handle without `persist` removes it. Again does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (
+      this.#owned && libc().msgctl(this.id, IPC_RMID, null) !== 0 && errno() !== 22 &&
+      errno() !== 43
+    ) {
+      throw systemError(errno(), "msgctl", { action: `remove ${this.#label}` });
+    }
+  }
+
+  /** Same as {@linkcode SysVMessageQueue.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  get #label(): string {
+    return label("System V message queue", this.key, this.id);
+  }
+
+  #open(): void {
+    if (this.#closed) throw closedError(this.#label);
+  }
+
+  /** RETRY when the call would wait (unless `noWait`), else the typed error. */
+  #retryOrThrow(
+    code: number,
+    wouldWait: number,
+    noWait: boolean | undefined,
+    syscall: string,
+    verb: string,
+  ): typeof RETRY {
+    if (code === wouldWait || code === EINTR) {
+      if (!noWait) return RETRY;
+      throw new Deno.errors.WouldBlock(
+        `Cannot ${verb} ${this.#label} now, and noWait forbids waiting`,
+      );
+    }
+    throw systemError(code, syscall, { action: `${verb} ${this.#label}` });
+  }
+}
+
+function validateType(type: number): void {
+  if (!Number.isSafeInteger(type) || type < 1) {
+    throw new RangeError(`Cannot send a message of type ${type}: types are integers from 1`);
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * System V semaphore sets (semget/semop): several counters changed atomically together, with
+ * SEM_UNDO so that the kernel reverts a process's changes when it dies.
+ *
+ * @module
+ */
+
+import {
+  GETALL,
+  GETVAL,
+  IPC_CREAT,
+  IPC_EXCL,
+  IPC_NOWAIT,
+  IPC_RMID,
+  IPC_STAT,
+  SEM_UNDO,
+  SEMVMX,
+  SETVAL,
+} from "../../ffi/constants.ts";
+import { sembuf, semid_ds, timespec } from "../../ffi/layout.ts";
+import { errno, libc } from "../../ffi/libc.ts";
+import { validateMode } from "../_validate.ts";
+import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import { check, closedError, systemError } from "../errors.ts";
+import { label, validateKey } from "./_common.ts";
+
+const EAGAIN = 11;
+const EINTR = 4;
+
+/** One operation of {@linkcode SysVSemaphoreSet.op}. */
+export interface SysVSemaphoreOperation {
+  /** Which semaphore of the set, from 0. */
+  index: number;
+  /**
+   * Added to the value: positive releases; negative waits until the value is large enough;
+   * 0 waits until the value is 0. From -32767 to 32767.
+   */
+  delta: number;
+  /** SEM_UNDO: the kernel reverts this change when the process ends, however it ends. */
+  undo?: boolean;
+  /** IPC_NOWAIT: do not wait; `op()` fails with `Deno.errors.WouldBlock` instead. */
+  noWait?: boolean;
+}
+
+let createSet: (id: number, key: number, count: number, owned: boolean) => SysVSemaphoreSet;
+
+/**
+ * A System V semaphore set. The handle that created it removes it when closed, unless created
+ * with `persist: true`.
+ *
+ * @example Taking two resources at once, atomically
+ * ```ts
+ * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+ *
+ * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 2);
+ * set.setValue(0, 1);
+ * set.setValue(1, 1);
+ * await set.op([{ index: 0, delta: -1, undo: true }, { index: 1, delta: -1, undo: true }]);
+ * console.log(set.values); // [ 0, 0 ]
+ * ```
+ */
+export class SysVSemaphoreSet implements Disposable {
+  /** The set's id, valid in every process. */
+  readonly id: number;
+  /** The key it was created or opened with. */
+  readonly key: number;
+  /** How many semaphores it has. */
+  readonly count: number;
+  #owned: boolean;
+  #closed = false;
+
+  static {
+    createSet = (id, key, count, owned) => new SysVSemaphoreSet(id, key, count, owned);
+  }
+
+  private constructor(id: number, key: number, count: number, owned: boolean) {
+    this.id = id;
+    this.key = key;
+    this.count = count;
+    this.#owned = owned;
+  }
+
+  /**
+   * Creates a set of `count` semaphores, each 0; fails if the key is taken.
+   *
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
+   * @param count How many semaphores, 1 or more.
+   * @param options `mode` (default 0o600) and `persist`.
+   * @returns The set; this handle removes it when closed.
+   * @throws {Deno.errors.AlreadyExists} when the key is taken.
+   * @throws {RangeError} for a count below 1.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 3);
+   * console.log(set.values); // [ 0, 0, 0 ]
+   * ```
+   */
+  static create(
+    key: number,
+    count: number,
+    options: { mode?: number; persist?: boolean } = {},
+  ): SysVSemaphoreSet {
+    validateKey(key, "semaphore set");
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new RangeError(`Cannot create a semaphore set of ${count}: it needs 1 or more`);
+    }
+    const mode = validateMode(options.mode ?? 0o600);
+    const id = check(libc().semget(key, count, IPC_CREAT | IPC_EXCL | mode), "semget", {
+      action: `create a System V semaphore set of ${count}`,
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    });
+    return createSet(id, key, count, !options.persist);
+  }
+
+  /**
+   * Opens the set of a key.
+   *
+   * @param key The key.
+   * @returns The set; this handle never removes it.
+   * @throws {Deno.errors.NotFound} when no set has that key.
+   * @example
+   * ```ts
+   * import { SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5e000000 + (Deno.pid & 0xffff);
+   * using created = SysVSemaphoreSet.create(key, 2);
+   * using opened = SysVSemaphoreSet.open(key);
+   * console.log(opened.count); // 2
+   * ```
+   */
+  static open(key: number): SysVSemaphoreSet {
+    validateKey(key, "semaphore set");
+    const operation = {
+      action: "open System V semaphore set",
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    };
+    const id = check(libc().semget(key, 0, 0), "semget", operation);
+    const buffer = new Uint8Array(semid_ds.size);
+    check(libc().semctl_buffer(id, 0, IPC_STAT, buffer), "semctl", operation);
+    const count = Number(new DataView(buffer.buffer).getBigUint64(semid_ds.sem_nsems, true));
+    return createSet(id, key, count, false);
+  }
+
+  /** Every semaphore's value (GETALL). */
+  get values(): number[] {
+    this.#open();
+    const values = new Uint16Array(this.count);
+    check(libc().semctl_buffer(this.id, 0, GETALL, values), "semctl", this.#operation("read"));
+    return [...values];
+  }
+
+  /**
+   * One semaphore's value.
+   *
+   * @param index Which semaphore.
+   * @returns Its value.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * console.log(set.getValue(0)); // 0
+   * ```
+   */
+  getValue(index: number): number {
+    this.#validateIndex(index);
+    return check(
+      libc().semctl_value(this.id, index, GETVAL, 0n),
+      "semctl",
+      this.#operation("read"),
+    );
+  }
+
+  /**
+   * Sets one semaphore's value (SETVAL); this clears every process's undo record for it.
+   *
+   * @param index Which semaphore.
+   * @param value 0 to 32767.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * set.setValue(0, 5);
+   * console.log(set.getValue(0)); // 5
+   * ```
+   */
+  setValue(index: number, value: number): void {
+    this.#validateIndex(index);
+    if (!Number.isInteger(value) || value < 0 || value > SEMVMX) {
+      throw new RangeError(
+        `Cannot set a System V semaphore to ${value}: it must be from 0 to ${SEMVMX}`,
+      );
+    }
+    check(
+      libc().semctl_value(this.id, index, SETVAL, BigInt(value)),
+      "semctl",
+      this.#operation("set"),
+    );
+  }
+
+  /**
+   * Applies the operations atomically, all or none, waiting without blocking the event loop
+   * until they can be (semop). If they were applied just as a timeout or abort came, they stand
+   * and the call succeeds.
+   *
+   * @param operations The operations.
+   * @param options `timeout` (ms) and `signal`.
+   * @throws {Deno.errors.WouldBlock} when an operation has `noWait` and would have to wait.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {RangeError} for a bad index or delta.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * setTimeout(() => set.op([{ index: 0, delta: 1 }]), 10);
+   * await set.op([{ index: 0, delta: -1 }], { timeout: 5000 });
+   * ```
+   */
+  async op(
+    operations: readonly SysVSemaphoreOperation[],
+    options: WaitOptions = {},
+  ): Promise<void> {
+    const [now, blocking, noWait] = this.#encode(operations);
+    const what = `change ${this.#label}`;
+    validateWaitOptions(options, what);
+    if (this.#apply(now, noWait)) return;
+    let doneWhileAsleep = false;
+    const slice = new Uint8Array(timespec.size);
+    try {
+      await waitUntil<true>(options, {
+        what,
+        attempt: () => doneWhileAsleep || this.#apply(now, noWait) ? true : RETRY,
+        sleep: async (ms) => {
+          new DataView(slice.buffer).setBigInt64(
+            timespec.tv_nsec,
+            BigInt(Math.round(ms * 1e6)),
+            true,
+          );
+          doneWhileAsleep =
+            await libc().semtimedop_async(this.id, blocking, BigInt(operations.length), slice) ===
+              0;
+        },
+        assertOpen: () => this.#open(),
+      });
+    } catch (error) {
+      if (!doneWhileAsleep) throw error; // else: applied by the kernel; it stands
+    }
+  }
+
+  /**
+   * Applies the operations if they can be applied now, without waiting.
+   *
+   * @param operations The operations.
+   * @returns Whether they were applied.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * console.log(set.tryOp([{ index: 0, delta: -1 }])); // false
+   * ```
+   */
+  tryOp(operations: readonly SysVSemaphoreOperation[]): boolean {
+    const [now] = this.#encode(operations);
+    return this.#apply(now, false);
+  }
+
+  /**
+   * Removes the set now (IPC_RMID): processes waiting on it fail with EIDRM.
+   *
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * const set = SysVSemaphoreSet.create(IPC_PRIVATE, 1, { persist: true });
+   * set.remove();
+   * set.close();
+   * ```
+   */
+  remove(): void {
+    this.#open();
+    this.#owned = false;
+    check(libc().semctl_buffer(this.id, 0, IPC_RMID, null), "semctl", this.#operation("remove"));
+  }
+
+  /** Forgets the set, and in the creator's handle without `persist` removes it. Again does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (
+      this.#owned && libc().semctl_buffer(this.id, 0, IPC_RMID, null) !== 0 && errno() !== 22 &&
+      errno() !== 43
+    ) {
+      throw systemError(errno(), "semctl", this.#operation("remove"));
+    }
+  }
+
+  /** Same as {@linkcode SysVSemaphoreSet.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  get #label(): string {
+    return label("System V semaphore set", this.key, this.id);
+  }
+
+  #operation(verb: string) {
+    return { action: `${verb} ${this.#label}` };
+  }
+
+  #open(): void {
+    if (this.#closed) throw closedError(this.#label);
+  }
+
+  #validateIndex(index: number): void {
+    this.#open();
+    if (!Number.isInteger(index) || index < 0 || index >= this.count) {
+      throw new RangeError(
+        `Cannot use semaphore ${index} of ${this.#label}: it has 0 to ${this.count - 1}`,
+      );
+    }
+  }
+
+  /**
+   * The operations as two `struct sembuf` arrays: one with IPC_NOWAIT everywhere (to try now),
+   * one as asked (to wait in the kernel); and whether any asked not to wait.
+   */
+  #encode(operations: readonly SysVSemaphoreOperation[]): [Uint8Array, Uint8Array, boolean] {
+    if (!Array.isArray(operations) || operations.length === 0) {
+      throw new TypeError(`Cannot change ${this.#label}: give at least one operation`);
+    }
+    const now = new Uint8Array(sembuf.size * operations.length);
+    const blocking = new Uint8Array(now.length);
+    const nowView = new DataView(now.buffer);
+    const blockingView = new DataView(blocking.buffer);
+    let noWait = false;
+    operations.forEach(({ index, delta, undo, noWait: dontWait }, i) => {
+      this.#validateIndex(index);
+      if (!Number.isInteger(delta) || delta < -SEMVMX || delta > SEMVMX) {
+        throw new RangeError(
+          `Cannot change a System V semaphore by ${delta}: it must be from -${SEMVMX} to ${SEMVMX}`,
+        );
+      }
+      const flags = (undo ? SEM_UNDO : 0) | (dontWait ? IPC_NOWAIT : 0);
+      noWait ||= dontWait === true;
+      for (const [view, extra] of [[nowView, IPC_NOWAIT], [blockingView, 0]] as const) {
+        view.setUint16(i * sembuf.size + sembuf.sem_num, index, true);
+        view.setInt16(i * sembuf.size + sembuf.sem_op, delta, true);
+        view.setInt16(i * sembuf.size + sembuf.sem_flg, flags | extra, true);
+      }
+    });
+    return [now, blocking, noWait];
+  }
+
+  /** Tries the operations once; throws WouldBlock for `noWait` callers. */
+  #apply(operations: Uint8Array, noWait: boolean): boolean {
+    this.#open();
+    const count = BigInt(operations.length / sembuf.size);
+    if (libc().semtimedop(this.id, operations, count, null) === 0) return true;
+    const code = errno();
+    if (code === EAGAIN && noWait) {
+      throw new Deno.errors.WouldBlock(
+        `Cannot change ${this.#label} now, and noWait forbids waiting`,
+      );
+    }
+    if (code === EAGAIN || code === EINTR) return false;
+    throw systemError(code, "semop", this.#operation("change"));
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * System V shared memory (shmget/shmat), as PostgreSQL and many C services use it.
+ *
+ * @module
+ */
+
+import { address, MAP_FAILED } from "../../ffi/cstring.ts";
+import { IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT, SHM_RDONLY } from "../../ffi/constants.ts";
+import { shmid_ds } from "../../ffi/layout.ts";
+import { errno, libc } from "../../ffi/libc.ts";
+import { validateMode, validateSize } from "../_validate.ts";
+import { check, closedError, systemError } from "../errors.ts";
+import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
+
+/** What {@linkcode SysVSharedMemory.stat} reports. */
+export interface SysVSharedMemoryStat extends SysVPermissions {
+  /** The size in bytes. */
+  readonly size: number;
+  /** How many attachments exist, in every process. */
+  readonly attachCount: number;
+  /** The pid of the creator. */
+  readonly creatorPid: number;
+  /** The pid of the last process to attach or detach. */
+  readonly lastPid: number;
+  /** When it was last attached, or `null`. */
+  readonly attachedAt: Date | null;
+  /** When it was last detached, or `null`. */
+  readonly detachedAt: Date | null;
+  /** When it was created or last changed. */
+  readonly changedAt: Date | null;
+}
+
+let createAttachment: (
+  pointer: Deno.PointerObject,
+  length: number,
+  readOnly: boolean,
+  label: string,
+) => SysVAttachment;
+
+/**
+ * A segment attached to this process (shmat). A writable attachment exposes the memory as
+ * `buffer`/`bytes`. A read-only one gives copies through {@linkcode SysVAttachment.read} only:
+ * the kernel maps it read-only, JavaScript cannot refuse a write to an `ArrayBuffer`, and such
+ * a write would kill the process.
+ *
+ * @example
+ * ```ts
+ * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+ *
+ * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 4096 });
+ * using view = segment.attach();
+ * view.bytes[0] = 1;
+ * using reader = segment.attach({ readOnly: true });
+ * console.log(reader.read(0, 1)); // Uint8Array(1) [ 1 ]
+ * ```
+ */
+export class SysVAttachment implements Disposable {
+  #pointer: Deno.PointerObject | null;
+  #buffer: ArrayBuffer | null;
+  readonly #length: number;
+  readonly #readOnly: boolean;
+  readonly #label: string;
+
+  static {
+    createAttachment = (pointer, length, readOnly, label) =>
+      new SysVAttachment(pointer, length, readOnly, label);
+  }
+
+  private constructor(
+    pointer: Deno.PointerObject,
+    length: number,
+    readOnly: boolean,
+    label: string,
+  ) {
+    this.#pointer = pointer;
+    this.#length = length;
+    this.#readOnly = readOnly;
+    this.#label = label;
+    this.#buffer = readOnly ? null : Deno.UnsafePointerView.getArrayBuffer(pointer, length);
+  }
+
+  /** The attached size in bytes. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Whether this attachment is read-only. */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** Whether it was detached. */
+  get detached(): boolean {
+    return this.#pointer === null;
+  }
+
+  /**
+   * The memory as an `ArrayBuffer`; detached, and so empty, after `detach()`.
+   *
+   * @throws {TypeError} on a read-only attachment: use `read()`.
+   * @throws {Deno.errors.BadResource} when detached.
+   */
+  get buffer(): ArrayBuffer {
+    this.#open();
+    if (!this.#buffer) {
+      throw new TypeError(
+        `Cannot give a buffer over a read-only attachment of ${this.#label}: a write to it would ` +
+          `kill the process, and JavaScript cannot refuse one; use read()`,
+      );
+    }
+    return this.#buffer;
+  }
+
+  /**
+   * A `Uint8Array` over {@linkcode SysVAttachment.buffer}.
+   *
+   * @throws {TypeError} on a read-only attachment.
+   */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(this.buffer);
+  }
+
+  /**
+   * Copies bytes out of the segment: the way to read a read-only attachment.
+   *
+   * @param offset Where to start. Default 0.
+   * @param length How many bytes. Default: to the end.
+   * @returns A copy.
+   * @throws {RangeError} for a range outside the segment.
+   */
+  read(offset = 0, length: number = this.#length - offset): Uint8Array {
+    const pointer = this.#open();
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+      offset + length > this.#length
+    ) {
+      throw new RangeError(
+        `Cannot read ${length} bytes at ${offset}: the segment has ${this.#length}`,
+      );
+    }
+    const copy = new Uint8Array(length);
+    if (length > 0) new Deno.UnsafePointerView(pointer).copyInto(copy, offset);
+    return copy;
+  }
+
+  /** Detaches the segment (shmdt) and empties the buffer and its views. Again does nothing. */
+  detach(): void {
+    const pointer = this.#pointer;
+    if (!pointer) return;
+    this.#pointer = null;
+    this.#buffer?.transfer(0);
+    check(libc().shmdt(pointer), "shmdt", { action: `detach ${this.#label}` });
+  }
+
+  /** Same as {@linkcode SysVAttachment.detach}, for `using`. */
+  [Symbol.dispose](): void {
+    this.detach();
+  }
+
+  #open(): Deno.PointerObject {
+    if (!this.#pointer) throw closedError(`the detached attachment of ${this.#label}`);
+    return this.#pointer;
+  }
+}
+
+function stat(id: number, what: string): DataView {
+  const buffer = new Uint8Array(shmid_ds.size);
+  check(libc().shmctl(id, IPC_STAT, buffer), "shmctl", { action: `read the state of ${what}` });
+  return new DataView(buffer.buffer);
+}
+
+let createSegment: (id: number, key: number, owned: boolean) => SysVSharedMemory;
+
+/**
+ * A System V shared memory segment, known by its key and id. The handle that created it
+ * removes it when closed, unless created with `persist: true` (the memory itself goes once the
+ * last attachment is detached).
+ *
+ * @example
+ * ```ts
+ * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+ *
+ * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 1024 });
+ * using view = segment.attach();
+ * new TextEncoder().encodeInto("hello", view.bytes);
+ * console.log(segment.stat().attachCount); // 1
+ * ```
+ */
+export class SysVSharedMemory implements Disposable {
+  /** The segment's id, valid in every process. */
+  readonly id: number;
+  /** The key it was created or opened with. */
+  readonly key: number;
+  #owned: boolean;
+  #closed = false;
+  readonly #attachments = new Set<SysVAttachment>();
+
+  static {
+    createSegment = (id, key, owned) => new SysVSharedMemory(id, key, owned);
+  }
+
+  private constructor(id: number, key: number, owned: boolean) {
+    this.id = id;
+    this.key = key;
+    this.#owned = owned;
+  }
+
+  /**
+   * Creates a segment; fails if one exists for the key (unless the key is `IPC_PRIVATE`).
+   *
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
+   * @param options `size` in bytes, `mode` (default 0o600), `persist`.
+   * @returns The segment; this handle removes it when closed.
+   * @throws {Deno.errors.AlreadyExists} when the key is taken.
+   * @throws {IpcError} with code `EINVAL` for a size over /proc/sys/kernel/shmmax.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 4096, mode: 0o600 });
+   * console.log(segment.stat().size); // 4096
+   * ```
+   */
+  static create(
+    key: number,
+    options: { size: number; mode?: number; persist?: boolean },
+  ): SysVSharedMemory {
+    validateKey(key, "shared memory");
+    const size = validateSize(options?.size, "shared memory size");
+    const mode = validateMode(options.mode ?? 0o600);
+    const id = check(libc().shmget(key, BigInt(size), IPC_CREAT | IPC_EXCL | mode), "shmget", {
+      action: "create System V shared memory",
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    });
+    return createSegment(id, key, !options.persist);
+  }
+
+  /**
+   * Opens the segment of a key.
+   *
+   * @param key The key.
+   * @returns The segment; this handle never removes it.
+   * @throws {Deno.errors.NotFound} when no segment has that key.
+   * @example
+   * ```ts
+   * import { SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5eed0000 + (Deno.pid & 0xffff);
+   * using created = SysVSharedMemory.create(key, { size: 64 });
+   * using opened = SysVSharedMemory.open(key);
+   * console.log(opened.id === created.id); // true
+   * ```
+   */
+  static open(key: number): SysVSharedMemory {
+    validateKey(key, "shared memory");
+    const id = check(libc().shmget(key, 0n, 0), "shmget", {
+      action: "open System V shared memory",
+      objectName: `key 0x${(key >>> 0).toString(16)}`,
+    });
+    return createSegment(id, key, false);
+  }
+
+  /**
+   * Attaches the segment to this process.
+   *
+   * @param options `readOnly`: map it read-only (copies through `read()` only).
+   * @returns The attachment; detach it, or use `using`. Closing the segment handle detaches
+   * the attachments made through it.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 16 });
+   * using view = segment.attach();
+   * console.log(view.bytes.length); // 16
+   * ```
+   */
+  attach(options: { readOnly?: boolean } = {}): SysVAttachment {
+    this.#open();
+    const readOnly = options.readOnly === true;
+    const size = Number(stat(this.id, this.#label).getBigUint64(shmid_ds.shm_segsz, true));
+    const pointer = libc().shmat(this.id, null, readOnly ? SHM_RDONLY : 0);
+    if (pointer === null || address(pointer) === MAP_FAILED) {
+      throw systemError(errno(), "shmat", { action: `attach ${this.#label}` });
+    }
+    const attachment = createAttachment(pointer, size, readOnly, this.#label);
+    this.#attachments.add(attachment);
+    return attachment;
+  }
+
+  /**
+   * The segment's size, attachments, pids, times and permissions (IPC_STAT).
+   *
+   * @returns The state now.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64 });
+   * console.log(segment.stat().creatorPid === Deno.pid); // true
+   * ```
+   */
+  stat(): SysVSharedMemoryStat {
+    this.#open();
+    const view = stat(this.id, this.#label);
+    return {
+      ...readPermissions(view),
+      size: Number(view.getBigUint64(shmid_ds.shm_segsz, true)),
+      attachCount: Number(view.getBigUint64(shmid_ds.shm_nattch, true)),
+      creatorPid: view.getInt32(shmid_ds.shm_cpid, true),
+      lastPid: view.getInt32(shmid_ds.shm_lpid, true),
+      attachedAt: readTime(view, shmid_ds.shm_atime),
+      detachedAt: readTime(view, shmid_ds.shm_dtime),
+      changedAt: readTime(view, shmid_ds.shm_ctime),
+    };
+  }
+
+  /**
+   * Marks the segment for removal (IPC_RMID): it goes once the last attachment is detached,
+   * and its key is free at once.
+   *
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * const segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64, persist: true });
+   * segment.remove();
+   * segment.close();
+   * ```
+   */
+  remove(): void {
+    this.#open();
+    this.#owned = false;
+    check(libc().shmctl(this.id, IPC_RMID, null), "shmctl", { action: `remove ${this.#label}` });
+  }
+
+  /**
+   * Detaches the attachments made through this handle and, in the creator's handle without
+   * `persist`, removes the segment. Closing again does nothing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const attachment of this.#attachments) attachment.detach();
+    if (
+      this.#owned && libc().shmctl(this.id, IPC_RMID, null) !== 0 && errno() !== 22 &&
+      errno() !== 43
+    ) {
+      throw systemError(errno(), "shmctl", { action: `remove ${this.#label}` });
+    }
+  }
+
+  /** Same as {@linkcode SysVSharedMemory.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  get #label(): string {
+    return label("System V shared memory", this.key, this.id);
+  }
+
+  #open(): void {
+    if (this.#closed) throw closedError(this.#label);
+  }
+}

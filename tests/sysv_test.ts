@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import {
+  ftok,
+  IPC_PRIVATE,
+  isSystemError,
+  spawnDeno,
+  SysVMessageQueue,
+  SysVSemaphoreSet,
+  SysVSharedMemory,
+} from "../mod.ts";
+import { assertSucceeded, fixture, ipcTest, runDeno, thrown } from "./helpers.ts";
+
+const child = fixture("sysv_child.ts");
+const decoder = new TextDecoder();
+
+/** A key no other object uses: random, and checked free. */
+function uniqueKey(): number {
+  while (true) {
+    const key = 0x50000000 + Math.floor(Math.random() * 0x00ffffff);
+    const taken = [SysVSharedMemory, SysVSemaphoreSet, SysVMessageQueue].some((Kind) => {
+      try {
+        Kind.open(key).close();
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!taken) return key;
+  }
+}
+
+ipcTest(
+  "SEM_UNDO: a child killed with SIGKILL while holding the semaphore gives it back",
+  async () => {
+    const key = uniqueKey();
+    using set = SysVSemaphoreSet.create(key, 1);
+    set.setValue(0, 1);
+    const holder = spawnDeno(child, {
+      args: ["undo", String(key)],
+      permissions: { ffi: true },
+      stdout: "piped",
+    });
+    const reader = holder.stdout!.readable.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "taken");
+    assert.equal(set.getValue(0), 0);
+    holder.kill("SIGKILL");
+    const status = await holder.status;
+    assert.equal(status.state === "signaled" && status.signal, "SIGKILL");
+    assert.equal(set.getValue(0), 1, "the kernel reverted the child's change");
+    await reader.cancel();
+  },
+);
+
+ipcTest("typed messages: selection by type 0, > 0 and < 0 across two processes", async () => {
+  const key = uniqueKey();
+  using queue = SysVMessageQueue.create(key);
+  for (
+    const [type, text] of [[3, "a"], [1, "b"], [2, "c"], [5, "d"], [4, "e"], [1, "f"]] as const
+  ) {
+    await queue.send(type, text);
+  }
+  assert.equal(queue.stat().messages, 6);
+  const output = assertSucceeded(
+    await runDeno(child, ["select", String(key), "0", "2", "-4", "-4", "5", "0"]),
+  );
+  assert.equal(output.stdout.trim(), "3:a 2:c 1:b 1:f 5:d 4:e");
+  const stat = queue.stat();
+  assert.equal(stat.messages, 0);
+  assert.notEqual(stat.lastReceivePid, Deno.pid);
+  assert.equal(stat.lastSendPid, Deno.pid);
+});
+
+ipcTest(
+  "System V shared memory: another process writes, this one reads; stat and owner rule",
+  async () => {
+    const key = uniqueKey();
+    const segment = SysVSharedMemory.create(key, { size: 4096 });
+    using view = segment.attach();
+    assertSucceeded(await runDeno(child, ["write", String(key), "from the child"]));
+    assert.equal(decoder.decode(view.bytes.subarray(0, 14)), "from the child");
+    const stat = segment.stat();
+    assert.equal(stat.size, 4096);
+    assert.equal(stat.attachCount, 1);
+    assert.equal(stat.creatorPid, Deno.pid);
+    assert.equal(stat.mode, 0o600);
+    assert.ok(stat.attachedAt instanceof Date);
+    using reader = segment.attach({ readOnly: true });
+    assert.equal(decoder.decode(reader.read(0, 4)), "from");
+    assert.throws(() => reader.buffer, /read-only attachment .* use read\(\)/);
+    assert.throws(() => reader.read(4090, 10), RangeError);
+    assert.throws(() => SysVSharedMemory.create(key, { size: 64 }), Deno.errors.AlreadyExists);
+    const bytes = view.bytes;
+    segment.close();
+    assert.equal(bytes.length, 0, "closing the creator detached its attachments");
+    assert.equal(view.detached, true);
+    assert.throws(
+      () => SysVSharedMemory.open(key),
+      Deno.errors.NotFound,
+      "and removed the segment",
+    );
+  },
+);
+
+ipcTest("semaphore sets: several operations apply atomically, all or none", async () => {
+  using set = SysVSemaphoreSet.create(IPC_PRIVATE, 3);
+  set.setValue(0, 1);
+  assert.equal(set.tryOp([{ index: 0, delta: -1 }, { index: 1, delta: -1 }]), false);
+  assert.deepEqual(set.values, [1, 0, 0], "none applied");
+  await set.op([{ index: 1, delta: 2 }, { index: 2, delta: 1 }]);
+  await set.op([{ index: 0, delta: -1 }, { index: 1, delta: -2 }]);
+  assert.deepEqual(set.values, [0, 0, 1]);
+  await set.op([{ index: 0, delta: 0 }], { timeout: 1000 }); // wait-for-zero passes at once
+  await assert.rejects(set.op([{ index: 0, delta: -1, noWait: true }]), Deno.errors.WouldBlock);
+});
+
+ipcTest("waits end promptly on timeout and abort", async () => {
+  using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+  using queue = SysVMessageQueue.create(IPC_PRIVATE);
+  for (
+    const wait of [
+      (options: { timeout?: number; signal?: AbortSignal }) =>
+        set.op([{ index: 0, delta: -1 }], options),
+      (options: { timeout?: number; signal?: AbortSignal }) => queue.receive(options),
+    ]
+  ) {
+    let started = performance.now();
+    await assert.rejects(wait({ timeout: 100 }), Deno.errors.TimedOut);
+    assert.ok(performance.now() - started < 1000);
+    started = performance.now();
+    await assert.rejects(wait({ signal: AbortSignal.timeout(50) }), DOMException);
+    assert.ok(performance.now() - started < 1000);
+  }
+  await assert.rejects(queue.receive({ noWait: true }), Deno.errors.WouldBlock);
+});
+
+ipcTest(
+  "bad input: unknown keys, indexes, deltas, types, sizes and keys of the wrong kind",
+  async () => {
+    const key = uniqueKey();
+    for (const Kind of [SysVSharedMemory, SysVSemaphoreSet, SysVMessageQueue]) {
+      const error = thrown(() => Kind.open(key));
+      assert.ok(
+        error instanceof Deno.errors.NotFound && isSystemError(error) && error.code === "ENOENT",
+        String(error),
+      );
+      assert.throws(() => Kind.open(1.5), TypeError);
+    }
+    using set = SysVSemaphoreSet.create(IPC_PRIVATE, 2);
+    assert.throws(() => set.getValue(2), /semaphore 2 of .* has 0 to 1/);
+    assert.throws(() => set.setValue(0, 40000), RangeError);
+    await assert.rejects(set.op([{ index: 0, delta: 40000 }]), RangeError);
+    await assert.rejects(set.op([]), TypeError);
+    assert.throws(() => SysVSemaphoreSet.create(IPC_PRIVATE, 0), RangeError);
+    using queue = SysVMessageQueue.create(IPC_PRIVATE);
+    await assert.rejects(queue.send(0, "x"), /types are integers from 1/);
+    await assert.rejects(queue.send(1, new Uint8Array(1_000_000)), /msgmax/);
+    assert.throws(() => SysVSharedMemory.create(IPC_PRIVATE, { size: 0 }), RangeError);
+    assert.throws(() => ftok("/", 0), RangeError);
+    assert.throws(() => ftok("/no/such/file", 1), Deno.errors.NotFound);
+    assert.equal(ftok("/", 7), ftok("/", 7));
+  },
+);
