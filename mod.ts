@@ -10,7 +10,9 @@
  * - `@posix/ipc/signal`: signals, process groups, liveness ({@linkcode kill}, {@linkcode onSignal});
  * - `@posix/ipc/semaphore`: named and in-memory semaphores with async waits ({@linkcode Semaphore});
  * - `@posix/ipc/mqueue`: POSIX message queues with priorities ({@linkcode MessageQueue});
- * - `@posix/ipc/sysv`: System V shared memory, semaphore sets and message queues.
+ * - `@posix/ipc/sysv`: System V shared memory, semaphore sets and message queues;
+ * - `@posix/ipc/sync`: a robust {@linkcode Mutex}, a {@linkcode Condition} and a {@linkcode Barrier}
+ *   in shared memory.
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -43,3 +45,4 @@ export * from "./src/signal.ts";
 export * from "./src/semaphore.ts";
 export * from "./src/mqueue.ts";
 export * from "./src/sysv/mod.ts";
+export * from "./src/sync/mod.ts";
