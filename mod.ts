@@ -12,7 +12,8 @@
  * - `@posix/ipc/mqueue`: POSIX message queues with priorities ({@linkcode MessageQueue});
  * - `@posix/ipc/sysv`: System V shared memory, semaphore sets and message queues;
  * - `@posix/ipc/sync`: a robust {@linkcode Mutex}, a {@linkcode Condition} and a {@linkcode Barrier}
- *   in shared memory.
+ *   in shared memory;
+ * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -46,3 +47,4 @@ export * from "./src/semaphore.ts";
 export * from "./src/mqueue.ts";
 export * from "./src/sysv/mod.ts";
 export * from "./src/sync/mod.ts";
+export * from "./src/channel.ts";

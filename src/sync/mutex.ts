@@ -11,9 +11,8 @@
  * @module
  */
 
-import { errno, libc } from "../../ffi/libc.ts";
 import { place } from "../_placement.ts";
-import { readProcText } from "../_proc.ts";
+import { processIsDead } from "../_liveness.ts";
 import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { IpcError, systemError } from "../errors.ts";
 import type { Mapping } from "../mmap.ts";
@@ -32,16 +31,6 @@ const INCONSISTENT = 1;
 const NOT_RECOVERABLE = 2;
 /** Tries before a contended lock sleeps in the kernel: critical sections are usually short. */
 const SPINS = 64;
-
-/** Whether `pid` is gone: no such process (ESRCH), or, when `thorough`, a zombie. */
-function ownerIsDead(pid: number, thorough: boolean): boolean {
-  if (libc().kill(pid, 0) !== 0 && errno() === 3) return true; // ESRCH; EPERM: alive, another user's
-  if (!thorough) return false;
-  const stat = readProcText(`/proc/${pid}/stat`);
-  if (stat === undefined) return true;
-  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  return state === "Z" || state === "X";
-}
 
 let createGuard: (mutex: Mutex, cells: PlacedCells, ownerDied: boolean) => MutexGuard;
 
@@ -402,7 +391,7 @@ export class Mutex implements Disposable {
       return createGuard(this, this.#placed, Atomics.load(cells, STATE) === INCONSISTENT);
     }
     const owner = old & PID_MASK;
-    if (owner !== PID && ownerIsDead(owner, thorough)) {
+    if (owner !== PID && processIsDead(owner, thorough)) {
       if (Atomics.compareExchange(cells, WORD, old, PID | (old & WAITERS)) === old) {
         Atomics.store(cells, STATE, INCONSISTENT);
         return createGuard(this, this.#placed, true);

@@ -1,0 +1,82 @@
+/**
+ * Codecs turn a channel's values into bytes and back: bytes as they are, UTF-8 text, JSON, and
+ * structured clone (V8's serializer, as `node:v8` exposes it: Maps, Dates, typed arrays, cycles).
+ *
+ * @module
+ */
+
+import { deserialize, serialize } from "node:v8";
+
+/** How values become bytes and back. `decode` must not keep `bytes`: it is reused after. */
+export interface Codec<T> {
+  /** A short name, stored in the channel so that both sides can check they agree. */
+  readonly name: string;
+  /** The value's bytes. */
+  encode(value: T): Uint8Array;
+  /** The value of the bytes; throws on bytes this codec did not make. */
+  decode(bytes: Uint8Array): T;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The codecs that come with the library.
+ *
+ * @example
+ * ```ts
+ * import { codecs } from "@posix/ipc/channel";
+ *
+ * const bytes = codecs.structured.encode(new Map([["a", 1]]));
+ * console.log(codecs.structured.decode(bytes)); // Map(1) { "a" => 1 }
+ * ```
+ */
+export const codecs: {
+  /** Bytes as they are; the receiver gets a copy it owns. */
+  readonly bytes: Codec<Uint8Array>;
+  /** Strings as UTF-8. */
+  readonly text: Codec<string>;
+  /** Any JSON value. */
+  readonly json: Codec<unknown>;
+  /** Any structured-cloneable value, through V8's serializer (`node:v8`). */
+  readonly structured: Codec<unknown>;
+} = {
+  bytes: {
+    name: "bytes",
+    encode(value) {
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError("Cannot send with the bytes codec: give a Uint8Array");
+      }
+      return value;
+    },
+    decode: (bytes) => bytes.slice(),
+  },
+  text: {
+    name: "text",
+    encode(value) {
+      if (typeof value !== "string") {
+        throw new TypeError("Cannot send with the text codec: give a string");
+      }
+      return encoder.encode(value);
+    },
+    decode: (bytes) => decoder.decode(bytes),
+  },
+  json: {
+    name: "json",
+    encode(value) {
+      const text = JSON.stringify(value);
+      if (text === undefined) {
+        throw new TypeError(
+          `Cannot send ${String(value)} with the json codec: it has no JSON form`,
+        );
+      }
+      return encoder.encode(text);
+    },
+    decode: (bytes) => JSON.parse(decoder.decode(bytes)),
+  },
+  structured: {
+    name: "structured",
+    encode: (value) => new Uint8Array(serialize(value)),
+    decode: (bytes) => deserialize(bytes),
+  },
+};

@@ -1,0 +1,231 @@
+import assert from "node:assert/strict";
+import { Channel, type Codec, codecs, spawnDeno } from "../mod.ts";
+import { fixture, ipcTest, thrown, uniqueName } from "./helpers.ts";
+import { checksum, sizes } from "./fixtures/channel_message.ts";
+
+const child = fixture("channel_child.ts");
+
+ipcTest(
+  "a child streams 1,000,000 messages of 1 B to 64 KiB: each arrives once, in order, intact",
+  async () => {
+    using channel = Channel.create({ capacity: 1 << 20, role: "receive" });
+    const count = 1_000_000;
+    const sender = spawnDeno(child, {
+      args: ["stream", String(count), "42"],
+      permissions: { ffi: true },
+      fds: { 3: channel },
+    });
+    const next = sizes(42);
+    let seq = 0;
+    for await (const bytes of channel) {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (view.getUint32(0, true) !== seq || bytes.length !== 8 + next()) {
+        assert.fail(`message ${seq}: got seq ${view.getUint32(0, true)}, ${bytes.length} bytes`);
+      }
+      if (checksum(bytes.subarray(8)) !== view.getUint32(4, true)) {
+        assert.fail(
+          `message ${seq} corrupt`,
+        );
+      }
+      seq++;
+    }
+    assert.equal(seq, count, "every message, then the end when the sender closed");
+    assert.ok((await sender.status).success);
+  },
+);
+
+ipcTest(
+  "3 sender processes and 2 receiver processes: every message arrives exactly once",
+  async () => {
+    // The parent holds a sending handle until the senders are done, so that the receivers do not
+    // see the channel end before the senders even attached.
+    using channel = Channel.create({
+      capacity: 1 << 16,
+      codec: codecs.json,
+      multi: true,
+      role: "send",
+    });
+    const perSender = 20_000;
+    const options = { permissions: { ffi: true }, fds: { 3: channel } } as const;
+    const receivers = [0, 1].map(() =>
+      spawnDeno(child, { ...options, args: ["receive"], stdout: "piped" })
+    );
+    const senders = [0, 1, 2].map((id) =>
+      spawnDeno(child, { ...options, args: ["send", String(perSender), String(id)] })
+    );
+    channel.close(); // the parent takes no part: the children hold their own handles
+    for (const sender of senders) assert.ok((await sender.status).success);
+    const seen = new Map<string, number>();
+    for (const receiver of receivers) {
+      const { status, stdout } = await receiver.output();
+      assert.ok(status.success);
+      for (const { id, i } of JSON.parse(new TextDecoder().decode(stdout))) {
+        seen.set(`${id}:${i}`, (seen.get(`${id}:${i}`) ?? 0) + 1);
+      }
+    }
+    assert.equal(seen.size, 3 * perSender);
+    assert.ok([...seen.values()].every((times) => times === 1), "no duplicates");
+  },
+);
+
+ipcTest(
+  "back-pressure: a full ring makes trySend false, and a slow receiver loses nothing",
+  async () => {
+    using channel = Channel.create({ capacity: 4096 });
+    assert.ok(channel.trySend(new Uint8Array(4000)));
+    assert.equal(channel.trySend(new Uint8Array(100)), false);
+    assert.equal(channel.tryReceive()?.length, 4000);
+
+    using ring = Channel.create({ capacity: 1 << 17, role: "receive" }); // 128 KiB: 2 messages at most
+    const count = 20_000;
+    const sender = spawnDeno(child, {
+      args: ["stream", String(count), "7"],
+      permissions: { ffi: true },
+      fds: { 3: ring },
+    });
+    let received = 0;
+    for await (const bytes of ring) {
+      assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true), received);
+      if (++received % 2000 === 0) await new Promise((resolve) => setTimeout(resolve, 5)); // slow
+    }
+    assert.equal(received, count);
+    assert.ok((await sender.status).success);
+  },
+);
+
+ipcTest(
+  "peer death: kill -9 the sender while the receiver waits: BrokenPipe within a second",
+  async () => {
+    using channel = Channel.create({ capacity: 4096, role: "receive" });
+    const sender = spawnDeno(child, {
+      args: ["hang"],
+      permissions: { ffi: true },
+      fds: { 3: channel },
+      stdout: "piped",
+    });
+    const reader = sender.stdout!.readable.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "ready");
+    const waiting = channel.receive();
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the receiver is asleep now
+    sender.kill("SIGKILL");
+    const killed = performance.now();
+    await assert.rejects(waiting, Deno.errors.BrokenPipe);
+    assert.ok(performance.now() - killed < 1000, `noticed after ${performance.now() - killed} ms`);
+    await sender.status;
+    await reader.cancel();
+  },
+);
+
+ipcTest("close() ends the peer's iteration after the messages already sent", async () => {
+  const name = uniqueName("channel");
+  using receiver = Channel.create({ name, codec: codecs.text, role: "receive" });
+  const sender = Channel.open(name, { codec: codecs.text, role: "send" });
+  for (const word of ["one", "two", "three"]) sender.sendSync(word);
+  sender.close();
+  const received: string[] = [];
+  for await (const word of receiver) received.push(word);
+  assert.deepEqual(received, ["one", "two", "three"]);
+  await assert.rejects(receiver.receive(), Deno.errors.UnexpectedEof);
+  assert.throws(() => receiver.receiveSync(), Deno.errors.UnexpectedEof);
+});
+
+ipcTest("every codec round-trips its values", async () => {
+  const cycle: Record<string, unknown> = { name: "cycle" };
+  cycle.self = cycle;
+  const cases: [Codec<unknown>, unknown[]][] = [
+    [codecs.bytes as Codec<unknown>, [new Uint8Array([0, 1, 255]), new Uint8Array(0)]],
+    [codecs.text as Codec<unknown>, ["", "plain", "ünïcødé ✓ 🦕"]],
+    [codecs.json, [null, 0, "s", [1, { a: [true, false] }], { nested: { deep: 1.5 } }]],
+    [codecs.structured, [
+      new Map([["k", new Set([1])]]),
+      new Date(0),
+      new Float64Array([1.5]),
+      10n,
+      cycle,
+    ]],
+  ];
+  for (const [codec, values] of cases) {
+    using channel = Channel.create({ capacity: 4096, codec });
+    for (const value of values) {
+      await channel.send(value);
+      assert.deepEqual(await channel.receive(), value, `${codec.name}: ${String(value)}`);
+    }
+  }
+});
+
+ipcTest("zero-copy receive: a view into the ring, released by the next receive", () => {
+  using channel = Channel.create({ capacity: 4096 });
+  channel.sendSync(new Uint8Array(2000).fill(1));
+  channel.sendSync(new Uint8Array(1000).fill(2));
+  const view = channel.tryReceive({ view: true })!;
+  assert.equal(view.length, 2000);
+  assert.equal(
+    channel.trySend(new Uint8Array(2000)),
+    false,
+    "the viewed message still holds its room",
+  );
+  assert.equal(channel.tryReceive()![0], 2);
+  assert.ok(channel.trySend(new Uint8Array(2000)), "released by the next receive");
+});
+
+ipcTest(
+  "bad input: capacity, message size, codec mismatch, wrong codec data, roles, closed",
+  async () => {
+    for (const capacity of [0, 1000, 4095, 6000, 2 ** 31]) {
+      assert.throws(() => Channel.create({ capacity }), /power of two from 4096 to 1 GiB/);
+    }
+    using channel = Channel.create({ capacity: 4096 });
+    assert.throws(
+      () => channel.trySend(new Uint8Array(4089)),
+      /message of 4089 bytes: the channel's ring holds 4096 \(4088/,
+    );
+    assert.throws(() => channel.trySend("text" as unknown as Uint8Array), TypeError);
+    assert.throws(() => Channel.fromFd(channel, { codec: codecs.json }), /created with bytes/);
+    const notJson: Codec<string> = {
+      name: "json",
+      encode: (text) => new TextEncoder().encode(text),
+      decode: String,
+    };
+    using liar = Channel.create({ capacity: 4096, codec: notJson });
+    liar.sendSync("{not json");
+    using reader = Channel.fromFd(liar, { codec: codecs.json });
+    assert.throws(
+      () => reader.tryReceive(),
+      (error: unknown) =>
+        error instanceof Deno.errors.InvalidData && /json codec/.test(String(error)),
+    );
+    using sendOnly = Channel.fromFd(channel, { role: "send" });
+    assert.throws(() => sendOnly.tryReceive(), /send only/);
+    assert.throws(
+      () => Channel.fromFd(channel, { role: "both-ways" as "both" }),
+      /role "both-ways"/,
+    );
+    const closed = Channel.create({ capacity: 4096 });
+    closed.close();
+    closed.close();
+    assert.throws(() => closed.trySend(new Uint8Array(1)), Deno.errors.BadResource);
+    await assert.rejects(closed.receive(), Deno.errors.BadResource);
+    const error = thrown(() => closed.fd);
+    assert.ok(error instanceof Deno.errors.BadResource);
+  },
+);
+
+ipcTest("waits end promptly on timeout, abort and close", async () => {
+  using channel = Channel.create({ capacity: 4096 });
+  let started = performance.now();
+  await assert.rejects(channel.receive({ timeout: 100 }), Deno.errors.TimedOut);
+  assert.ok(performance.now() - started < 1000);
+  started = performance.now();
+  await assert.rejects(channel.receive({ signal: AbortSignal.timeout(50) }), DOMException);
+  assert.ok(performance.now() - started < 1000);
+  channel.sendSync(new Uint8Array(4000));
+  assert.throws(
+    () => channel.sendSync(new Uint8Array(1000), { timeout: 50 }),
+    Deno.errors.TimedOut,
+  );
+  const pending = channel.send(new Uint8Array(1000));
+  setTimeout(() => channel.close(), 30);
+  started = performance.now();
+  await assert.rejects(pending, Deno.errors.BadResource);
+  assert.ok(performance.now() - started < 1000);
+});
