@@ -48,6 +48,11 @@ export interface WaitLoop<T> {
   sleep: (ms: number) => Promise<unknown>;
   /** Throws when the object was closed meanwhile. */
   assertOpen: () => void;
+  /**
+   * The longest single wait, for objects that wake their waiters on abort and close
+   * themselves. Default {@linkcode SLICE_MS}.
+   */
+  slice?: number;
 }
 
 /** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
@@ -65,7 +70,7 @@ export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Pro
         `Cannot ${loop.what}: timed out after ${options.timeout} ms`,
       );
     }
-    await loop.sleep(Math.max(1, Math.min(SLICE_MS, Math.ceil(left))));
+    await loop.sleep(Math.max(1, Math.min(loop.slice ?? SLICE_MS, Math.ceil(left))));
   }
 }
 
