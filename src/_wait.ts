@@ -7,7 +7,8 @@
  * @module
  */
 
-import { pollfd } from "../ffi/layout.ts";
+import { CLOCK_MONOTONIC } from "../ffi/constants.ts";
+import { pollfd, timespec } from "../ffi/layout.ts";
 import { libc } from "../ffi/libc.ts";
 
 /** Options of every call that can wait. */
@@ -103,4 +104,19 @@ export function pollSync(fd: number, events: number, ms = -1): void {
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait). */
+export function deadlineIn(ms: number): Uint8Array<ArrayBuffer> {
+  const buffer = new Uint8Array(timespec.size);
+  libc().clock_gettime(CLOCK_MONOTONIC, buffer);
+  const view = new DataView(buffer.buffer);
+  const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));
+  view.setBigInt64(
+    timespec.tv_sec,
+    view.getBigInt64(timespec.tv_sec, true) + nanos / 1_000_000_000n,
+    true,
+  );
+  view.setBigInt64(timespec.tv_nsec, nanos % 1_000_000_000n, true);
+  return buffer;
 }

@@ -9,7 +9,8 @@
  * How it goes fast: the data region is mapped twice, back to back, so that every message is
  * contiguous even where it wraps; each side keeps its own index and publishes it with one
  * atomic store per message; a receiver that finds the ring empty spins for a few microseconds
- * (bounded) before it sleeps on a futex, and a sender wakes it only when it sleeps. An idle
+ * (bounded) before it sleeps on a semaphore in the segment, and a sender posts it only when it
+ * sleeps. An idle
  * receiver costs almost nothing: it wakes every 400 ms to see whether its peers are alive, and
  * at once on close or abort.
  *
@@ -27,6 +28,7 @@
 
 import { address, MAP_FAILED } from "../ffi/cstring.ts";
 import {
+  CLOCK_MONOTONIC,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -37,12 +39,11 @@ import {
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { processIsDead } from "./_liveness.ts";
-import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
+import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
 import { type Codec, codecs } from "./codec.ts";
 import { check, closedError, systemError } from "./errors.ts";
 import type { FdLike } from "./fd.ts";
 import { SharedMemory } from "./shm.ts";
-import { futexWait, futexWaitSync, futexWake } from "./sync/_futex.ts";
 import { Mutex } from "./sync/mutex.ts";
 
 export { type Codec, codecs } from "./codec.ts";
@@ -64,6 +65,9 @@ const C_SENDERS_WAITING = 33;
 const SENDER_LOCK = 192; // bytes: two robust mutexes for the multi mode
 const RECEIVER_LOCK = 200;
 const C_PARTICIPANTS = 64; // byte 256: 32 slots of [pid, state]
+/** Bytes: two process-shared sem_t where waiters sleep: receivers on DATA, senders on SPACE. */
+const DATA_SEMAPHORE = 512;
+const SPACE_SEMAPHORE = 576;
 const SLOTS = 32;
 /** A slot's state: 0 when free, else role bits, and CLOSED once its handle closed. */
 const SENDS = 1;
@@ -73,7 +77,7 @@ const FRAME_HEADER = 4;
 const SPIN_MS = 0.02;
 /**
  * A waiting side wakes this often to see whether its peers are alive. Close and abort wake it
- * at once through the futex, so the slice sets only the idle cost (each wake-up of Deno's event
+ * at once through its semaphore, so the slice sets only the idle cost (each wake-up of Deno's event
  * loop costs about half a millisecond of CPU) and how soon a dead peer is noticed.
  */
 const CHANNEL_SLICE_MS = 400;
@@ -215,8 +219,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #codec: Codec<T>;
   readonly #slot: number;
   readonly #role: number;
-  readonly #tailWord: Deno.PointerObject;
-  readonly #headWord: Deno.PointerObject;
+  readonly #data: Deno.PointerObject;
+  readonly #space: Deno.PointerObject;
   readonly #senderLock: Mutex | null;
   readonly #receiverLock: Mutex | null;
   #tail: number;
@@ -271,8 +275,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#cells = new Int32Array(ring.buffer, 0, HEADER / 4);
     this.#bytes = new Uint8Array(ring.buffer);
     this.#view = new DataView(ring.buffer);
-    this.#tailWord = Deno.UnsafePointer.offset(this.#base, C_TAIL * 4) as Deno.PointerObject;
-    this.#headWord = Deno.UnsafePointer.offset(this.#base, C_HEAD * 4) as Deno.PointerObject;
+    this.#data = Deno.UnsafePointer.offset(this.#base, DATA_SEMAPHORE) as Deno.PointerObject;
+    this.#space = Deno.UnsafePointer.offset(this.#base, SPACE_SEMAPHORE) as Deno.PointerObject;
+    if (initialise) {
+      check(libc().sem_init(this.#data, 1, 0), "sem_init", { action: "create a channel" });
+      check(libc().sem_init(this.#space, 1, 0), "sem_init", { action: "create a channel" });
+    }
     this.#senderLock = this.#multi
       ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
       : null;
@@ -574,8 +582,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#release();
     const slot = C_PARTICIPANTS + 2 * this.#slot;
     Atomics.store(this.#cells, slot + 1, this.#role | CLOSED);
-    futexWake(this.#tailWord, 0x7fffffff);
-    futexWake(this.#headWord, 0x7fffffff);
+    this.#wakeAll();
     if (this.#waiting === 0) this.#unmap();
   }
 
@@ -673,7 +680,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#tail = (tail + frame) | 0;
     Atomics.store(cells, C_TAIL, this.#tail);
     if (Atomics.load(cells, C_RECEIVERS_WAITING) !== 0) {
-      futexWake(this.#tailWord, this.#multi ? 0x7fffffff : 1);
+      libc().sem_post(this.#data);
     }
     return true;
   }
@@ -737,7 +744,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#head = (this.#head + frame) | 0;
     Atomics.store(cells, C_HEAD, this.#head);
     if (Atomics.load(cells, C_SENDERS_WAITING) !== 0) {
-      futexWake(this.#headWord, this.#multi ? 0x7fffffff : 1);
+      libc().sem_post(this.#space);
     }
   }
 
@@ -768,9 +775,31 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     throw new Deno.errors.BrokenPipe("Cannot send on the channel: every other handle closed it");
   }
 
-  /** The word a waiter sleeps on and its waiting counter: the tail for receivers, the head for senders. */
+  /** The semaphore a waiter sleeps on and its waiting counter. */
   #sleepOn(receiving: boolean): [Deno.PointerObject, number] {
-    return receiving ? [this.#tailWord, C_RECEIVERS_WAITING] : [this.#headWord, C_SENDERS_WAITING];
+    return receiving ? [this.#data, C_RECEIVERS_WAITING] : [this.#space, C_SENDERS_WAITING];
+  }
+
+  /** Wakes every waiter of both sides, in every process, to look again (close, abort). */
+  #wakeAll(): void {
+    const c = libc();
+    for (
+      const [sem, counter] of [[this.#data, C_RECEIVERS_WAITING], [
+        this.#space,
+        C_SENDERS_WAITING,
+      ]] as const
+    ) {
+      for (let waiting = Atomics.load(this.#cells, counter); waiting > 0; waiting--) {
+        c.sem_post(sem);
+      }
+    }
+  }
+
+  /** Takes the counts left by posts that found their waiter awake already. */
+  #drain(sem: Deno.PointerObject): void {
+    while (libc().sem_trywait(sem) === 0) {
+      // a count that no one needs any more
+    }
   }
 
   /**
@@ -801,10 +830,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     receiving: boolean,
   ): Promise<R> {
     this.#spin(receiving);
-    const [word, counter] = this.#sleepOn(receiving);
+    const [sem, counter] = this.#sleepOn(receiving);
     const cells = this.#cells;
     let sliceStarted = 0;
-    const wake = () => futexWake(word, 0x7fffffff); // an abort must not wait for the slice to end
+    const wake = () => this.#wakeAll(); // an abort must not wait for the slice to end
     options.signal?.addEventListener("abort", wake);
     this.#waiting++;
     try {
@@ -819,11 +848,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
         sleep: async (ms) => {
           Atomics.add(cells, counter, 1);
           try {
-            const expected = this.#sleepValue(receiving);
             sliceStarted = performance.now();
-            if (expected !== undefined) await futexWait(word, expected, ms);
+            if (this.#sleepValue(receiving) !== undefined) {
+              await libc().sem_clockwait_async(sem, CLOCK_MONOTONIC, deadlineIn(ms));
+            }
           } finally {
             Atomics.sub(cells, counter, 1);
+            if (!this.#closed) this.#drain(sem);
           }
         },
         assertOpen: () => this.#assertOpen(),
@@ -842,7 +873,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   ): R {
     validateWaitOptions(options, what);
     this.#spin(receiving);
-    const [word, counter] = this.#sleepOn(receiving);
+    const [sem, counter] = this.#sleepOn(receiving);
     const cells = this.#cells;
     const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
     let thorough = false;
@@ -855,10 +886,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       }
       const slice = Math.min(CHANNEL_SLICE_MS, left);
       Atomics.add(cells, counter, 1);
-      const expected = this.#sleepValue(receiving);
       const started = performance.now();
-      if (expected !== undefined) futexWaitSync(word, expected, slice);
+      if (this.#sleepValue(receiving) !== undefined) {
+        libc().sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(slice));
+      }
       Atomics.sub(cells, counter, 1);
+      this.#drain(sem);
       thorough = performance.now() - started >= slice * 0.9;
     }
   }

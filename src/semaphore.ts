@@ -24,11 +24,11 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import { CLOCK_MONOTONIC, O_CREAT, O_EXCL, SEM_VALUE_MAX } from "../ffi/constants.ts";
-import { sem_t, timespec } from "../ffi/layout.ts";
+import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { place } from "./_placement.ts";
 import { validateMode, validateName } from "./_validate.ts";
-import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
+import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
 import { check, closedError, systemError } from "./errors.ts";
 import type { Mapping } from "./mmap.ts";
 import type { SharedMemory } from "./shm.ts";
@@ -69,21 +69,6 @@ function validateValue(value: unknown): number {
     );
   }
   return value;
-}
-
-/** An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec`. */
-function deadlineIn(ms: number): Uint8Array<ArrayBuffer> {
-  const buffer = new Uint8Array(timespec.size);
-  libc().clock_gettime(CLOCK_MONOTONIC, buffer);
-  const view = new DataView(buffer.buffer);
-  const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));
-  view.setBigInt64(
-    timespec.tv_sec,
-    view.getBigInt64(timespec.tv_sec, true) + nanos / 1_000_000_000n,
-    true,
-  );
-  view.setBigInt64(timespec.tv_nsec, nanos % 1_000_000_000n, true);
-  return buffer;
 }
 
 let createSemaphore: (
