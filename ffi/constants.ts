@@ -145,6 +145,21 @@ export const SIGNAL_MAX = 64;
 // <limits.h>
 export const NAME_MAX = 255;
 
+// errno numbers that the library tests for by name (asm-generic/errno*.h, as x86_64 uses too).
+export const EPERM = 1;
+export const ENOENT = 2;
+export const ESRCH = 3;
+export const EINTR = 4;
+export const ENXIO = 6;
+export const EAGAIN = 11;
+export const EACCES = 13;
+export const EINVAL = 22;
+export const EPIPE = 32;
+export const EDEADLK = 35;
+export const ENOMSG = 42;
+export const EIDRM = 43;
+export const ETIMEDOUT = 110;
+
 /** errno numbers with their symbolic names and a short description for messages. */
 export const ERRNO: Readonly<Record<number, readonly [code: string, description: string]>> = {
   1: ["EPERM", "operation not permitted"],

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { ESRCH } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { readProcText } from "./_proc.ts";
 
@@ -12,7 +13,7 @@ import { readProcText } from "./_proc.ts";
  * `thorough`, a zombie its parent has not reaped yet (read from /proc, so kept for slow paths).
  */
 export function processIsDead(pid: number, thorough: boolean): boolean {
-  if (libc().kill(pid, 0) !== 0 && errno() === 3) return true;
+  if (libc().kill(pid, 0) !== 0 && errno() === ESRCH) return true;
   if (!thorough) return false;
   const stat = readProcText(`/proc/${pid}/stat`);
   if (stat === undefined) return true;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SYS_pidfd_open, SYS_pidfd_send_signal, WNOHANG } from "../ffi/constants.ts";
+import { ESRCH, SYS_pidfd_open, SYS_pidfd_send_signal, WNOHANG } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
@@ -40,7 +40,7 @@ export function signalChild(pid: number, pidfd: number, signal: number): boolean
     : c.kill(pid, signal);
   if (result === 0) return true;
   const code = errno();
-  if (code === 3) return false;
+  if (code === ESRCH) return false;
   throw systemError(code, pidfd >= 0 ? "pidfd_send_signal" : "kill", {
     action: `signal child process ${pid}`,
   });

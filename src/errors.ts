@@ -169,6 +169,21 @@ export function check(result: number | bigint, syscall: string, operation: Opera
   return Number(result);
 }
 
+/**
+ * Checks the result of a call that removes something, when "it is gone already" counts as
+ * done: throws the typed error unless `result` is 0 or the errno is one of `gone`. Internal.
+ */
+export function removed(
+  result: number,
+  gone: readonly number[],
+  syscall: string,
+  operation: Operation,
+): void {
+  if (result === 0) return;
+  const code = lastErrno();
+  if (!gone.includes(code)) throw systemError(code, syscall, operation);
+}
+
 /** The `BadResource` error for using `what` after it was closed. Internal. */
 export function closedError(what: string): Deno.errors.BadResource {
   return new Deno.errors.BadResource(`Cannot use ${what}: it is closed`);

@@ -22,6 +22,9 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EAGAIN,
+  EINTR,
+  ENOENT,
   MQ_PRIO_MAX,
   O_CREAT,
   O_EXCL,
@@ -44,14 +47,12 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_wait.ts";
-import { check, closedError, errnoCode, type Operation, systemError } from "./errors.ts";
+import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { readProcNumber } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
-const EAGAIN = 11;
-const EINTR = 4;
 const encoder = new TextEncoder();
 
 /** Options of {@linkcode MessageQueue.create}. */
@@ -482,8 +483,11 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     this.#fd = -1;
     const name = this.#ownedName;
     this.#ownedName = null;
-    if (name && libc().mq_unlink(cstring(name)) !== 0 && errno() !== 2) {
-      throw systemError(errno(), "mq_unlink", { action: "remove message queue", objectName: name });
+    if (name) {
+      removed(libc().mq_unlink(cstring(name)), [ENOENT], "mq_unlink", {
+        action: "remove message queue",
+        objectName: name,
+      });
     }
   }
 

@@ -21,6 +21,10 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EAGAIN,
+  EINTR,
+  ENXIO,
+  EPIPE,
   F_GETFL,
   F_SETFL,
   F_SETPIPE_SZ,
@@ -44,15 +48,10 @@ import {
   waitUntil,
 } from "./_wait.ts";
 import { check, closedError, systemError } from "./errors.ts";
-import { closeFd, type FdLike, takeFd } from "./fd.ts";
+import { closeFd, type FdLike, OwnedFd, takeFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 
 export type { WaitOptions } from "./_wait.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const ENXIO = 6;
-const EPIPE = 32;
 
 /**
  * What the two kinds of pipe end share: an owned descriptor, closed once.
@@ -63,7 +62,7 @@ const EPIPE = 32;
  * not used asynchronously yourself.
  */
 export abstract class PipeEnd implements Disposable {
-  #fd: number;
+  readonly #fd: OwnedFd;
   /** How error messages name this end: `"pipe"`, or a FIFO's path. */
   readonly label: string;
 
@@ -75,7 +74,7 @@ export abstract class PipeEnd implements Disposable {
    * @param label How messages name this end, such as a FIFO's path. Default `"pipe"`.
    */
   constructor(fd: FdLike, label = "pipe") {
-    this.#fd = takeFd(fd, "fd");
+    this.#fd = new OwnedFd(takeFd(fd, "fd"));
     this.label = label;
   }
 
@@ -85,21 +84,18 @@ export abstract class PipeEnd implements Disposable {
    * @throws {Deno.errors.BadResource} when closed.
    */
   get fd(): number {
-    if (this.#fd < 0) throw closedError(`the ${this.label}`);
-    return this.#fd;
+    if (this.#fd.closed) throw closedError(`the ${this.label}`);
+    return this.#fd.fd;
   }
 
   /** Whether this end was closed. */
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#fd.closed;
   }
 
   /** Closes the descriptor; pending async calls reject with `BadResource`. Closing again does nothing. */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    closeFd(fd);
+    this.#fd.close();
   }
 
   /** Same as `close()`, for `using`. */

@@ -23,21 +23,27 @@
  */
 
 import { cstring } from "../ffi/cstring.ts";
-import { CLOCK_MONOTONIC, O_CREAT, O_EXCL, SEM_VALUE_MAX } from "../ffi/constants.ts";
+import {
+  CLOCK_MONOTONIC,
+  EAGAIN,
+  EINTR,
+  ENOENT,
+  ETIMEDOUT,
+  O_CREAT,
+  O_EXCL,
+  SEM_VALUE_MAX,
+} from "../ffi/constants.ts";
 import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { place } from "./_placement.ts";
 import { validateMode, validateName } from "./_validate.ts";
 import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
-import { check, closedError, systemError } from "./errors.ts";
+import { check, closedError, removed, systemError } from "./errors.ts";
 import type { Mapping } from "./mmap.ts";
 import type { SharedMemory } from "./shm.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
-const EAGAIN = 11;
-const EINTR = 4;
-const ETIMEDOUT = 110;
 /** glibc names a semaphore's file "sem.NAME" in /dev/shm, so 4 bytes fewer are left for NAME. */
 const SEMAPHORE_NAME_MAX = 251;
 
@@ -431,8 +437,11 @@ export class Semaphore implements Disposable {
     if (this.#waiting === 0) this.#finish();
     const name = this.#ownedName;
     this.#ownedName = null;
-    if (name && libc().sem_unlink(cstring(name)) !== 0 && errno() !== 2) {
-      throw systemError(errno(), "sem_unlink", { action: "remove semaphore", objectName: name });
+    if (name) {
+      removed(libc().sem_unlink(cstring(name)), [ENOENT], "sem_unlink", {
+        action: "remove semaphore",
+        objectName: name,
+      });
     }
   }
 

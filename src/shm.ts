@@ -24,6 +24,7 @@
 import { cstring } from "../ffi/cstring.ts";
 import { statvfs } from "../ffi/layout.ts";
 import {
+  ENOENT,
   F_GETFL,
   MFD_CLOEXEC,
   O_ACCMODE,
@@ -34,7 +35,7 @@ import {
 } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { formatBytes, validateMode, validateName, validateSize } from "./_validate.ts";
-import { check, closedError, type Operation, systemError } from "./errors.ts";
+import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
 
@@ -431,13 +432,12 @@ export class SharedMemory implements Disposable {
     mapping.close();
     closeFd(this.#lease.fd);
     const name = this.#lease.ownedName;
-    if (name && libc().shm_unlink(cstring(name)) !== 0) {
-      // Someone removed the name already: the goal is reached. Anything else is worth a throw.
-      try {
-        check(-1, "shm_unlink", { action: "remove shared memory", objectName: name });
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
+    if (name) {
+      // Someone may have removed the name already: the goal is reached all the same.
+      removed(libc().shm_unlink(cstring(name)), [ENOENT], "shm_unlink", {
+        action: "remove shared memory",
+        objectName: name,
+      });
     }
   }
 

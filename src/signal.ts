@@ -18,7 +18,7 @@
  * @module
  */
 
-import { SIGNAL_ALIASES, SIGNAL_MAX, SIGNALS } from "../ffi/constants.ts";
+import { EPERM, ESRCH, SIGNAL_ALIASES, SIGNAL_MAX, SIGNALS } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { requireRunPermission } from "./_permissions.ts";
 import { check, systemError } from "./errors.ts";
@@ -43,8 +43,6 @@ const NAME_BY_NUMBER: ReadonlyMap<number, string> = new Map(
   Object.entries(SIGNALS).map(([name, number]) => [number, name]),
 );
 const REALTIME = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/;
-const ESRCH = 3;
-const EPERM = 1;
 
 function realtimeRange(): [min: number, max: number] {
   const c = libc();

@@ -24,6 +24,8 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EACCES,
+  ENOENT,
   F_GETFD,
   O_CLOEXEC,
   O_DIRECTORY,
@@ -560,7 +562,7 @@ function resolveProgram(
     if (c.access(cstring(candidate), X_OK) === 0) return candidate;
     if (c.access(cstring(candidate), 0) === 0) denied = true;
   }
-  throw systemError(denied ? 13 : 2, "access", {
+  throw systemError(denied ? EACCES : ENOENT, "access", {
     ...operation,
     hint: denied ? "it is not executable" : "not in PATH",
   });

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { EDEADLK } from "../../ffi/constants.ts";
 import { place } from "../_placement.ts";
 import { processIsDead } from "../_liveness.ts";
 import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
@@ -327,7 +328,7 @@ export class Mutex implements Disposable {
       const result = this.#attempt(slept, thorough);
       if (typeof result === "object") return result;
       if ((result & PID_MASK) === PID) {
-        throw systemError(35, "lock", {
+        throw systemError(EDEADLK, "lock", {
           action: `lock the ${this.#label}`,
           hint: "this process holds it already",
         });

@@ -4,18 +4,26 @@
  * @module
  */
 
-import { IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_RMID, IPC_STAT } from "../../ffi/constants.ts";
+import {
+  EAGAIN,
+  EIDRM,
+  EINTR,
+  EINVAL,
+  ENOMSG,
+  IPC_CREAT,
+  IPC_EXCL,
+  IPC_NOWAIT,
+  IPC_RMID,
+  IPC_STAT,
+} from "../../ffi/constants.ts";
 import { msqid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { readProcNumber } from "../_proc.ts";
 import { validateMode } from "../_validate.ts";
 import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
-import { check, closedError, systemError } from "../errors.ts";
+import { check, closedError, removed, systemError } from "../errors.ts";
 import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
 
-const EAGAIN = 11;
-const EINTR = 4;
-const ENOMSG = 42;
 const encoder = new TextEncoder();
 
 /** A System V message: its type and its bytes. */
@@ -306,11 +314,10 @@ export class SysVMessageQueue implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (
-      this.#owned && libc().msgctl(this.id, IPC_RMID, null) !== 0 && errno() !== 22 &&
-      errno() !== 43
-    ) {
-      throw systemError(errno(), "msgctl", { action: `remove ${this.#label}` });
+    if (this.#owned) {
+      removed(libc().msgctl(this.id, IPC_RMID, null), [EINVAL, EIDRM], "msgctl", {
+        action: `remove ${this.#label}`,
+      });
     }
   }
 

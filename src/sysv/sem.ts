@@ -6,6 +6,10 @@
  */
 
 import {
+  EAGAIN,
+  EIDRM,
+  EINTR,
+  EINVAL,
   GETALL,
   GETVAL,
   IPC_CREAT,
@@ -21,11 +25,8 @@ import { sembuf, semid_ds, timespec } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { validateMode } from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
-import { check, closedError, systemError } from "../errors.ts";
+import { check, closedError, removed, systemError } from "../errors.ts";
 import { label, validateKey } from "./_common.ts";
-
-const EAGAIN = 11;
-const EINTR = 4;
 
 /** One operation of {@linkcode SysVSemaphoreSet.op}. */
 export interface SysVSemaphoreOperation {
@@ -291,11 +292,13 @@ export class SysVSemaphoreSet implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (
-      this.#owned && libc().semctl_buffer(this.id, 0, IPC_RMID, null) !== 0 && errno() !== 22 &&
-      errno() !== 43
-    ) {
-      throw systemError(errno(), "semctl", this.#operation("remove"));
+    if (this.#owned) {
+      removed(
+        libc().semctl_buffer(this.id, 0, IPC_RMID, null),
+        [EINVAL, EIDRM],
+        "semctl",
+        this.#operation("remove"),
+      );
     }
   }
 

@@ -5,11 +5,19 @@
  */
 
 import { address, MAP_FAILED } from "../../ffi/cstring.ts";
-import { IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT, SHM_RDONLY } from "../../ffi/constants.ts";
+import {
+  EIDRM,
+  EINVAL,
+  IPC_CREAT,
+  IPC_EXCL,
+  IPC_RMID,
+  IPC_STAT,
+  SHM_RDONLY,
+} from "../../ffi/constants.ts";
 import { shmid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { validateMode, validateSize } from "../_validate.ts";
-import { check, closedError, systemError } from "../errors.ts";
+import { check, closedError, removed, systemError } from "../errors.ts";
 import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
 
 /** What {@linkcode SysVSharedMemory.stat} reports. */
@@ -342,11 +350,10 @@ export class SysVSharedMemory implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const attachment of this.#attachments) attachment.detach();
-    if (
-      this.#owned && libc().shmctl(this.id, IPC_RMID, null) !== 0 && errno() !== 22 &&
-      errno() !== 43
-    ) {
-      throw systemError(errno(), "shmctl", { action: `remove ${this.#label}` });
+    if (this.#owned) {
+      removed(libc().shmctl(this.id, IPC_RMID, null), [EINVAL, EIDRM], "shmctl", {
+        action: `remove ${this.#label}`,
+      });
     }
   }
 
