@@ -106,9 +106,13 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait). */
-export function deadlineIn(ms: number): Uint8Array<ArrayBuffer> {
-  const buffer = new Uint8Array(timespec.size);
+/**
+ * An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait).
+ * Sync waits pass their own `into` buffer, reused: allocating an ArrayBuffer per wait makes V8
+ * wake a helper thread, which costs a hundred microseconds when the machine is idle.
+ */
+export function deadlineIn(ms: number, into?: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const buffer = into ?? new Uint8Array(timespec.size);
   libc().clock_gettime(CLOCK_MONOTONIC, buffer);
   const view = new DataView(buffer.buffer);
   const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));
