@@ -15,8 +15,19 @@ import { closedError } from "../errors.ts";
 
 const NR = BigInt(SYS_futex);
 
-function relative(ms: number): Uint8Array<ArrayBuffer> {
-  const buffer = new Uint8Array(timespec.size);
+/**
+ * The timeout of sync waits, reused: they block the only thread that runs JavaScript, so one
+ * buffer serves them all, and allocating an ArrayBuffer per wait makes V8 wake a helper thread
+ * (a hundred microseconds on an idle machine). Async waits need their own, kept alive until the
+ * worker thread is done.
+ */
+const syncTimeout = new Uint8Array(timespec.size);
+
+function relative(
+  ms: number,
+  into: Uint8Array<ArrayBuffer> = new Uint8Array(timespec.size),
+): Uint8Array<ArrayBuffer> {
+  const buffer = into;
   const view = new DataView(buffer.buffer);
   view.setBigInt64(timespec.tv_sec, BigInt(Math.floor(ms / 1000)), true);
   view.setBigInt64(timespec.tv_nsec, BigInt(Math.round((ms % 1000) * 1e6)), true);
@@ -30,7 +41,7 @@ export function futexWake(word: Deno.PointerObject, count: number): void {
 
 /** Blocks this thread while the word holds `expected`, at most `ms`. */
 export function futexWaitSync(word: Deno.PointerObject, expected: number, ms: number): void {
-  const timeout = relative(ms);
+  const timeout = relative(ms, syncTimeout);
   libc().futex(
     NR,
     word,
