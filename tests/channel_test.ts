@@ -10,7 +10,7 @@ ipcTest(
   async () => {
     using channel = Channel.create({ capacity: 1 << 20, role: "receive" });
     const count = 1_000_000;
-    const sender = spawnDeno(child, {
+    await using sender = spawnDeno(child, {
       args: ["stream", String(count), "42"],
       permissions: { ffi: true },
       fds: { 3: channel },
@@ -78,7 +78,7 @@ ipcTest(
 
     using ring = Channel.create({ capacity: 1 << 17, role: "receive" }); // 128 KiB: 2 messages at most
     const count = 20_000;
-    const sender = spawnDeno(child, {
+    await using sender = spawnDeno(child, {
       args: ["stream", String(count), "7"],
       permissions: { ffi: true },
       fds: { 3: ring },
@@ -97,7 +97,7 @@ ipcTest(
   "peer death: kill -9 the sender while the receiver waits: BrokenPipe within a second",
   async () => {
     using channel = Channel.create({ capacity: 4096, role: "receive" });
-    const sender = spawnDeno(child, {
+    await using sender = spawnDeno(child, {
       args: ["hang"],
       permissions: { ffi: true },
       fds: { 3: channel },

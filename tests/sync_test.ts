@@ -28,7 +28,7 @@ ipcTest("4 processes × 10,000 increments under one Mutex: the total is exact", 
 
 /** Starts a child that locks the mutex and says so, then kills it while it holds the lock. */
 async function killHolder(name: string): Promise<void> {
-  const holder = spawnDeno(child, {
+  await using holder = spawnDeno(child, {
     args: ["hold", name],
     permissions: { ffi: true },
     stdout: "piped",
@@ -118,7 +118,7 @@ ipcTest(
     using mutex = Mutex.init(memory, 0);
     using condition = Condition.init(memory, 8);
     using barrier = Barrier.init(memory, 16, { parties: 2 });
-    const holder = spawnDeno(child, {
+    await using holder = spawnDeno(child, {
       args: ["hold", name],
       permissions: { ffi: true },
       stdout: "piped",

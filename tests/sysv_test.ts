@@ -35,7 +35,7 @@ ipcTest(
     const key = uniqueKey();
     using set = SysVSemaphoreSet.create(key, 1);
     set.setValue(0, 1);
-    const holder = spawnDeno(child, {
+    await using holder = spawnDeno(child, {
       args: ["undo", String(key)],
       permissions: { ffi: true },
       stdout: "piped",
