@@ -6,9 +6,11 @@
  *   and a Unix socket from `Deno.listen` (the baseline).
  * - "64 B round trip to a sleeping peer": the same after 2 ms of silence, so that the echo
  *   process has gone to sleep: Channel against semaphores (the baseline), timed without the pause.
- * - "stream N B one way": 1 MiB per iteration in messages of N bytes to a sink process: Channel,
- *   `pipe()` into `cat`, `Deno.Command` stdin into `cat`, a Unix socket (the baseline), and an
- *   in-process `TypedArray.set` copy of the same bytes (the memory-speed ceiling).
+ * - "stream N B one way": 1 MiB per iteration in messages of N bytes to a sink process: Channel
+ *   (and Channel with `multi: true`, which takes a robust lock per message), `pipe()` into `cat`,
+ *   `Deno.Command` stdin into `cat` (the parent writes, as with the others), a Unix socket (the
+ *   baseline), and an in-process `TypedArray.set` copy of the same bytes (the memory-speed
+ *   ceiling).
  *
  * `deno task bench:report` runs this and writes bench/REPORT.md. Run alone:
  * deno task bench bench/channel_bench.ts
@@ -147,6 +149,8 @@ Deno.bench({
 
 const stream = Channel.create({ capacity: 1 << 22, role: "send" });
 children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: stream } }));
+const multiStream = Channel.create({ capacity: 1 << 22, role: "send", multi: true });
+children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: multiStream } }));
 
 const toCat = pipe({ capacity: 1 << 20 });
 children.push(spawn("cat", { stdin: toCat.reader, stdout: "null" }));
@@ -183,6 +187,13 @@ for (const size of [64, 4096, 65536, 1 << 20]) {
     name: "Channel, sendSync",
     fn() {
       for (let i = 0; i < count; i++) stream.sendSync(chunk);
+    },
+  });
+  Deno.bench({
+    group,
+    name: "Channel with multi: true, sendSync",
+    fn() {
+      for (let i = 0; i < count; i++) multiStream.sendSync(chunk);
     },
   });
   Deno.bench({
