@@ -107,12 +107,19 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
- * An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait).
- * Sync waits pass their own `into` buffer, reused: allocating an ArrayBuffer per wait makes V8
- * wake a helper thread, which costs a hundred microseconds when the machine is idle.
+ * The deadline of sync waits, reused: they block the only thread that runs JavaScript, so one
+ * buffer serves them all, and allocating an ArrayBuffer per wait makes V8 wake a helper thread,
+ * which costs a hundred microseconds when the machine is idle.
  */
-export function deadlineIn(ms: number, into?: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-  const buffer = into ?? new Uint8Array(timespec.size);
+const syncDeadline = new Uint8Array(timespec.size);
+
+/**
+ * An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait).
+ * Pass `sync: true` for a wait that blocks this thread: it gets the reused buffer. An async wait
+ * gets its own, which it keeps alive until the worker thread is done.
+ */
+export function deadlineIn(ms: number, sync = false): Uint8Array<ArrayBuffer> {
+  const buffer = sync ? syncDeadline : new Uint8Array(timespec.size);
   libc().clock_gettime(CLOCK_MONOTONIC, buffer);
   const view = new DataView(buffer.buffer);
   const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));

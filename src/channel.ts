@@ -227,8 +227,6 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #head: number;
   #seenHead: number;
   #seenTail: number;
-  /** The deadline of sync waits, reused (see `deadlineIn`). */
-  readonly #deadline = new Uint8Array(16);
   /** Bytes of a zero-copy message still to release on the next receive. */
   #held = 0;
   #waiting = 0;
@@ -890,7 +888,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       Atomics.add(cells, counter, 1);
       const started = performance.now();
       if (this.#sleepValue(receiving) !== undefined) {
-        libc().sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(slice, this.#deadline));
+        libc().sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(slice, true));
       }
       Atomics.sub(cells, counter, 1);
       this.#drain(sem);

@@ -77,9 +77,6 @@ function validateValue(value: unknown): number {
   return value;
 }
 
-/** The deadline of sync waits, reused: they block the JavaScript thread (see `deadlineIn`). */
-const syncDeadline = new Uint8Array(16);
-
 let createSemaphore: (
   sem: Deno.PointerObject,
   label: string,
@@ -387,9 +384,7 @@ export class Semaphore implements Disposable {
     validateWaitOptions(options, `wait on ${this.#label}`);
     const sem = this.#open();
     const c = libc();
-    const deadline = options.timeout === undefined
-      ? null
-      : deadlineIn(options.timeout, syncDeadline);
+    const deadline = options.timeout === undefined ? null : deadlineIn(options.timeout, true);
     while ((deadline ? c.sem_clockwait(sem, CLOCK_MONOTONIC, deadline) : c.sem_wait(sem)) !== 0) {
       const code = errno();
       if (code === EINTR) continue;

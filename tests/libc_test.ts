@@ -20,8 +20,17 @@ Deno.test("importing the library needs no permission: libc opens on first use", 
   assert.match(output.stdout, /SharedMemory/);
 });
 
-Deno.test("POSIX_IPC_LIBC overrides the path of libc", () => {
-  assert.equal(libcPath(), Deno.env.get(LIBC_PATH_ENV) || "libc.so.6");
+Deno.test("POSIX_IPC_LIBC overrides the path of libc; without it, libc.so.6", () => {
+  const before = Deno.env.get(LIBC_PATH_ENV);
+  try {
+    Deno.env.set(LIBC_PATH_ENV, "/opt/glibc/lib/libc.so.6");
+    assert.equal(libcPath(), "/opt/glibc/lib/libc.so.6");
+    Deno.env.delete(LIBC_PATH_ENV);
+    assert.equal(libcPath(), "libc.so.6");
+  } finally {
+    if (before === undefined) Deno.env.delete(LIBC_PATH_ENV);
+    else Deno.env.set(LIBC_PATH_ENV, before);
+  }
 });
 
 ipcTest("a libc that cannot be loaded is a clear NotSupported error", async () => {
