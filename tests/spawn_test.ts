@@ -9,6 +9,7 @@ import {
   spawnDeno,
 } from "../mod.ts";
 import { assertSucceeded, fixture, ipcTest, runDeno, tempFile, thrown } from "./helpers.ts";
+import { delay } from "../src/_wait.ts";
 
 const decoder = new TextDecoder();
 
@@ -64,8 +65,19 @@ ipcTest("the child receives exactly fds 0, 1, 2 and those it was given", async (
   using unrelated = new OwnedFd(memory.fd).dup();
   unrelated.inheritable = true; // even an inheritable descriptor is not passed unless asked
   await using child = spawn("sleep", { args: ["30"], fds: { 3: p.writer, 7: memory } });
-  const fds = [...Deno.readDirSync(`/proc/${child.pid}/fd`)].map((entry) => Number(entry.name));
-  assert.deepEqual(fds.sort((a, b) => a - b), [0, 1, 2, 3, 7]);
+  // While the dynamic loader and locale setup of `sleep` run, a file they read is open for a
+  // moment (as fd 4), so wait for the list to settle; a descriptor passed by mistake never goes.
+  const listFds = () =>
+    [...Deno.readDirSync(`/proc/${child.pid}/fd`)]
+      .map((entry) => Number(entry.name))
+      .sort((a, b) => a - b);
+  const expected = [0, 1, 2, 3, 7];
+  let fds = listFds();
+  for (let tries = 0; tries < 100 && String(fds) !== String(expected); tries++) {
+    await delay(20);
+    fds = listFds();
+  }
+  assert.deepEqual(fds, expected);
   assert.match(Deno.readLinkSync(`/proc/${child.pid}/fd/3`), /^pipe:/);
   assert.match(Deno.readLinkSync(`/proc/${child.pid}/fd/7`), /memfd:posix-ipc/);
   child.kill("SIGKILL");
