@@ -147,9 +147,9 @@ Deno.bench({
 
 // --- one-way streams into sink processes ---------------------------------------------------
 
-const stream = Channel.create({ capacity: 1 << 22, role: "send" });
+const stream = Channel.create({ capacity: 1 << 21, role: "send" });
 children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: stream } }));
-const multiStream = Channel.create({ capacity: 1 << 22, role: "send", multi: true });
+const multiStream = Channel.create({ capacity: 1 << 21, role: "send", multi: true });
 children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: multiStream } }));
 
 const toCat = pipe({ capacity: 1 << 20 });

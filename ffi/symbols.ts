@@ -225,6 +225,8 @@ export const symbols = {
     nonblocking: true,
   },
 
+  // int sched_yield(void);
+  sched_yield: { parameters: [], result: "i32" },
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void);
