@@ -65,7 +65,16 @@ export const POSIX_SPAWN_SETSIGMASK = 0x08;
 export const CLOCK_MONOTONIC = 1;
 
 // <sys/resource.h>
+export const RLIMIT_NPROC = 6;
+export const RLIMIT_NOFILE = 7;
+export const RLIMIT_MEMLOCK = 8;
 export const RLIMIT_MSGQUEUE = 12;
+
+// <fcntl.h>, <linux/stat.h>: for statx
+export const AT_FDCWD = -100;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const STATX_BASIC_STATS = 0x7ff;
+export const STATX_BTIME = 0x800;
 
 // <semaphore.h>, <mqueue.h>, <limits.h>
 export const SEM_VALUE_MAX = 0x7fffffff;
@@ -79,6 +88,7 @@ export const IPC_EXCL = 0o2000;
 export const IPC_NOWAIT = 0o4000;
 export const IPC_RMID = 0;
 export const IPC_STAT = 2;
+export const GETPID = 11;
 export const GETVAL = 12;
 export const GETALL = 13;
 export const SETVAL = 16;

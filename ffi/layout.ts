@@ -43,6 +43,25 @@ export const opaque = {
 /** `struct timespec { time_t tv_sec; long tv_nsec; }`: two 64-bit fields on LP64. */
 export const timespec = { size: 16, tv_sec: 0, tv_nsec: 8 } as const;
 
+/**
+ * `struct statx` from linux/stat.h, the same on every architecture (checked with gcc
+ * `offsetof` on x86_64): each `stx_*time` is `{ __s64 tv_sec; __u32 tv_nsec; __s32 pad; }`.
+ */
+export const statx = {
+  size: 256,
+  stx_uid: 20,
+  stx_gid: 24,
+  stx_mode: 28,
+  stx_ino: 32,
+  stx_size: 40,
+  stx_btime: 80,
+  stx_ctime: 96,
+  stx_mtime: 112,
+} as const;
+
+/** `struct dirent` from glibc's bits/dirent.h: `d_name` follows d_ino, d_off, d_reclen, d_type. */
+export const dirent = { d_name: 19 } as const;
+
 /** `struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; }`: two 64-bit fields. */
 export const rlimit = { size: 16, rlim_cur: 0, rlim_max: 8 } as const;
 

@@ -32,6 +32,16 @@ export const symbols = {
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   // int statvfs(const char *path, struct statvfs *buf);
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  // ssize_t readlink(const char *path, char *buf, size_t size);
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  // DIR *opendir(const char *path);
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  // struct dirent *readdir(DIR *dir);
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  // int closedir(DIR *dir);
+  closedir: { parameters: ["pointer"], result: "i32" },
 
   // int shm_open(const char *name, int oflag, mode_t mode);  (libc since glibc 2.34)
   shm_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },

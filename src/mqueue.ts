@@ -36,7 +36,7 @@ import {
   POLLOUT,
   RLIMIT_MSGQUEUE,
 } from "../ffi/constants.ts";
-import { mq_attr, rlimit } from "../ffi/layout.ts";
+import { mq_attr } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { formatBytes, validateMode, validateName } from "./_validate.ts";
 import {
@@ -49,7 +49,7 @@ import {
 } from "./_wait.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
-import { readProcNumber } from "./_proc.ts";
+import { readProcNumber, resourceLimit } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
@@ -128,10 +128,8 @@ function limitHint(code: string, maxMessages: number, messageSize: number): stri
     }
   }
   if (code === "EMFILE" || code === "ENOMEM") {
-    const limit = new BigUint64Array(rlimit.size / 8);
-    const current = libc().getrlimit(RLIMIT_MSGQUEUE, limit) === 0
-      ? formatBytes(Number(limit[0]))
-      : "unknown";
+    const limit = resourceLimit(RLIMIT_MSGQUEUE)?.soft;
+    const current = limit === undefined ? "unknown" : formatBytes(limit);
     return `the user's RLIMIT_MSGQUEUE (${current}) may be used up: each queue reserves about ` +
       `maxMessages × messageSize (${formatBytes(maxMessages * messageSize)} here); close or ` +
       `unlink queues, or raise it (ulimit -q, or limits.conf's msgqueue); with EMFILE the ` +

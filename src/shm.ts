@@ -22,7 +22,6 @@
  */
 
 import { cstring } from "../ffi/cstring.ts";
-import { statvfs } from "../ffi/layout.ts";
 import {
   ENOENT,
   F_GETFL,
@@ -38,6 +37,7 @@ import { formatBytes, validateMode, validateName, validateSize } from "./_valida
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
+import { fileSystemSpace } from "./_proc.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateSharedMemoryOptions {
@@ -465,12 +465,8 @@ function reserve(fd: number, offset: number, length: number, operation: Operatio
 
 /** "N free of M in DIR", or a plainer phrase when statvfs fails. */
 function spaceIn(dir: string): string {
-  const buffer = new Uint8Array(statvfs.size);
-  if (libc().statvfs(cstring(dir), buffer) !== 0) return `${dir} is full`;
-  const view = new DataView(buffer.buffer);
-  const blockSize = Number(view.getBigUint64(statvfs.f_frsize, true));
-  const free = Number(view.getBigUint64(statvfs.f_bavail, true)) * blockSize;
-  const total = Number(view.getBigUint64(statvfs.f_blocks, true)) * blockSize;
-  return `${formatBytes(free)} free of ${formatBytes(total)} in ${dir}; ask for less, free some, ` +
-    `or enlarge ${dir} (mount -o remount,size=…)`;
+  const space = fileSystemSpace(dir);
+  if (!space) return `${dir} is full`;
+  return `${formatBytes(space.free)} free of ${formatBytes(space.total)} in ${dir}; ask for ` +
+    `less, free some, or enlarge ${dir} (mount -o remount,size=…)`;
 }
