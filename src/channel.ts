@@ -231,14 +231,17 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #held = 0;
   #waiting = 0;
   #closed = false;
+  /** Whether this handle created the name and removes it on close. */
+  readonly #ownsName: boolean;
 
   private constructor(
     memory: SharedMemory,
     codec: Codec<T>,
     role: ChannelRole,
-    initialise?: { capacity: number; multi: boolean },
+    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ) {
     this.#memory = memory;
+    this.#ownsName = initialise?.ownsName ?? false;
     this.#codec = codec;
     this.#role = ROLES[role];
     if (this.#role === undefined) {
@@ -317,6 +320,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     return Channel.#adopt(memory, codec, options.role ?? "both", {
       capacity,
       multi: options.multi === true,
+      ownsName: options.name !== undefined && options.persist !== true,
     });
   }
 
@@ -375,7 +379,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     memory: SharedMemory,
     codec: Codec<T>,
     role: ChannelRole,
-    initialise?: { capacity: number; multi: boolean },
+    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ): Channel<T> {
     try {
       return new Channel(memory, codec, role, initialise);
@@ -583,6 +587,15 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const slot = C_PARTICIPANTS + 2 * this.#slot;
     Atomics.store(this.#cells, slot + 1, this.#role | CLOSED);
     this.#wakeAll();
+    // The name goes now, even while a pending wait keeps the mapping for a moment: a process
+    // that exits right after close() must not leave it behind.
+    if (this.#ownsName && !this.#memory.closed) {
+      try {
+        this.#memory.unlink();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error; // removed by someone else
+      }
+    }
     if (this.#waiting === 0) this.#unmap();
   }
 
