@@ -229,3 +229,13 @@ ipcTest("waits end promptly on timeout, abort and close", async () => {
   await assert.rejects(pending, Deno.errors.BadResource);
   assert.ok(performance.now() - started < 1000);
 });
+
+ipcTest("close() removes the creator's name at once, even while a receive is pending", async () => {
+  const name = uniqueName("channel-pending");
+  const channel = Channel.create({ name, capacity: 4096, role: "receive" });
+  const pending = channel.receive().catch((error) => error);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the receive is asleep now
+  channel.close();
+  assert.throws(() => Channel.open(name), Deno.errors.NotFound);
+  assert.ok((await pending) instanceof Deno.errors.BadResource);
+});
