@@ -40,6 +40,7 @@ if (Deno.args[0] === "--worker") {
   ready.close();
   while (working) await new Promise((resolve) => setTimeout(resolve, 50)); // a job at a time
 } else {
+  using incoming = signals("SIGTERM", "SIGINT"); // listening before anyone is told our pid
   using ready = pipe();
   const workers: ChildProcess[] = [];
   for (let i = 0; i < WORKERS; i++) {
@@ -58,7 +59,6 @@ if (Deno.args[0] === "--worker") {
       `stop with Ctrl-C or kill -TERM ${Deno.pid}`,
   );
 
-  using incoming = signals("SIGTERM", "SIGINT");
   for await (const signal of incoming) {
     console.log(`supervisor: ${signal}, forwarding SIGTERM to process group ${group}`);
     break;

@@ -43,8 +43,5 @@ const expected = words.filter((word) => word.includes(pattern)).length;
 console.log(`grep ${grep.pid} | sort ${sort.pid} | wc ${wc.pid}: ${words.length} words in`);
 console.log(`grep -e ${pattern} | sort | wc -l counted ${counted} lines`);
 console.log(`JavaScript counts ${expected}: ${counted === expected ? "the same" : "DIFFERENT"}`);
-console.log(
-  `exit codes: ${
-    [...statuses, output.status].map((s) => s.state === "exited" ? s.code : s.signal).join(", ")
-  }`,
-);
+const ends = [...statuses, output.status].map((s) => s.state === "exited" ? s.code : s.state);
+console.log(`exit codes: ${ends.join(", ")}`);

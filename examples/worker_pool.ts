@@ -12,13 +12,23 @@
  * @module
  */
 
-import { Channel, codecs, inheritedFd, MessageQueue, onSignal, spawnDeno } from "../mod.ts";
+import {
+  Channel,
+  type Codec,
+  codecs,
+  inheritedFd,
+  MessageQueue,
+  onSignal,
+  spawnDeno,
+} from "../mod.ts";
 
 interface Result {
   n: number;
   primes: number;
   worker: number;
 }
+/** JSON on the wire; the type is a promise between the two sides, not checked. */
+const resultCodec = codecs.json as Codec<Result>;
 
 function countPrimes(below: number): number {
   const composite = new Uint8Array(below);
@@ -33,7 +43,7 @@ function countPrimes(below: number): number {
 
 if (Deno.args[0] === "--worker") {
   using tasks = MessageQueue.open(Deno.args[1]!, { write: false });
-  using results = Channel.fromFd<Result>(inheritedFd(3), { codec: codecs.json, role: "send" });
+  using results = Channel.fromFd<Result>(inheritedFd(3), { codec: resultCodec, role: "send" });
   for await (const { data } of tasks) {
     const text = new TextDecoder().decode(data);
     if (text === "stop") break;
@@ -45,7 +55,7 @@ if (Deno.args[0] === "--worker") {
   const workerCount = Number(Deno.args[1] ?? 3);
   const name = `/posix-ipc-pool-${Deno.pid}`;
   using tasks = MessageQueue.create(`${name}-tasks`, { maxMessages: 8, messageSize: 64 });
-  using results = Channel.create<Result>({ codec: codecs.json, multi: true, role: "receive" });
+  using results = Channel.create<Result>({ codec: resultCodec, multi: true, role: "receive" });
   using _stop = onSignal("SIGINT", () => {
     tasks.close(); // the creator's close removes the queue's name
     Deno.exit(130);

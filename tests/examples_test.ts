@@ -1,23 +1,208 @@
 import assert from "node:assert/strict";
-import { assertSucceeded, ipcTest, runDeno } from "./helpers.ts";
+import { assertSucceeded, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
-const demo = new URL("../examples/demo.ts", import.meta.url).pathname;
+const example = (name: string) => new URL(`../examples/${name}`, import.meta.url).pathname;
+const ffiRun = ["--allow-ffi", "--allow-run"];
+const decoder = new TextDecoder();
+
+async function run(name: string, args: string[], flags = ffiRun): Promise<string> {
+  return assertSucceeded(await runDeno(example(name), args, { flags })).stdout;
+}
+
+/** Starts an example, reads its output until `ready` matches, and returns the process. */
+async function startUntil(name: string, args: string[], ready: RegExp, flags = ffiRun) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, example(name), ...args],
+    stdout: "piped",
+  }).spawn();
+  // A hang fails the test instead of stalling the suite.
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!ready.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) {
+      clearTimeout(watchdog);
+      throw new Error(`${name} ended before printing ${ready}:\n${text}`);
+    }
+    text += decoder.decode(value);
+  }
+  return {
+    child,
+    /** The rest of its output, once it exits. */
+    async rest(): Promise<{ text: string; status: Deno.CommandStatus }> {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        text += decoder.decode(chunk.value);
+      }
+      const status = await child.status;
+      clearTimeout(watchdog);
+      return { text, status };
+    },
+  };
+}
+
+const demoFlags = ["--allow-ffi", "--allow-read", "--allow-run"];
+
+ipcTest("the demo tour runs every step, summarises, and leaves nothing behind", async () => {
+  const stdout = await run("demo.ts", [], demoFlags);
+  for (let step = 1; step <= 5; step++) assert.match(stdout, new RegExp(`\\[${step}/5\\] `));
+  assert.match(stdout, /opened "\/posix-ipc-demo-\d+" by name and read: "hello from parent \d+"/);
+  assert.match(stdout, /shared counter = 200000 /);
+  assert.match(stdout, /the child saw 1000000 in order/);
+  const moved = Number(
+    stdout.match(/Summary: 5 demonstrations, ([\d,]+) messages/)![1]!.replaceAll(",", ""),
+  );
+  assert.equal(moved, 2 + 20000 + 50000 + 48 + 1000000);
+  assert.match(stdout, /messages\/s overall/);
+});
 
 ipcTest(
-  "the demo: a child opens the parent's segment by name, and both see each other's writes",
+  "the demo interrupted with SIGINT half way kills its step's processes and names",
   async () => {
-    const output = assertSucceeded(
-      await runDeno(demo, [], { flags: ["--allow-ffi", "--allow-read", "--allow-run"] }),
-    );
-    const lines = output.stdout.trim().split("\n");
-    const parentPid = lines[0]!.match(/^parent (\d+)/)![1];
-    assert.match(
-      output.stdout,
-      new RegExp(
-        `child \\d+ +opened "/posix-ipc-demo-${parentPid}" by name and read: "hello from parent ${parentPid}"`,
-      ),
-    );
-    assert.match(output.stdout, /read the child's reply: "hello back from child \d+"/);
-    assert.match(output.stdout, /shared counter = 200000 /);
+    const tour = await startUntil("demo.ts", ["--only", "pool"], /pool: 3 workers/, demoFlags);
+    tour.child.kill("SIGINT");
+    const { text, status } = await tour.rest();
+    assert.equal(status.code, 130, text);
+    assert.match(text, /SIGINT: stopping the tour and cleaning up/);
+    // ipcTest fails the test if the task queue is left; no worker may outlive the tour either.
+    assert.deepEqual(processesRunning("examples/worker_pool.ts"), []);
   },
 );
+
+/** Pids of processes whose command line mentions `script`. */
+function processesRunning(script: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes(script)) {
+        pids.push(Number(entry.name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+ipcTest(
+  "shared_memory.ts: a child opens the parent's segment by name; both see the writes",
+  async () => {
+    const stdout = await run("shared_memory.ts", []);
+    assert.match(stdout, /opened "\/posix-ipc-demo-\d+" by name and read: "hello from parent \d+"/);
+    assert.match(stdout, /read the child's reply: "hello back from child \d+"/);
+    assert.match(stdout, /shared counter = 200000 /);
+  },
+);
+
+ipcTest("channel_stream.ts: every message arrives once and in order", async () => {
+  const stdout = await run("channel_stream.ts", ["50000", "100"]);
+  assert.match(stdout, /sent 50000 messages of 100 B to child \d+/);
+  assert.match(stdout, /the child saw 50000 in order \(5000000 bytes\)/);
+  assert.match(stdout, /million messages\/s, \d+ MiB\/s/);
+});
+
+ipcTest("bounded_buffer.ts: every item crosses the 8 slots once, and both sums agree", async () => {
+  const stdout = await run("bounded_buffer.ts", ["3000"]);
+  assert.match(stdout, /consumer \d+ took 3000 items, sum 4498500/);
+  assert.match(stdout, /producer \d+ put 3000 items through 8 slots, sum 4498500/);
+  assert.match(stdout, /^done in \d+ ms$/m);
+});
+
+ipcTest("meet_by_name.ts: a second, unrelated process finds the first by name", async () => {
+  const name = uniqueName("meet");
+  const host = await startUntil("meet_by_name.ts", [name], /waiting for a guest/, ["--allow-ffi"]);
+  const guest = await run("meet_by_name.ts", [name], ["--allow-ffi"]);
+  assert.match(guest, new RegExp(`guest \\d+: opened channel "${name}" by its name`));
+  const { text, status } = await host.rest();
+  assert.ok(status.success, text);
+  const guestPid = guest.match(/guest (\d+)/)![1];
+  assert.match(text, /received "hello"\n.*received "I am process \d+"\n.*received "goodbye"/);
+  assert.match(text, new RegExp(`I am process ${guestPid}`));
+  assert.match(text, /the guest closed the channel; removing/);
+});
+
+ipcTest("meet_by_name.ts: a host stopped with Ctrl-C removes its name", async () => {
+  const name = uniqueName("meet-int");
+  const host = await startUntil("meet_by_name.ts", [name], /waiting for a guest/, ["--allow-ffi"]);
+  host.child.kill("SIGINT");
+  const { status } = await host.rest();
+  assert.equal(status.code, 130);
+  // ipcTest fails the test if the name is still in /dev/shm
+});
+
+ipcTest("worker_pool.ts: every task is done once, shared among the workers", async () => {
+  const stdout = await run("worker_pool.ts", ["12", "3"]);
+  assert.match(stdout, /pool: 3 workers \(\d+, \d+, \d+\)/);
+  const shares = stdout.match(/pool: 12 tasks done \((.*)\)/)![1]!;
+  const counts = shares.split(", ").map((share) => Number(share.split(": ")[1]));
+  assert.equal(counts.reduce((a, b) => a + b, 0), 12);
+  assert.match(stdout, /primes in all, as computed here/);
+});
+
+ipcTest("pipeline.ts: grep | sort | wc -l counts what JavaScript counts", async () => {
+  const stdout = await run("pipeline.ts", ["zz"]);
+  assert.match(stdout, /grep \d+ \| sort \d+ \| wc \d+: 50000 words in/);
+  const counted = Number(stdout.match(/counted (\d+) lines/)![1]);
+  assert.ok(counted > 0);
+  assert.match(stdout, new RegExp(`JavaScript counts ${counted}: the same`));
+  assert.match(stdout, /exit codes: 0, 0, 0/);
+});
+
+ipcTest(
+  "graceful_shutdown.ts: SIGTERM reaches the group; the stubborn worker is killed",
+  async () => {
+    const supervisor = await startUntil("graceful_shutdown.ts", [], /workers ready/);
+    supervisor.child.kill("SIGTERM");
+    const { text, status } = await supervisor.rest();
+    assert.ok(status.success, text);
+    assert.match(text, /supervisor: SIGTERM, forwarding SIGTERM to process group \d+/);
+    assert.equal(text.match(/worker \d+ exited with 0/g)?.length, 2, text);
+    assert.match(text, /worker \d+: ignores SIGTERM/);
+    assert.match(text, /SIGKILL to what is left of the group\n.*worker \d+ was killed by SIGKILL/s);
+    assert.match(text, /every worker reaped/);
+  },
+);
+
+ipcTest("broadcast.ts: one SIGHUP to the group reaches every listener", async () => {
+  const stdout = await run("broadcast.ts", ["3"]);
+  assert.equal(stdout.match(/started with "config v1"/g)?.length, 3);
+  assert.equal(stdout.match(/reloaded: "config v2"/g)?.length, 3);
+  assert.equal(stdout.match(/stopping/g)?.length, 3);
+  assert.match(stdout, /3 of 3 listeners exited cleanly/);
+});
+
+ipcTest(
+  "shared_lru_cache.ts: the dead owner's lock is recovered and every value is right",
+  async () => {
+    const stdout = await run("shared_lru_cache.ts", ["2", "500"]);
+    assert.match(stdout, /crasher \d+: took the lock, wrote half an entry, and dies/);
+    assert.match(stdout, /the lock's owner died mid-update; dropped slot 7/);
+    assert.equal(stdout.match(/worker \d+: 500 lookups, \d+ hits, \d+ misses/g)?.length, 2);
+    assert.match(stdout, /parent: 2 workers, 1000 lookups: \d+ hits, \d+ misses/);
+    assert.match(stdout, /every cached value is right/);
+  },
+);
+
+ipcTest("central_logger.ts: every line arrives whole, and waiting errors come first", async () => {
+  const stdout = await run("central_logger.ts", ["3", "8"]);
+  const lines = stdout.split("\n").filter((line) => / \[\d+\] (ERROR|info ) step \d+$/.test(line));
+  assert.equal(lines.length, 24);
+  assert.match(stdout, /logger: 24 lines from 3 processes, 6 errors/);
+  for (const pid of new Set(lines.map((line) => line.match(/\[(\d+)\]/)![1]))) {
+    const steps = lines.filter((line) => line.includes(`[${pid}]`)).length;
+    assert.equal(steps, 8, `all 8 lines of ${pid}`);
+  }
+});
+
+ipcTest("mmap_search.ts: finds every planted word without growing the heap", async () => {
+  const stdout = await run("mmap_search.ts", ["posix-ipc", "8"], [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-write",
+  ]);
+  assert.match(stdout, /searched 8 MiB of a generated file for "posix-ipc"/);
+  assert.match(stdout, /found 8 matches; the first at 1000, 1050573, 2100146/);
+  const growth = Number(stdout.match(/heap grew by (-?[\d.]+) MiB/)![1]);
+  assert.ok(growth < 4, `the heap grew by ${growth} MiB for an 8 MiB file`);
+});
