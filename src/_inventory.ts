@@ -178,7 +178,7 @@ function devShm(kinds: readonly IpcKind[], users: Users, owners: Map<number, str
       size: semaphore ? null : status.size,
       value: semaphore ? semaphoreValue(name) : null,
       attached: pids.length,
-      processes: pids.map((pid) => process(pid, "user")),
+      processes: pids.map((pid) => recorded(pid, "user")),
       orphaned: pids.length === 0,
     });
   }
@@ -224,7 +224,7 @@ function messageQueues(users: Users, owners: Map<number, string>, notes: string[
       size: Number.isFinite(queued) ? queued : null,
       messages: queueLength(name),
       attached: pids.length,
-      processes: pids.map((pid) => process(pid, "user")),
+      processes: pids.map((pid) => recorded(pid, "user")),
       orphaned: pids.length === 0,
     });
   }
@@ -271,7 +271,7 @@ function systemV(
       id,
     };
     if (kind === "sysv-shm") {
-      const processes = [process(field("cpid"), "creator"), process(field("lpid"), "last-attach")]
+      const processes = [recorded(field("cpid"), "creator"), recorded(field("lpid"), "last-attach")]
         .filter((p) => p.pid > 0);
       const attached = field("nattch");
       objects.push({
@@ -283,8 +283,8 @@ function systemV(
       });
     } else if (kind === "sysv-msg") {
       const processes = [
-        process(field("lspid"), "last-send"),
-        process(field("lrpid"), "last-receive"),
+        recorded(field("lspid"), "last-send"),
+        recorded(field("lrpid"), "last-receive"),
       ]
         .filter((p) => p.pid > 0);
       objects.push({
@@ -301,7 +301,7 @@ function systemV(
         const pid = libc().semctl_value(id, index, GETPID, 0n);
         if (pid > 0) pids.add(pid);
       }
-      const processes = [...pids].map((pid) => process(pid, "last-op"));
+      const processes = [...pids].map((pid) => recorded(pid, "last-op"));
       objects.push({
         ...object,
         semaphores,
@@ -317,7 +317,8 @@ function keyName(key: number): string {
   return `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
 }
 
-function process(pid: number, role: IpcProcess["role"]): IpcProcess {
+/** A process the kernel records for an object, with whether it still runs. */
+function recorded(pid: number, role: IpcProcess["role"]): IpcProcess {
   return { pid, role, alive: pid > 0 && !processIsDead(pid, true) };
 }
 

@@ -229,7 +229,7 @@ function remove(args: string[], output: CliOutput): number {
       );
       continue;
     }
-    failed += tryRemove(matches[0]!, output) ? 0 : 1;
+    failed += tryRemove(matches[0]!, output, true) ? 0 : 1;
   }
   reportNotes(found, output);
   return failed > 0 ? 1 : 0;
@@ -244,7 +244,9 @@ function collect(args: string[], output: CliOutput): number {
     candidates = options.operands.flatMap((operand) => match(found.objects, operand));
   }
   const orphans = candidates.filter((object) => object.orphaned === true);
-  const removed = options.dryRun ? orphans : orphans.filter((object) => tryRemove(object));
+  const removed = options.dryRun
+    ? orphans
+    : orphans.filter((object) => tryRemove(object, output, false));
   reportNotes(found, output);
   if (options.json) {
     output.out(JSON.stringify(removed, null, 2));
@@ -293,16 +295,15 @@ function match(objects: IpcObject[], operand: string): IpcObject[] {
   );
 }
 
-function tryRemove(object: IpcObject, output?: CliOutput): boolean {
+/** Removes an object, saying so when `announce`; a failure is reported and gives `false`. */
+function tryRemove(object: IpcObject, output: CliOutput, announce: boolean): boolean {
   try {
     removeObject(object);
-    output?.out(`Removed ${describe(object)}`);
+    if (announce) output.out(`Removed ${describe(object)}`);
     return true;
   } catch (error) {
     if (!(error instanceof Error)) throw error;
-    const message = `ipc: cannot remove ${describe(object)}: ${error.message}`;
-    if (output) output.err(message);
-    else console.error(message);
+    output.err(`ipc: cannot remove ${describe(object)}: ${error.message}`);
     return false;
   }
 }

@@ -57,8 +57,8 @@ ipcTest(
     const shmName = uniqueName("cli-shm");
     const semName = uniqueName("cli-sem");
     const mqName = uniqueName("cli-mq");
-    using memory = SharedMemory.create(shmName, { size: 8192, persist: true });
-    using semaphore = Semaphore.create(semName, { value: 3, persist: true });
+    using _memory = SharedMemory.create(shmName, { size: 8192, persist: true });
+    using _semaphore = Semaphore.create(semName, { value: 3, persist: true });
     using queue = queuesVisible ? MessageQueue.create(mqName, { persist: true }) : undefined;
     await queue?.send(new Uint8Array(10));
     using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 4096, persist: true });
