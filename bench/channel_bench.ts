@@ -121,10 +121,14 @@ for (const [name, baseline, run] of benches) {
 }
 
 const pause = () => new Promise((resolve) => setTimeout(resolve, 2));
+// Each iteration sleeps 2 ms: a fixed count, large enough that a few slow wake-ups (the host
+// preempting this machine) do not decide the mean.
+const sleepingRuns = { n: 1000, warmup: 50 };
 Deno.bench({
   group: "64 B round trip to a sleeping peer",
   name: "semaphores, post/waitSync",
   baseline: true,
+  ...sleepingRuns,
   async fn(t) {
     await pause();
     t.start();
@@ -136,6 +140,7 @@ Deno.bench({
 Deno.bench({
   group: "64 B round trip to a sleeping peer",
   name: "Channel, sendSync/receiveSync",
+  ...sleepingRuns,
   async fn(t) {
     await pause();
     t.start();
