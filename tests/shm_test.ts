@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { isSystemError, OwnedFd, SharedMemory } from "../mod.ts";
+import { F_DUPFD_CLOEXEC } from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
 import {
   assertSucceeded,
   collect,
@@ -84,7 +86,11 @@ ipcTest("an anonymous segment's inherited descriptor is visible in a child", asy
 
 ipcTest("a descriptor that is not inheritable does not reach a child", async () => {
   using memory = SharedMemory.anonymous({ size: 4096 });
-  const output = await runDeno(peer, ["echo-fd", String(memory.fd)]);
+  // A high number, which the child's runtime has no reason to open for itself (a low one could
+  // be open there by chance, for something else).
+  using high = new OwnedFd(libc().fcntl(memory.fd, F_DUPFD_CLOEXEC, 900));
+  assert.ok(high.fd >= 900 && !high.inheritable);
+  const output = await runDeno(peer, ["echo-fd", String(high.fd)]);
   assert.notEqual(output.code, 0);
   assert.match(output.stderr, /BadResource: Cannot map shared memory from file descriptor \d+/);
 });
