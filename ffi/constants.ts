@@ -22,6 +22,8 @@ export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+/** Opens a file only to hold it (no read or write): what `openFifo` reopens through /proc. */
+export const O_PATH = 0o10000000;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
@@ -75,6 +77,12 @@ export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const STATX_BASIC_STATS = 0x7ff;
 export const STATX_BTIME = 0x800;
+export const STATX_TYPE = 0x1;
+export const STATX_INO = 0x100;
+export const AT_EMPTY_PATH = 0x1000;
+/** The file type bits of `stx_mode`, and the type of a FIFO (<sys/stat.h>). */
+export const S_IFMT = 0o170000;
+export const S_IFIFO = 0o010000;
 
 // <semaphore.h>, <mqueue.h>, <limits.h>
 export const SEM_VALUE_MAX = 0x7fffffff;

@@ -57,6 +57,8 @@ export const statx = {
   stx_btime: 80,
   stx_ctime: 96,
   stx_mtime: 112,
+  stx_dev_major: 136,
+  stx_dev_minor: 140,
 } as const;
 
 /** `struct dirent` from glibc's bits/dirent.h: `d_name` follows d_ino, d_off, d_reclen, d_type. */
