@@ -76,7 +76,12 @@ export function signalNumber(signal: SignalLike): number {
       `Cannot use signal ${String(signal)}: give a name such as "SIGTERM" or a number`,
     );
   }
-  const classic = SIGNALS[signal] ?? SIGNAL_ALIASES[signal];
+  // Own properties only: "toString" or "__proto__" must not find Object.prototype's.
+  const classic = Object.hasOwn(SIGNALS, signal)
+    ? SIGNALS[signal]
+    : Object.hasOwn(SIGNAL_ALIASES, signal)
+    ? SIGNAL_ALIASES[signal]
+    : undefined;
   if (classic !== undefined) return classic;
   const reserved = /^SIG(3[23])$/.exec(signal);
   if (reserved) return Number(reserved[1]);
@@ -273,21 +278,12 @@ export function onSignal(signal: Deno.Signal, handler: (signal: Deno.Signal) => 
  */
 export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Signal> & Disposable {
   if (names.length === 0) throw new TypeError("Cannot listen for signals: name at least one");
+  for (const name of names) validateListenable(name); // all of them, before any listener is added
   const queued: Deno.Signal[] = [];
-  let waiting: ((result: IteratorResult<Deno.Signal>) => void) | undefined;
-  // A signal listener alone does not always keep the event loop alive (it does not under
-  // `deno test`); a pending next() must, or the process would end before the signal comes.
-  let keepAlive: ReturnType<typeof setInterval> | undefined;
-  const settle = (result: IteratorResult<Deno.Signal>) => {
-    clearInterval(keepAlive);
-    const resolve = waiting;
-    waiting = undefined;
-    resolve?.(result);
-  };
+  const waiting = new PendingResults<Deno.Signal>();
   const listeners = names.map((name) =>
     onSignal(name, (signal) => {
-      if (waiting) settle({ value: signal, done: false });
-      else queued.push(signal);
+      if (!waiting.settleFirst({ value: signal, done: false })) queued.push(signal);
     })
   );
   let open = true;
@@ -295,7 +291,8 @@ export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Sig
     if (open) {
       open = false;
       for (const listener of listeners) listener[Symbol.dispose]();
-      settle({ value: undefined, done: true });
+      queued.length = 0;
+      waiting.settleAll({ value: undefined, done: true });
     }
     return { value: undefined, done: true };
   };
@@ -303,8 +300,7 @@ export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Sig
     next(): Promise<IteratorResult<Deno.Signal>> {
       if (queued.length > 0) return Promise.resolve({ value: queued.shift()!, done: false });
       if (!open) return Promise.resolve({ value: undefined, done: true });
-      keepAlive = setInterval(() => {}, 60_000);
-      return new Promise((resolve) => (waiting = resolve));
+      return waiting.add();
     },
     return(): Promise<IteratorResult<Deno.Signal>> {
       return Promise.resolve(finish());
@@ -316,4 +312,36 @@ export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Sig
       finish();
     },
   };
+}
+
+/**
+ * The pending `next()` calls of an iterator, settled first come, first served. While any is
+ * pending, a timer keeps the process alive: a signal listener alone does not always (it does not
+ * under `deno test`), and the process would otherwise end before the signal comes.
+ */
+class PendingResults<T> {
+  readonly #resolvers: ((result: IteratorResult<T>) => void)[] = [];
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  /** A new pending result. */
+  add(): Promise<IteratorResult<T>> {
+    this.#keepAlive ??= setInterval(() => {}, 60_000);
+    return new Promise((resolve) => this.#resolvers.push(resolve));
+  }
+
+  /** Settles the oldest pending result; false when none is pending. */
+  settleFirst(result: IteratorResult<T>): boolean {
+    const resolve = this.#resolvers.shift();
+    if (this.#resolvers.length === 0) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+    resolve?.(result);
+    return resolve !== undefined;
+  }
+
+  /** Settles every pending result with `result`, oldest first. */
+  settleAll(result: IteratorResult<T>): void {
+    while (this.settleFirst(result));
+  }
 }

@@ -50,6 +50,11 @@ export interface RunDenoOptions {
   env?: Record<string, string>;
   /** Text for the child's stdin. */
   stdin?: string;
+  /**
+   * Kill the child with SIGKILL if it has not exited after this many ms, so that a hang fails
+   * the test (the output's `signal` is then `"SIGKILL"`) instead of hanging it. Default: none.
+   */
+  timeout?: number;
 }
 
 /** The absolute path of a fixture program in tests/fixtures. */
@@ -64,12 +69,19 @@ export async function runDeno(
   options: RunDenoOptions = {},
 ): Promise<ChildOutput> {
   const child = spawnDeno(script, args, options);
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
+  const timer = options.timeout === undefined
+    ? undefined
+    : setTimeout(() => child.kill("SIGKILL"), options.timeout);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    return await collect(child);
+  } finally {
+    clearTimeout(timer);
   }
-  return collect(child);
 }
 
 /** Starts a Deno program as a child process with piped stdio; collect it with `collect`. */

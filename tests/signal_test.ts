@@ -9,7 +9,7 @@ import {
   signals,
   spawn,
 } from "../mod.ts";
-import { ipcTest } from "./helpers.ts";
+import { fixture, ipcTest, runDeno } from "./helpers.ts";
 
 Deno.test("the signal table: names and numbers both ways, real-time signals included", () => {
   assert.equal(signalNumber("SIGHUP"), 1);
@@ -99,4 +99,51 @@ ipcTest("signals() yields the signals received, in order, until disposed", async
   assert.deepEqual(seen, ["SIGUSR2", "SIGUSR1"]);
   assert.deepEqual(await incoming.next(), { value: undefined, done: true });
   assert.throws(() => signals(), TypeError);
+});
+
+ipcTest(
+  "signals(): pending next() calls settle in order, and dispose or return() settles them all",
+  async () => {
+    const expected: Record<string, string[]> = {
+      deliver: [
+        '0: {"value":"SIGUSR1","done":false}',
+        '1: {"value":"SIGUSR2","done":false}',
+        '2: {"value":"SIGUSR1","done":false}',
+        'after: {"done":true}',
+      ],
+      dispose: ['0: {"done":true}', '1: {"done":true}', 'after: {"done":true}'],
+      return: [
+        '0: {"done":true}',
+        '1: {"done":true}',
+        'return: {"done":true}',
+        'after: {"done":true}',
+      ],
+    };
+    for (const [how, lines] of Object.entries(expected)) {
+      const output = await runDeno(fixture("signal_pending.ts"), [how], {
+        flags: ["--allow-ffi", "--allow-run"],
+        timeout: 10_000,
+      });
+      assert.equal(output.signal, null, `${how}: the process did not exit`);
+      assert.equal(output.code, 0, `${how}: ${output.stderr}`);
+      assert.deepEqual(output.stdout.trim().split("\n"), lines, how);
+    }
+  },
+);
+
+ipcTest("signals() with one bad name throws and leaves no listener behind", async () => {
+  const output = await runDeno(fixture("signal_pending.ts"), ["invalid"], {
+    flags: ["--allow-ffi", "--allow-run"],
+    timeout: 10_000,
+  });
+  assert.equal(output.stdout.trim(), "TypeError");
+  assert.equal(output.signal, "SIGUSR1", "SIGUSR1 has its default effect again");
+});
+
+Deno.test("prototype keys are no signal names", () => {
+  for (const name of ["toString", "__proto__", "constructor", "hasOwnProperty"]) {
+    assert.throws(() => signalNumber(name as "SIGINT"), TypeError, name);
+    assert.throws(() => onSignal(name as "SIGINT", () => {}), TypeError, name);
+    assert.throws(() => signals(name as "SIGINT"), TypeError, name);
+  }
 });
