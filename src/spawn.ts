@@ -38,7 +38,8 @@ import {
 } from "../ffi/constants.ts";
 import { opaque } from "../ffi/layout.ts";
 import { type Libc, libc } from "../ffi/libc.ts";
-import { requireRunPermission } from "./_permissions.ts";
+import { requireSpawnPermission } from "./_permissions.ts";
+import { readLink } from "./_proc.ts";
 import { openPidfd, signalChild, watchChild } from "./_reaper.ts";
 import { check, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
@@ -88,7 +89,11 @@ export interface SpawnOptions {
    * keeps signals the parent ignores ignored (SIGPIPE, in Deno).
    */
   resetSignals?: boolean;
-  /** Milliseconds between SIGTERM and SIGKILL when the child is disposed. Default 2000. */
+  /**
+   * Milliseconds between SIGTERM and SIGKILL when the child is disposed: any number >= 0, however
+   * large (longer than a timer's 2^31 - 1 ms is waited in several timers), or `Infinity` to
+   * never send SIGKILL and wait for the child to end on its own. Default 2000.
+   */
   killGrace?: number;
   /**
    * The buffer of each `"piped"` stdio pipe, in bytes: see `PipeOptions.capacity` in `@posix/ipc/pipe`.
@@ -316,13 +321,13 @@ export class ChildProcess implements AsyncDisposable {
 
   /** SIGTERM, then SIGKILL after the grace period, then waits for the exit; closes piped ends. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#exited && signalChild(this.pid, this.#pidfd, 15)) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+    if (!this.#exited && signalChild(this.pid, this.#pidfd, 15) && this.#killGrace !== Infinity) {
+      let cancel = () => {};
       const graceOver = new Promise<"grace over">((resolve) => {
-        timer = setTimeout(() => resolve("grace over"), this.#killGrace);
+        cancel = setLongTimeout(() => resolve("grace over"), this.#killGrace);
       });
       const first = await Promise.race([this.status, graceOver]);
-      clearTimeout(timer);
+      cancel();
       if (first === "grace over" && !this.#exited) signalChild(this.pid, this.#pidfd, 9);
     }
     await this.status;
@@ -360,15 +365,21 @@ export function spawn(command: string, options: SpawnOptions = {}): ChildProcess
   if (cwd !== undefined) validateStrings([cwd], command, "working directory");
   const extraFds = validateFds(options.fds, command);
   const mask = (options.signalMask ?? []).map(signalNumber);
-  const killGrace = options.killGrace ?? 2000;
-  if (!(killGrace >= 0)) throw new RangeError(`Cannot spawn "${command}": killGrace must be >= 0`);
+  const killGrace = validateKillGrace(options.killGrace, command);
   const group = validateGroup(options.processGroup, command);
   const environment = buildEnvironment(options, command);
-  requireRunPermission(command);
+  const childEnvironment = environment ?? readEnviron();
 
   const c = libc();
   if (cwd !== undefined) checkDirectory(c, cwd, command);
-  const program = resolveProgram(c, command, cwd, () => environment?.PATH ?? readEnviron().PATH);
+  // Found the way the child will find it, and checked and spawned as that very path.
+  const program = resolveProgram(
+    c,
+    command,
+    cwd,
+    Object.hasOwn(childEnvironment, "PATH") ? childEnvironment.PATH : undefined,
+  );
+  requireSpawnPermission(command, program, childEnvironment);
   const plan = planDescriptors(options, extraFds, command);
   try {
     const pid = spawnWith(
@@ -391,7 +402,11 @@ export function spawn(command: string, options: SpawnOptions = {}): ChildProcess
   }
 }
 
-/** Deno's permissions for a child Deno process, as flags: `"all"`, or each kind on its own. */
+/**
+ * Deno's permissions for a child Deno process, as flags: `"all"`, or each kind on its own:
+ * `true` for all of it, `false` or an empty list for none, or a list of what to allow (paths,
+ * hosts, names; none may contain a comma, which would split it in two).
+ */
 export type DenoPermissions =
   | "all"
   | {
@@ -428,11 +443,16 @@ export interface SpawnDenoOptions extends SpawnOptions {
  */
 export function spawnDeno(module: string | URL, options: SpawnDenoOptions = {}): ChildProcess {
   const specifier = module instanceof URL ? module.href : module;
+  if (typeof specifier !== "string" || specifier === "" || specifier.startsWith("-")) {
+    throw new TypeError(
+      `Cannot spawn Deno for ${String(module)}: module must be a path or URL (not a flag)`,
+    );
+  }
   const flags = [
     "run",
     "--no-prompt",
-    ...permissionFlags(options.permissions),
-    ...(options.denoFlags ?? []),
+    ...permissionFlags(options.permissions, specifier),
+    ...validateDenoFlags(options.denoFlags, specifier),
   ];
   return spawn(Deno.execPath(), {
     ...options,
@@ -440,14 +460,66 @@ export function spawnDeno(module: string | URL, options: SpawnDenoOptions = {}):
   });
 }
 
-function permissionFlags(permissions: DenoPermissions | undefined): string[] {
+const PERMISSION_KINDS: ReadonlySet<string> = new Set([
+  "read",
+  "write",
+  "net",
+  "env",
+  "run",
+  "ffi",
+  "sys",
+  "import",
+]);
+
+/** The flags for `permissions`, checked: a malformed value must not quietly grant less or more. */
+function permissionFlags(permissions: unknown, module: string): string[] {
+  const refuse = (rule: string) => {
+    throw new TypeError(`Cannot spawn Deno for "${module}": permissions ${rule}`);
+  };
   if (permissions === undefined) return [];
   if (permissions === "all") return ["--allow-all"];
-  return Object.entries(permissions).flatMap(([kind, value]) => {
+  if (
+    typeof permissions !== "object" || permissions === null || Array.isArray(permissions) ||
+    ![Object.prototype, null].includes(Object.getPrototypeOf(permissions))
+  ) {
+    refuse(`must be "all" or an object such as { read: true, net: ["example.com"] }`);
+  }
+  return Object.entries(permissions as object).flatMap(([kind, value]): string[] => {
+    if (!PERMISSION_KINDS.has(kind)) {
+      refuse(`has an unknown kind "${kind}": use ${[...PERMISSION_KINDS].join(", ")}`);
+    }
     if (value === true) return [`--allow-${kind}`];
-    if (Array.isArray(value) && value.length > 0) return [`--allow-${kind}=${value.join(",")}`];
-    return [];
+    if (value === false || value === undefined) return [];
+    if (!Array.isArray(value)) {
+      refuse(`.${kind} must be true, false or a list of strings`);
+    }
+    for (const item of value as unknown[]) {
+      if (typeof item !== "string" || item === "" || item.includes("\0")) {
+        refuse(`.${kind} must list non-empty strings without NUL`);
+      }
+      if ((item as string).includes(",")) {
+        refuse(`.${kind} entry "${item}" contains a comma, which Deno would read as two entries`);
+      }
+    }
+    return value.length > 0 ? [`--allow-${kind}=${value.join(",")}`] : [];
   });
+}
+
+/** Checks `denoFlags`: strings that are flags, so that none is taken for the module. */
+function validateDenoFlags(flags: unknown, module: string): string[] {
+  if (flags === undefined) return [];
+  if (!Array.isArray(flags)) {
+    throw new TypeError(`Cannot spawn Deno for "${module}": denoFlags must be an array`);
+  }
+  for (const flag of flags as unknown[]) {
+    if (typeof flag !== "string" || !flag.startsWith("-") || flag.includes("\0")) {
+      throw new TypeError(
+        `Cannot spawn Deno for "${module}": denoFlags entry ${String(flag)} must be a flag ` +
+          `starting with "-", without NUL`,
+      );
+    }
+  }
+  return [...flags];
 }
 
 function validateStrings(values: readonly string[], command: string, what: string): string[] {
@@ -489,6 +561,37 @@ function validateFds(fds: SpawnOptions["fds"], command: string): Map<number, num
   return result;
 }
 
+function validateKillGrace(killGrace: unknown, command: string): number {
+  if (killGrace === undefined) return 2000;
+  if (typeof killGrace !== "number") {
+    throw new TypeError(`Cannot spawn "${command}": killGrace must be a number of ms`);
+  }
+  if (!(killGrace >= 0)) {
+    throw new RangeError(
+      `Cannot spawn "${command}": killGrace ${killGrace} must be a number of ms >= 0, or Infinity`,
+    );
+  }
+  return killGrace;
+}
+
+/** The longest delay a timer takes: longer ones fire at once (the delay wraps to 32 bits). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `callback` after `ms` (finite, >= 0), chaining timers for delays longer than one timer
+ * takes. Returns what cancels it.
+ */
+function setLongTimeout(callback: () => void, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const wait = (left: number) => {
+    timer = left > MAX_TIMER_MS
+      ? setTimeout(() => wait(left - MAX_TIMER_MS), MAX_TIMER_MS)
+      : setTimeout(callback, left);
+  };
+  wait(ms);
+  return () => clearTimeout(timer);
+}
+
 function validateGroup(group: boolean | number | undefined, command: string): boolean | number {
   if (group === undefined || typeof group === "boolean") return group ?? false;
   if (!Number.isSafeInteger(group) || group <= 0) {
@@ -501,7 +604,7 @@ function validateGroup(group: boolean | number | undefined, command: string): bo
 
 /** The parent's environment, read from libc's `environ` (as `Deno.Command` merges it). */
 function readEnviron(): Record<string, string> {
-  const environment: Record<string, string> = {};
+  const environment: Record<string, string> = Object.create(null);
   const array = new Deno.UnsafePointerView(libc().environ!).getPointer();
   if (!array) return environment;
   const view = new Deno.UnsafePointerView(array);
@@ -532,7 +635,7 @@ function buildEnvironment(
       );
     }
   }
-  return { ...(options.clearEnv ? {} : readEnviron()), ...added };
+  return Object.assign(Object.create(null), options.clearEnv ? {} : readEnviron(), added);
 }
 
 function checkDirectory(c: Libc, cwd: string, command: string): void {
@@ -543,22 +646,29 @@ function checkDirectory(c: Libc, cwd: string, command: string): void {
   closeFd(fd);
 }
 
-/** Finds the program as execvp would, but with the child's PATH, and with clear errors. */
+/**
+ * Finds the program as the child's execvp would: a path with a "/" from the child's working
+ * directory, a bare name in the child's PATH (relative entries, too, from the child's working
+ * directory). The result is absolute whenever the child's working directory matters, so that
+ * the permission check and the spawn use the very path the child runs.
+ */
 function resolveProgram(
   c: Libc,
   command: string,
   cwd: string | undefined,
-  searchPath: () => string | undefined,
+  searchPath: string | undefined,
 ): string {
   const operation = { action: "spawn", objectName: command };
+  const fromChildDirectory = (path: string) =>
+    path.startsWith("/") || cwd === undefined ? path : `${absoluteDirectory(cwd)}/${path}`;
   if (command.includes("/")) {
-    const located = command.startsWith("/") || cwd === undefined ? command : `${cwd}/${command}`;
+    const located = fromChildDirectory(command);
     check(c.access(cstring(located), X_OK), "access", operation);
     return located;
   }
   let denied = false;
-  for (const dir of (searchPath() ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
-    const candidate = `${dir || "."}/${command}`;
+  for (const dir of (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
+    const candidate = fromChildDirectory(`${dir || "."}/${command}`);
     if (c.access(cstring(candidate), X_OK) === 0) return candidate;
     if (c.access(cstring(candidate), 0) === 0) denied = true;
   }
@@ -566,6 +676,15 @@ function resolveProgram(
     ...operation,
     hint: denied ? "it is not executable" : "not in PATH",
   });
+}
+
+/**
+ * `dir` as an absolute path: a relative one is taken from this process's working directory
+ * (read from /proc/self/cwd, else Deno.cwd()).
+ */
+function absoluteDirectory(dir: string): string {
+  if (dir.startsWith("/")) return dir;
+  return `${readLink("/proc/self/cwd") ?? Deno.cwd()}/${dir}`;
 }
 
 interface DescriptorPlan {

@@ -438,7 +438,7 @@ ipcTest("spawning needs --allow-run, as Deno.Command does", async () => {
   assert.notEqual(denied.code, 0);
   assert.match(
     denied.stderr,
-    /NotCapable: Requires run access to "true", run again with the --allow-run flag/,
+    /NotCapable: Requires run access to "true" \(found at "\/[^"]*\/true"\), run again with the --allow-run flag/,
   );
   assertSucceeded(
     await runDeno(fixture("fd_child.ts"), ["spawn"], {
@@ -455,4 +455,207 @@ ipcTest("inheritedFd() of a descriptor the parent did not pass is BadResource", 
     output.stderr,
     /BadResource: Cannot use inherited file descriptor 200: bad file descriptor \(EBADF\): the parent did not pass it/,
   );
+});
+
+ipcTest(
+  "spawn() checks --allow-run against the program the child would run, as Deno.Command does",
+  async () => {
+    const evil = Deno.makeTempDirSync();
+    try {
+      Deno.writeTextFileSync(`${evil}/sh`, "#!/bin/sh\necho evil\n", { mode: 0o755 });
+      const cases = [
+        "plain",
+        "path-evil",
+        "clear-evil",
+        "absolute-evil",
+        "cwd-evil",
+        "ld-preload",
+        "ld-lower",
+        "ld-empty",
+      ];
+      const expected: Record<string, Record<string, string>> = {
+        "--allow-run=sh": {
+          plain: "ran:ok",
+          "path-evil": "NotCapable",
+          "clear-evil": "NotCapable",
+          "absolute-evil": "NotCapable",
+          "cwd-evil": "NotCapable",
+          "ld-preload": "NotCapable",
+          "ld-lower": "NotCapable",
+          "ld-empty": "ran:ok",
+        },
+        [`--allow-run=${evil}/sh`]: {
+          plain: "NotCapable",
+          "path-evil": "ran:evil",
+          "clear-evil": "ran:evil",
+          "absolute-evil": "ran:evil",
+          "cwd-evil": "ran:evil",
+          "ld-preload": "NotCapable",
+          "ld-lower": "NotCapable",
+          "ld-empty": "NotCapable",
+        },
+        "--allow-run": {
+          plain: "ran:ok",
+          "path-evil": "ran:evil",
+          "clear-evil": "ran:evil",
+          "absolute-evil": "ran:evil",
+          "cwd-evil": "ran:evil",
+          "ld-preload": "ran:ok",
+          "ld-lower": "ran:ok",
+          "ld-empty": "ran:ok",
+        },
+      };
+      for (const [flag, outcomes] of Object.entries(expected)) {
+        const output = assertSucceeded(
+          await runDeno(fixture("spawn_permissions.ts"), [evil, ...cases], {
+            flags: ["--allow-ffi", flag],
+            timeout: 30_000,
+          }),
+        );
+        const lines = output.stdout.trim().split("\n");
+        for (const [i, name] of cases.entries()) {
+          const outcome = outcomes[name]!;
+          assert.equal(lines[i], `${name} ours=${outcome} deno=${outcome}`, flag);
+        }
+      }
+    } finally {
+      Deno.removeSync(evil, { recursive: true });
+    }
+  },
+);
+
+ipcTest("the LD_* refusal names the variables, as Deno's does", async () => {
+  const output = await runDeno(
+    `data:text/javascript,${
+      encodeURIComponent(`
+      import { spawn } from "${new URL("../mod.ts", import.meta.url).href}";
+      try {
+        spawn("true", { env: { LD_PRELOAD: "x", DYLD_INSERT_LIBRARIES: "y" } });
+      } catch (error) {
+        console.log(error.message);
+      }
+    `)
+    }`,
+    [],
+    {
+      flags: ["--allow-ffi", "--allow-run=true", "--allow-import", "--allow-read"],
+      timeout: 30_000,
+    },
+  );
+  assert.equal(
+    output.stdout.trim(),
+    "Requires --allow-run permissions to spawn subprocess with DYLD_INSERT_LIBRARIES, LD_PRELOAD " +
+      "environment variables. Alternatively, spawn with these environment variables unset.",
+    output.stderr,
+  );
+});
+
+ipcTest("a relative program runs from a relative working directory", async () => {
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${dir}/sub`);
+    Deno.writeTextFileSync(`${dir}/sub/hello.sh`, "#!/bin/sh\necho hello from $(pwd)\n", {
+      mode: 0o755,
+    });
+    const child = spawnDeno(fixture("spawn_relative.ts"), {
+      cwd: dir,
+      permissions: { ffi: true, run: true },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const { status, stdout, stderr } = await child.output();
+    assert.ok(status.success, decoder.decode(stderr));
+    assert.equal(decoder.decode(stdout), `hello from ${dir}/sub\n`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+ipcTest("spawnDeno() refuses permissions and flags of the wrong shape", () => {
+  const module = fixture("fd_child.ts");
+  const bad: unknown[] = [
+    ["--allow-ffi"],
+    "ALL",
+    "",
+    true,
+    null,
+    { ffi: "yes" },
+    { ffi: 1 },
+    { read: "/tmp" },
+    { read: ["/a,b"] },
+    { read: [""] },
+    { read: [1] },
+    { read: ["a\0b"] },
+    { toString: true },
+    { constructor: true },
+    JSON.parse('{"__proto__": true}'),
+    { hrtime: true },
+    new Map([["ffi", true]]),
+  ];
+  for (const permissions of bad) {
+    assert.throws(
+      () => spawnDeno(module, { permissions: permissions as "all" }),
+      TypeError,
+      JSON.stringify(permissions),
+    );
+  }
+  assert.throws(() => spawnDeno(module, { permissions: { read: ["/a,b"] } }), /contains a comma/);
+  for (const denoFlags of ["--allow-all", ["evil.ts"], [1], ["-A\0"]]) {
+    assert.throws(
+      () => spawnDeno(module, { denoFlags: denoFlags as string[] }),
+      TypeError,
+      String(denoFlags),
+    );
+  }
+  assert.throws(() => spawnDeno("--allow-all"), TypeError);
+  assert.throws(() => spawnDeno(""), TypeError);
+  assert.deepEqual(zombiesAndChildren().children, [], "nothing was spawned");
+});
+
+ipcTest("spawnDeno() grants each listed path, and only those", async () => {
+  const child = spawnDeno(
+    `data:text/javascript,${
+      encodeURIComponent(
+        `for (const path of ["/a", "/b", "/c"]) console.log(path, Deno.permissions.querySync({ name: "read", path }).state);`,
+      )
+    }`,
+    { permissions: { read: ["/a", "/b"], ffi: false, net: [] }, stdout: "piped" },
+  );
+  const { status, stdout } = await child.output();
+  assert.ok(status.success);
+  assert.equal(decoder.decode(stdout), "/a granted\n/b granted\n/c prompt\n");
+});
+
+ipcTest(
+  "killGrace: Infinity never sends SIGKILL, and 2^31 ms or more waits, not 1 ms",
+  async () => {
+    const graces = [Infinity, 2 ** 31, 2 ** 32 + 5, 1e300];
+    const children = graces.map((killGrace) =>
+      spawn("sh", { args: ["-c", "trap '' TERM; exec sleep 60"], killGrace })
+    );
+    for (const child of children) {
+      await until(() => Deno.readTextFileSync(`/proc/${child.pid}/cmdline`).startsWith("sleep"));
+    }
+    const disposals = children.map((child) => child[Symbol.asyncDispose]());
+    await delay(500);
+    for (const [i, child] of children.entries()) {
+      assert.equal(child.exited, false, `killGrace ${graces[i]}: no SIGKILL yet`);
+      child.kill("SIGKILL");
+    }
+    await Promise.all(disposals);
+    for (const child of children) {
+      const status = await child.status;
+      assert.equal(status.state === "signaled" && status.signal, "SIGKILL");
+    }
+  },
+);
+
+ipcTest("killGrace must be a number of ms >= 0 or Infinity", () => {
+  for (const killGrace of [NaN, -1, -Infinity]) {
+    assert.throws(() => spawn("true", { killGrace }), RangeError, String(killGrace));
+  }
+  for (const killGrace of ["100", 10n, null]) {
+    assert.throws(() => spawn("true", { killGrace: killGrace as unknown as number }), TypeError);
+  }
+  assert.deepEqual(zombiesAndChildren().children, [], "nothing was spawned");
 });
