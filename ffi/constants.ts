@@ -21,6 +21,7 @@ export const O_ACCMODE = 3;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_NONBLOCK = 0o4000;
+export const O_NOCTTY = 0o400;
 export const O_CLOEXEC = 0o2000000;
 /** Opens a file only to hold it (no read or write): what `openFifo` reopens through /proc. */
 export const O_PATH = 0o10000000;
@@ -34,6 +35,7 @@ export const F_SETPIPE_SZ = 1031;
 export const O_DIRECTORY = arch === "aarch64" ? 0o40000 : 0o200000;
 export const X_OK = 1;
 export const FD_CLOEXEC = 1;
+export const SEEK_CUR = 1;
 export const SEEK_END = 2;
 
 // <sys/mman.h>
@@ -77,6 +79,13 @@ export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const STATX_BASIC_STATS = 0x7ff;
 export const STATX_BTIME = 0x800;
+/** The other file types of `stx_mode` (<sys/stat.h>), for messages about what cannot be mapped. */
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
 export const STATX_TYPE = 0x1;
 export const STATX_INO = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
@@ -170,8 +179,13 @@ export const ESRCH = 3;
 export const EINTR = 4;
 export const ENXIO = 6;
 export const EAGAIN = 11;
+export const ENOMEM = 12;
 export const EACCES = 13;
+export const EBUSY = 16;
+export const ENODEV = 19;
+export const EISDIR = 21;
 export const EINVAL = 22;
+export const ENOSPC = 28;
 export const EPIPE = 32;
 export const EDEADLK = 35;
 export const ENOMSG = 42;

@@ -54,6 +54,7 @@ export const statx = {
   stx_mode: 28,
   stx_ino: 32,
   stx_size: 40,
+  stx_blocks: 48,
   stx_btime: 80,
   stx_ctime: 96,
   stx_mtime: 112,

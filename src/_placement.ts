@@ -1,7 +1,8 @@
 /**
  * Placing a process-shared object (a semaphore, a lock) at an offset of shared memory:
  * bounds, alignment and sharing are checked before anything is written, and the pages are
- * pinned for as long as the object is open. Internal.
+ * pinned for as long as the object is open. The pin records the object's place in the file, so
+ * that `SharedMemory.resize` refuses to shrink the memory below it. Internal.
  *
  * @module
  */
@@ -50,5 +51,5 @@ export function place(
       `Cannot place a ${what} at offset ${offset}: it must be aligned to ${align} bytes`,
     );
   }
-  return { pointer, unpin: pin(mapping) };
+  return { pointer, unpin: pin(mapping, { what, offset, size }) };
 }

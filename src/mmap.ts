@@ -23,28 +23,36 @@
 
 import { address, cstring, MAP_FAILED } from "../ffi/cstring.ts";
 import {
+  EISDIR,
+  ENODEV,
   MADV_DONTNEED,
   MADV_NORMAL,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MS_ASYNC,
   MS_SYNC,
   O_CLOEXEC,
+  O_NOCTTY,
+  O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
   PROT_READ,
   PROT_WRITE,
-  SEEK_END,
+  S_IFDIR,
+  S_IFREG,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { check, closedError, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
-import { unmapWhenUnpinned } from "./_pins.ts";
+import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
+import { statDescriptor, statPath, typeName } from "./_stat.ts";
 
 /** How to map a file or descriptor. */
 export interface MapOptions {
@@ -71,23 +79,70 @@ export interface MapFdOptions extends MapOptions {
 /** A hint to the kernel about how a mapping will be used (madvise). */
 export type Advice = "normal" | "random" | "sequential" | "willneed" | "dontneed";
 
-const ADVICE: Readonly<Record<Advice, number>> = {
-  normal: MADV_NORMAL,
-  random: MADV_RANDOM,
-  sequential: MADV_SEQUENTIAL,
-  willneed: MADV_WILLNEED,
-  dontneed: MADV_DONTNEED,
-};
+/** A Map, not an object: a prototype key such as "toString" is no advice. */
+const ADVICE: ReadonlyMap<string, number> = new Map<Advice, number>([
+  ["normal", MADV_NORMAL],
+  ["random", MADV_RANDOM],
+  ["sequential", MADV_SEQUENTIAL],
+  ["willneed", MADV_WILLNEED],
+  ["dontneed", MADV_DONTNEED],
+]);
 
+/** What can be mapped: a regular file, which is also what shm_open and memfd_create give. */
+const MAPPABLE = "only regular files and shared memory can be mapped";
+
+/** Where a mapping lies, and how to stop counting its file range as in use. */
 interface Region {
   base: Deno.PointerObject;
   length: number;
+  /** Ends the record of the range its views use (see `_pins.ts`); idempotent. */
+  release: () => void;
 }
 
-/** Unmaps the pages behind an `ArrayBuffer` nobody can reach any more: a safety net only. */
-const unmapWhenUnreachable = new FinalizationRegistry<Region>((region) => {
-  libc().munmap(region.base, BigInt(region.length));
-});
+/**
+ * Replaces the range, in one mmap call, with private zero pages that stay valid for the life of
+ * the process: the file's pages are released, and an `ArrayBuffer` still over the range (one that
+ * was transferred away) reads zeros and takes writes instead of touching a hole. Replacing with
+ * MAP_FIXED is atomic for other threads: a worker that holds the buffer sees the old pages or the
+ * new ones, never a gap. When even that fails (out of memory), the shared pages stay mapped: a
+ * leak, never a hole.
+ */
+function entomb(region: Region): void {
+  const result = libc().mmap(
+    region.base,
+    BigInt(region.length),
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+    -1,
+    0n,
+  );
+  if (result !== null && address(result) === address(region.base)) region.release();
+}
+
+/**
+ * The safety net for a mapping dropped without `close()`. It is registered on the `ArrayBuffer`
+ * the mapping made, so it runs once that buffer and every view over it are unreachable, and no
+ * earlier: a view kept after the handle was dropped keeps working. When it runs it cannot know
+ * whether the buffer was transferred first (`transfer()`, `structuredClone`, `postMessage` move
+ * the memory into another `ArrayBuffer`, which may still be in use anywhere), so it never
+ * unmaps: it always entombs.
+ *
+ * Measured on Linux 6.18, mapping 10,000 memfd segments of 1 MiB, writing two pages of each
+ * and releasing each range in one of three ways:
+ * - unmapping (the old behaviour, which crashed a transferred buffer): +3 VMAs, RSS back to
+ *   where it was;
+ * - entombing always: the same RSS (the file's pages are released; zero pages cost nothing
+ *   until written), +5 VMAs when the tombstones lie side by side (the kernel merges them),
+ *   +1 VMA per dropped handle in the worst case, when each lies between live mappings (19,857
+ *   against 10,004 for unmapping); vm.max_map_count is 65,530, so a program would need to drop
+ *   some 55,000 handles without closing them, between live ones, before mmap failed with
+ *   ENOMEM; the address range stays reserved (NORESERVE: no memory is committed);
+ * - leaving the shared mapping in place: +10,002 VMAs and +87 MiB RSS, and /dev/shm memory
+ *   that is never freed.
+ * `close()` knows whether the buffer escaped, so it entombs only then and unmaps otherwise:
+ * closing costs nothing lasting.
+ */
+const entombWhenUnreachable = new FinalizationRegistry<Region>(entomb);
 
 let cachedPageSize = 0;
 
@@ -99,12 +154,19 @@ export function pageSize(): number {
 /**
  * Memory mapped from a file or descriptor, exposed as an `ArrayBuffer`.
  *
- * `close()` unmaps it and detaches every buffer and view handed out, so a stale view reads as
- * empty instead of touching unmapped memory. If a mapping is dropped without `close()`, its
- * pages are unmapped once its buffer can no longer be reached.
+ * What is guaranteed: no buffer or view this mapping handed out ever touches unmapped memory.
+ * `close()` detaches the buffer and every view over it, so a stale view reads as empty, and
+ * unmaps the pages. A buffer that was transferred away first (`buffer.transfer()`,
+ * `structuredClone(b, { transfer: [b] })`, `worker.postMessage(b, [b])`) cannot be detached
+ * from here; `close()` then replaces the pages under it with private zero pages, so it reads
+ * zeros, no longer sees the file, and never crashes. A mapping dropped without `close()` is
+ * released the same way, with zero pages, once its buffer and every view over it are
+ * unreachable.
  *
- * One danger remains that no library can remove: if the file shrinks below the mapped range
- * while it is mapped, touching the missing pages kills the process with SIGBUS.
+ * One danger remains: touching a page past the end of the file kills the process with
+ * SIGBUS, so the file must not shrink below the mapped range while it is mapped. Within this
+ * process `SharedMemory.resize` refuses to, but another process, or a plain `Deno.truncate`,
+ * can.
  *
  * @example Writing through a shared mapping
  * ```ts
@@ -128,19 +190,20 @@ export class Mapping implements Disposable {
   readonly #label: string;
 
   private constructor(
-    region: Region,
-    skip: number,
-    length: number,
+    base: Deno.PointerObject,
+    file: { identity: string; offset: number; skip: number; length: number },
     shared: boolean,
     label: string,
   ) {
+    const release = noteMappedFile(this, file.identity, file.offset, file.length);
+    const region = { base, length: file.length + file.skip, release };
     this.#region = region;
-    this.#pointer = Deno.UnsafePointer.offset(region.base, skip) as Deno.PointerObject;
-    this.#buffer = Deno.UnsafePointerView.getArrayBuffer(this.#pointer, length);
+    this.#pointer = Deno.UnsafePointer.offset(base, file.skip) as Deno.PointerObject;
+    this.#buffer = Deno.UnsafePointerView.getArrayBuffer(this.#pointer, file.length);
     this.#bytes = new Uint8Array(this.#buffer);
     this.#shared = shared;
     this.#label = label;
-    unmapWhenUnreachable.register(this.#buffer, region, this);
+    entombWhenUnreachable.register(this.#buffer, region, this);
   }
 
   /**
@@ -152,7 +215,10 @@ export class Mapping implements Disposable {
    * @param options What to map and how.
    * @returns The mapping.
    * @throws {Deno.errors.InvalidData} when the file is empty.
-   * @throws {RangeError} when the range reaches past the end of the file.
+   * @throws {RangeError} when the range reaches past the end of the file (its size as fstat
+   * tells it now).
+   * @throws {Deno.errors.IsADirectory} for a directory; an {@linkcode IpcError} with code
+   * `ENODEV` for any other file that is not regular (a FIFO, a socket, a device).
    * @throws {Deno.errors.PermissionDenied} when the descriptor's mode does not allow it.
    * @example
    * ```ts
@@ -182,10 +248,10 @@ export class Mapping implements Disposable {
       );
     }
     const c = libc();
-    const size = check(c.lseek(descriptor, 0n, SEEK_END), "lseek", {
-      action: "map",
-      objectName: label,
-    });
+    // fstat, not lseek: it tells the type too, and leaves the descriptor's offset alone.
+    const facts = statDescriptor(descriptor, { action: "map", objectName: label });
+    refuseUnmappable(facts.type, label);
+    const size = facts.size;
     const length = options.length ?? size - offset;
     if (size === 0) {
       throw new Deno.errors.InvalidData(
@@ -217,7 +283,7 @@ export class Mapping implements Disposable {
     if (base === null || address(base) === MAP_FAILED) {
       throw systemError(errno(), "mmap", { action: "map", objectName: label });
     }
-    return new Mapping({ base, length: length + skip }, skip, length, shared, label);
+    return new Mapping(base, { identity: facts.identity, offset, skip, length }, shared, label);
   }
 
   /**
@@ -288,14 +354,21 @@ export class Mapping implements Disposable {
    * a scan or `"willneed"` to read ahead.
    *
    * @param advice The expected access pattern.
-   * @throws {TypeError} for an unknown advice.
+   * @throws {TypeError} for an unknown advice, before any system call.
    * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 1 << 16 });
+   * memory.mapping.advise("sequential"); // about to scan it from start to end
+   * ```
    */
   advise(advice: Advice): void {
-    const value = ADVICE[advice];
+    const value = typeof advice === "string" ? ADVICE.get(advice) : undefined;
     if (value === undefined) {
       throw new TypeError(
-        `Cannot advise "${advice}": use one of ${Object.keys(ADVICE).join(", ")}`,
+        `Cannot advise "${String(advice)}": use one of ${[...ADVICE.keys()].join(", ")}`,
       );
     }
     const region = this.#open();
@@ -306,17 +379,37 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * Unmaps the memory and detaches every buffer and view handed out. Closing again does
-   * nothing. If a semaphore or lock placed in this memory is still open, the pages stay mapped
-   * (but unreachable from JavaScript) until it is closed too.
+   * Detaches the buffer and every view handed out, and unmaps the memory. Closing again does
+   * nothing, and closing never throws because of what was done to the buffer: if it was
+   * transferred away, the pages under the transferred buffer are replaced with private zero
+   * pages instead of being unmapped, so it reads zeros and cannot crash. If a semaphore or lock
+   * placed in this memory is still open, the pages stay mapped (but unreachable from
+   * JavaScript) until it is closed too.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const memory = SharedMemory.anonymous({ size: 4096 });
+   * const moved = memory.buffer.transfer(); // the memory now belongs to `moved`
+   * memory.close(); // releases everything all the same
+   * console.log(new Uint8Array(moved)[0]); // 0: zero pages, not a crash
+   * ```
    */
   close(): void {
     const region = this.#region;
     if (!region) return;
     this.#region = null;
-    unmapWhenUnreachable.unregister(this);
-    this.#buffer.transfer(0); // detaches the external buffer and every view over it
+    entombWhenUnreachable.unregister(this);
+    // A detached buffer was transferred away (only close() detaches it otherwise): the memory
+    // may be in use in another ArrayBuffer, here or in a worker, that cannot be detached.
+    const escaped = this.#buffer.detached;
+    if (!escaped) {
+      this.#buffer.transfer(0); // detaches the external buffer and every view over it
+      region.release(); // no view can touch the file now; placed objects keep their own record
+    }
     unmapWhenUnpinned(this, () => {
+      if (escaped) return entomb(region);
       check(libc().munmap(region.base, BigInt(region.length)), "munmap", {
         action: "unmap",
         objectName: this.#label,
@@ -347,6 +440,9 @@ export class Mapping implements Disposable {
  * @throws {Deno.errors.NotFound} when the file does not exist.
  * @throws {Deno.errors.InvalidData} when the file is empty.
  * @throws {RangeError} when the range reaches past the end of the file.
+ * @throws {Deno.errors.IsADirectory} for a directory; an {@linkcode IpcError} with code
+ * `ENODEV` for any other file that is not regular. Such a file is refused before it is opened,
+ * so a FIFO never blocks and a device never sees an open.
  * @example
  * ```ts
  * import { mapFile } from "@posix/ipc/mmap";
@@ -366,16 +462,33 @@ export function mapFile(path: string | URL, options: MapOptions = {}): Mapping {
   const shared = options.write === true && options.private !== true;
   requirePermission("read", file);
   if (shared) requirePermission("write", file);
-  const fd = check(
-    libc().open(cstring(file), (shared ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0),
-    "open",
-    { action: "open", objectName: file },
-  );
+  let type: number | undefined;
+  try {
+    type = statPath(file, { action: "map", objectName: file }).type;
+  } catch {
+    // open, below, says why the file cannot be reached
+  }
+  if (type !== undefined) refuseUnmappable(type, file);
+  // O_NONBLOCK and O_NOCTTY in case the file was replaced since: a FIFO must not block the open,
+  // a terminal must not become ours. fromFd checks the type again on the descriptor.
+  const flags = (shared ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  const fd = check(libc().open(cstring(file), flags, 0), "open", {
+    action: "open",
+    objectName: file,
+  });
   try {
     return Mapping.fromFd(fd, { ...options, label: file });
   } finally {
     closeFd(fd);
   }
+}
+
+/** Throws the typed error for a file type that cannot be mapped: all but regular files. */
+function refuseUnmappable(type: number, label: string): void {
+  if (type === S_IFREG) return;
+  const operation = { action: "map", objectName: label };
+  if (type === S_IFDIR) throw systemError(EISDIR, "mmap", { ...operation, hint: MAPPABLE });
+  throw systemError(ENODEV, "mmap", { ...operation, hint: `it is ${typeName(type)}; ${MAPPABLE}` });
 }
 
 function fileUrlToPath(url: URL): string {

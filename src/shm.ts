@@ -23,7 +23,9 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EBUSY,
   ENOENT,
+  ENOSPC,
   F_GETFL,
   MFD_CLOEXEC,
   O_ACCMODE,
@@ -37,7 +39,9 @@ import { formatBytes, validateMode, validateName, validateSize } from "./_valida
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
+import { inUseBeyond, viewsOf } from "./_pins.ts";
 import { fileSystemSpace } from "./_proc.ts";
+import { statDescriptor } from "./_stat.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateSharedMemoryOptions {
@@ -145,7 +149,7 @@ export class SharedMemory implements Disposable {
     const fd = check(c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode), "shm_open", operation);
     try {
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
-      reserve(fd, 0, size, operation);
+      reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
       const mapping = Mapping.fromFd(fd, { write: true, label: name });
       return new SharedMemory(
         name,
@@ -161,8 +165,16 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * Opens an existing named segment and maps its whole current size. This handle never
-   * removes the name.
+   * Opens an existing named segment and maps its whole current size, as fstat tells it. This
+   * handle never removes the name.
+   *
+   * A segment made by another program may be sparse (`ftruncate` alone, as Python's
+   * `multiprocessing.shared_memory` and `truncate -s` do): its pages get memory only when first
+   * touched, and a full /dev/shm then kills the toucher with SIGBUS. So a writable handle
+   * reserves the missing pages first (posix_fallocate, which changes no byte), and a read-only
+   * one, which may not, checks that they fit in the free space. Either fails with `ENOSPC`
+   * instead of crashing later. (A read-only handle stays exposed if other programs fill
+   * /dev/shm after it opened; open writable for the full guarantee.)
    *
    * @param name The segment's name, as given to {@linkcode SharedMemory.create}.
    * @param options `readOnly` to open it for reading only.
@@ -171,6 +183,7 @@ export class SharedMemory implements Disposable {
    * @throws {Deno.errors.NotFound} when no segment has that name.
    * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
    * @throws {Deno.errors.InvalidData} when it is still empty (its creator has not sized it).
+   * @throws {IpcError} with code `ENOSPC` when its unbacked pages do not fit in /dev/shm.
    * @example
    * ```ts
    * import { SharedMemory } from "@posix/ipc/shm";
@@ -190,7 +203,7 @@ export class SharedMemory implements Disposable {
       "shm_open",
       { action: "open shared memory", objectName: name },
     );
-    return SharedMemory.#adopt(fd, name, readOnly);
+    return SharedMemory.#adopt(fd, name, readOnly, true);
   }
 
   /**
@@ -216,21 +229,24 @@ export class SharedMemory implements Disposable {
     const fd = check(c.memfd_create(cstring("posix-ipc"), MFD_CLOEXEC), "memfd_create", operation);
     try {
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
-      return SharedMemory.#adopt(fd, null, false);
     } catch (error) {
       closeFd(fd);
       throw error;
     }
+    // Not reserved: memfd memory is not limited by a file system's size, only by memory itself.
+    return SharedMemory.#adopt(fd, null, false, false); // closes fd if it fails
   }
 
   /**
    * Maps a segment from a descriptor, typically one a parent process handed down. On success
-   * the handle owns the descriptor and closes it; on failure it stays the caller's.
+   * the handle owns the descriptor and closes it; on failure it stays the caller's. Its
+   * unbacked pages are reserved or checked as {@linkcode SharedMemory.open} does.
    *
    * @param fd The descriptor: a number or an {@linkcode OwnedFd}.
    * @param options `readOnly`; by default read-only exactly when the descriptor is.
    * @returns The segment.
    * @throws {Deno.errors.BadResource} when `fd` is not open.
+   * @throws {IpcError} with code `ENOSPC` when its unbacked pages do not fit in memory.
    * @example
    * ```ts
    * import { SharedMemory } from "@posix/ipc/shm";
@@ -248,10 +264,10 @@ export class SharedMemory implements Disposable {
       action: `map shared memory from file descriptor ${descriptor}`,
     });
     const readOnly = options.readOnly ?? (flags & O_ACCMODE) === O_RDONLY;
-    const mapping = Mapping.fromFd(descriptor, {
-      write: !readOnly,
-      label: `shared memory fd ${descriptor}`,
-    });
+    const label = `shared memory fd ${descriptor}`;
+    const operation = { action: "map shared memory", objectName: label };
+    ensureBacked(descriptor, readOnly, operation, `/proc/self/fd/${descriptor}`);
+    const mapping = Mapping.fromFd(descriptor, { write: !readOnly, label });
     try {
       return new SharedMemory(null, { fd: takeFd(fd, "fd"), ownedName: null }, mapping, readOnly);
     } catch (error) {
@@ -284,13 +300,17 @@ export class SharedMemory implements Disposable {
     });
   }
 
-  /** Maps `fd` and wraps it; closes `fd` if mapping fails. */
-  static #adopt(fd: number, name: string | null, readOnly: boolean): SharedMemory {
+  /**
+   * Maps `fd` and wraps it, after making sure its pages are backed when `backed` is set; closes
+   * `fd` if anything fails, so callers must not close it again.
+   */
+  static #adopt(fd: number, name: string | null, readOnly: boolean, backed: boolean): SharedMemory {
+    const label = name ?? `shared memory fd ${fd}`;
     try {
-      const mapping = Mapping.fromFd(fd, {
-        write: !readOnly,
-        label: name ?? `shared memory fd ${fd}`,
-      });
+      if (backed) {
+        ensureBacked(fd, readOnly, { action: "open shared memory", objectName: label }, SHM_DIR);
+      }
+      const mapping = Mapping.fromFd(fd, { write: !readOnly, label });
       return new SharedMemory(name, { fd, ownedName: null }, mapping, readOnly);
     } catch (error) {
       closeFd(fd);
@@ -359,13 +379,20 @@ export class SharedMemory implements Disposable {
 
   /**
    * Changes the segment's size (ftruncate) and maps it again: views taken before are detached,
-   * so take `buffer` or `bytes` again. Growing a named segment reserves the new pages as
-   * `create` does. Other processes keep their mapping at the old size until they reopen; if
-   * the segment shrinks, their access past the new end kills them with SIGBUS, so shrink only
-   * what no one else is using.
+   * so take `buffer` or `bytes` again. Growing a named segment reserves its pages as `create`
+   * does.
+   *
+   * Touching a mapped page past the end of the segment kills a process with SIGBUS, so this
+   * refuses to shrink the segment below anything this process still uses in it: a semaphore,
+   * mutex or other object placed in it through any handle, or the views of another open handle
+   * or `Mapping` of the same segment. Other processes cannot be seen from here: they keep their
+   * mapping at the old size until they reopen, and their access past the new end kills them,
+   * so shrink only what no other process is using.
    *
    * @param size The new size in bytes.
    * @throws {RangeError} for a bad size.
+   * @throws {Deno.errors.Busy} (code `EBUSY`) when shrinking would cut off something this
+   * process still uses; the message names it and its offset.
    * @throws {Deno.errors.PermissionDenied} when this handle is read-only.
    * @throws {Deno.errors.BadResource} when closed.
    * @example
@@ -384,15 +411,27 @@ export class SharedMemory implements Disposable {
     if (this.#readOnly) {
       throw new Deno.errors.PermissionDenied(`Cannot resize "${label}": it was opened read-only`);
     }
-    const operation = { action: "resize shared memory", objectName: this.#name };
+    const operation = { action: "resize shared memory", objectName: label };
     const c = libc();
     const fd = this.#lease.fd;
+    // The file's size now, from fstat: another handle or process may have changed it.
+    const before = statDescriptor(fd, operation);
+    const inUse = inUseBeyond(before.identity, size, viewsOf(old));
+    if (inUse) {
+      throw systemError(EBUSY, "ftruncate", {
+        ...operation,
+        hint: `a ${inUse.what} at offset ${inUse.offset} (to byte ${inUse.end}) still uses it; ` +
+          `close that first, or resize to ${inUse.end} bytes or more`,
+      });
+    }
     check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
     try {
-      if (this.#name && size > this.#size) reserve(fd, this.#size, size - this.#size, operation);
+      if (this.#name) {
+        reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
+      }
       this.#mapping = Mapping.fromFd(fd, { write: true, label });
     } catch (error) {
-      c.ftruncate(fd, BigInt(this.#size));
+      c.ftruncate(fd, BigInt(before.size));
       throw error;
     }
     this.#size = size;
@@ -453,20 +492,51 @@ export class SharedMemory implements Disposable {
 }
 
 /**
- * Reserves `[offset, offset + length)` of `fd` (posix_fallocate) so that first touch cannot
- * SIGBUS. On ENOSPC the message says how much room /dev/shm has.
+ * Reserves the first `size` bytes of `fd` (posix_fallocate, which allocates the holes and
+ * changes no byte) so that first touch cannot SIGBUS. On ENOSPC the message starts with `what`
+ * and says how much room `dir` has.
  */
-function reserve(fd: number, offset: number, length: number, operation: Operation): void {
-  const error = libc().posix_fallocate(fd, BigInt(offset), BigInt(length));
+function reserve(
+  fd: number,
+  size: number,
+  what: string,
+  dir: string,
+  operation: Operation,
+  advice = "",
+): void {
+  const error = libc().posix_fallocate(fd, 0n, BigInt(size));
   if (error === 0) return;
-  const hint = error === 28 ? `${formatBytes(length)} asked, ${spaceIn(SHM_DIR)}` : undefined;
+  const hint = error === ENOSPC ? `${what}, ${spaceIn(dir, advice)}` : undefined;
   throw systemError(error, "posix_fallocate", { ...operation, hint });
 }
 
-/** "N free of M in DIR", or a plainer phrase when statvfs fails. */
-function spaceIn(dir: string): string {
+/**
+ * Makes sure that no page of the segment behind `fd`, which another program may have sized
+ * without reserving it (a sparse file), can SIGBUS when first touched: a writable descriptor
+ * reserves the missing pages; a read-only one, which cannot, checks that they fit in the free
+ * space of the segment's file system.
+ */
+function ensureBacked(fd: number, readOnly: boolean, operation: Operation, dir: string): void {
+  const facts = statDescriptor(fd, operation);
+  const missing = facts.size - facts.allocated;
+  if (missing <= 0) return; // every page is backed, as create leaves them
+  const what = `${formatBytes(missing)} of its ${formatBytes(facts.size)} are not backed yet`;
+  if (!readOnly) return reserve(fd, facts.size, what, dir, operation);
+  // Through the descriptor: the segment's own file system, /dev/shm or memfd's.
+  const space = fileSystemSpace(`/proc/self/fd/${fd}`);
+  // A total of 0 is a file system without a size limit, such as memfd's.
+  if (space && space.total > 0 && space.free < missing) {
+    throw systemError(ENOSPC, "statvfs", {
+      ...operation,
+      hint: `${what} (touching them would kill the process with SIGBUS), ${spaceIn(dir)}`,
+    });
+  }
+}
+
+/** "N free of M in DIR; …free some, or enlarge DIR", or a plainer phrase when statvfs fails. */
+function spaceIn(dir: string, advice = ""): string {
   const space = fileSystemSpace(dir);
   if (!space) return `${dir} is full`;
-  return `${formatBytes(space.free)} free of ${formatBytes(space.total)} in ${dir}; ask for ` +
-    `less, free some, or enlarge ${dir} (mount -o remount,size=…)`;
+  return `${formatBytes(space.free)} free of ${formatBytes(space.total)} in ${dir}; ${advice}` +
+    `free some, or enlarge ${dir} (mount -o remount,size=…)`;
 }

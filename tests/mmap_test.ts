@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { isSystemError, mapFile, Mapping, SharedMemory } from "../mod.ts";
+import { isSystemError, mapFile, Mapping, pipe, SharedMemory } from "../mod.ts";
+import { SEEK_CUR } from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
 import { assertSucceeded, fixture, ipcTest, runDeno, tempFile, thrown } from "./helpers.ts";
 
 const peer = fixture("map_peer.ts");
@@ -159,6 +161,14 @@ ipcTest("advise() passes known advice and rejects unknown advice", () => {
     memory.mapping.advise(advice);
   }
   assert.throws(() => memory.mapping.advise("soon" as "normal"), /Cannot advise "soon"/);
+  // Prototype keys are no advice: they were looked up on a plain object and reached madvise.
+  for (const key of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) {
+    assert.throws(
+      () => memory.mapping.advise(key as "normal"),
+      (error: unknown) => error instanceof TypeError && error.message.includes(`"${key}"`),
+    );
+  }
+  assert.throws(() => memory.mapping.advise(4 as unknown as "normal"), TypeError);
 });
 
 ipcTest("Mapping.fromFd() maps part of a descriptor, which may be closed afterwards", () => {
@@ -171,4 +181,69 @@ ipcTest("Mapping.fromFd() maps part of a descriptor, which may be closed afterwa
   assert.equal(memory.bytes[2 * 4096 + 2], 88);
   assert.throws(() => Mapping.fromFd(-1), TypeError);
   assert.throws(() => Mapping.fromFd(memory.fd, { offset: 4 * 4096 }), RangeError);
+});
+
+ipcTest("mapping a directory is IsADirectory, with code, syscall and objectName", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const error = thrown(() => mapFile(dir));
+    assert.ok(error instanceof Deno.errors.IsADirectory && isSystemError(error), String(error));
+    assert.equal(error.code, "EISDIR");
+    assert.equal(error.objectName, dir);
+    assert.match(error.message, /is a directory \(EISDIR\): only regular files/);
+  } finally {
+    Deno.removeSync(dir);
+  }
+});
+
+ipcTest("mapping a device or a pipe is a clear ENODEV error that names its type", () => {
+  for (const path of ["/dev/null", "/dev/zero"]) {
+    const error = thrown(() => mapFile(path));
+    assert.ok(isSystemError(error) && error.code === "ENODEV", String(error));
+    assert.match(error.message, /it is a character device; only regular files/);
+  }
+  using p = pipe();
+  const error = thrown(() => Mapping.fromFd(p.reader.fd));
+  assert.ok(isSystemError(error) && error.code === "ENODEV", String(error));
+  assert.match(error.message, /it is a FIFO/);
+});
+
+ipcTest("mapping a FIFO with no writer fails at once instead of blocking in open()", async () => {
+  const dir = Deno.makeTempDirSync();
+  const fifo = `${dir}/fifo`;
+  try {
+    const made = new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
+    assert.ok(made.success, "mkfifo");
+    const output = await runDeno(fixture("mmap_special.ts"), [fifo], {
+      flags: ["--allow-ffi", `--allow-read=${fifo}`],
+      timeout: 30_000,
+    });
+    assert.equal(output.signal, null, "the child hung in open() and was killed");
+    assertSucceeded(output);
+    assert.match(output.stdout, /^IpcError ENODEV\n.*it is a FIFO/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+ipcTest("Mapping.fromFd() leaves the descriptor's file offset where it was", () => {
+  using memory = SharedMemory.anonymous({ size: 8192 });
+  const c = libc();
+  assert.equal(c.lseek(memory.fd, 0n, SEEK_CUR), 0n);
+  using _mapping = Mapping.fromFd(memory.fd, { offset: 100 });
+  assert.equal(c.lseek(memory.fd, 0n, SEEK_CUR), 0n, "lseek(SEEK_END) moved it to the end");
+});
+
+ipcTest("close() after the buffer was transferred away unmaps the file without throwing", () => {
+  const path = tempFile("eeee");
+  try {
+    const mapping = mapFile(path, { write: true });
+    const moved = mapping.buffer.transfer();
+    mapping.close(); // threw a TypeError and kept the file mapped
+    assert.equal(mapping.closed, true);
+    assert.equal(moved.byteLength, 4);
+    assert.ok(!Deno.readTextFileSync("/proc/self/maps").includes(path), "the file is unmapped");
+  } finally {
+    Deno.removeSync(path);
+  }
 });

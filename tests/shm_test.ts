@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isSystemError, OwnedFd, SharedMemory } from "../mod.ts";
+import { isSystemError, Mapping, Mutex, OwnedFd, Semaphore, SharedMemory } from "../mod.ts";
 import { F_DUPFD_CLOEXEC } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import {
@@ -284,8 +284,9 @@ ipcTest("resize() grows and shrinks, keeps the contents and detaches old views",
   assert.equal(memory.bytes[100], 42);
   memory.bytes[3 * 4096 - 1] = 9;
   assert.equal(Deno.statSync(`/dev/shm${name}`).size, 3 * 4096);
-  using other = SharedMemory.open(name);
+  const other = SharedMemory.open(name);
   assert.equal(other.bytes[3 * 4096 - 1], 9, "another handle sees the new pages");
+  other.close(); // its views would reach past the new end: resize refuses while it is open
   memory.resize(100);
   assert.equal(memory.bytes.length, 100);
   assert.equal(memory.bytes[99], 0);
@@ -323,4 +324,172 @@ ipcTest("a segment dropped without close() is released by the garbage collector"
   );
   assert.equal(output.stdout.trim(), "false", "the name is gone once the handle is collected");
   assert.equal(existsInDevShm(name), false);
+});
+
+/** How many bytes of the file are allocated, from its block count. */
+function allocated(path: string): number {
+  return Deno.statSync(path).blocks! * 512;
+}
+
+ipcTest("SharedMemory.anonymous() of 1e15 bytes fails with ENOMEM, not EBADF", () => {
+  const error = thrown(() => SharedMemory.anonymous({ size: 1e15 }));
+  assert.ok(isSystemError(error), String(error));
+  assert.equal(error.code, "ENOMEM", error.message);
+  assert.equal(error.syscall, "mmap");
+});
+
+ipcTest(
+  "close() after the buffer was transferred away releases the descriptor, the name and the mapping",
+  () => {
+    const name = uniqueName("transferred");
+    const memory = SharedMemory.create(name, { size: 4096 });
+    const descriptor = memory.fd;
+    const moved = memory.buffer.transfer();
+    memory.close(); // threw a TypeError and released nothing
+    assert.equal(memory.closed, true);
+    assert.equal(existsInDevShm(name), false, "the name is removed");
+    assert.equal(moved.byteLength, 4096, "the transferred buffer keeps its length");
+    // ipcTest fails if the descriptor or a mapping of /dev/shm is left; say which, to be plain:
+    const target = (() => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${descriptor}`);
+      } catch {
+        return undefined;
+      }
+    })();
+    assert.ok(!target?.includes(name), `fd ${descriptor} still points to ${target}`);
+    assert.ok(!Deno.readTextFileSync("/proc/self/maps").includes(name), "still mapped");
+  },
+);
+
+const escape = fixture("shm_escape.ts");
+for (
+  const [which, expected] of [
+    ["gc", "0,0"],
+    ["close", "0,0"],
+    ["clone-gc", "0,0"],
+    ["worker-close", "0,0"],
+    ["worker-gc", "0,0"],
+    ["mapping-worker-close", "0,0\n7,7"],
+    ["views-gc", "7,7"],
+  ]
+) {
+  ipcTest(
+    `a buffer transferred away reads zeros after its handle is gone, never crashing (${which})`,
+    async () => {
+      const output = await runDeno(escape, [which!], {
+        flags: ["--allow-ffi", "--v8-flags=--expose-gc"],
+        timeout: 60_000,
+      });
+      assert.equal(output.code, 0, `exit ${output.code} (139: SIGSEGV)\n${output.stderr}`);
+      assert.equal(output.stdout.trim(), expected);
+    },
+  );
+}
+
+ipcTest(
+  "SharedMemory.open() reserves the pages of a sparse segment that another program made",
+  () => {
+    const name = uniqueName("sparse");
+    const path = `/dev/shm${name}`;
+    Deno.writeFileSync(path, new Uint8Array(), { mode: 0o600 });
+    try {
+      Deno.truncateSync(path, 1 << 20); // what `truncate -s 1M` or Python's shared_memory leave
+      assert.equal(allocated(path), 0);
+      using reader = SharedMemory.open(name, { readOnly: true });
+      assert.equal(allocated(path), 0, "a read-only handle changes nothing, it only checks room");
+      using writer = SharedMemory.open(name);
+      assert.ok(allocated(path) >= 1 << 20, "a writable handle reserves every page");
+      writer.bytes.fill(7);
+      assert.equal(reader.bytes[(1 << 20) - 1], 7);
+    } finally {
+      Deno.removeSync(path);
+    }
+  },
+);
+
+ipcTest("SharedMemory.fromFd() reserves a writable sparse segment too", () => {
+  using memory = SharedMemory.anonymous({ size: 1 << 20 }); // memfd: sparse, lazily backed
+  const path = `/proc/self/fd/${memory.fd}`;
+  assert.equal(allocated(path), 0);
+  using child = SharedMemory.fromFd(new OwnedFd(memory.fd).dup()); // as a child would
+  assert.ok(allocated(path) >= 1 << 20);
+  assert.equal(child.size, 1 << 20);
+});
+
+/** Whether this process may mount a tmpfs in a new mount namespace (root, with unshare). */
+function canMountTmpfs(): boolean {
+  try {
+    return new Deno.Command("unshare", {
+      args: ["--mount", "sh", "-c", "mount -t tmpfs -o size=64k none /mnt"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+ipcTest(
+  "a sparse segment larger than the free space of /dev/shm fails at open with ENOSPC, not SIGBUS",
+  async () => {
+    if (!canMountTmpfs()) {
+      console.log("  skipped: needs root and unshare to mount a 1 MiB /dev/shm of its own");
+      return;
+    }
+    // A private mount namespace: the small /dev/shm and the sparse /x exist only for the child.
+    const script = `mount -t tmpfs -o size=1M none /dev/shm && truncate -s 8M /dev/shm/x && ` +
+      `exec "$0" run --no-prompt --allow-ffi "$1"`;
+    const output = await new Deno.Command("unshare", {
+      args: ["--mount", "sh", "-c", script, Deno.execPath(), fixture("shm_sparse.ts")],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${stderr}`);
+    assert.deepEqual(new TextDecoder().decode(output.stdout).trim().split("\n"), [
+      "open ENOSPC",
+      "open-read-only ENOSPC",
+      "from-fd ENOSPC",
+      "from-fd-read-only ENOSPC",
+    ]);
+  },
+);
+
+const resizing = fixture("shm_resize.ts");
+for (const which of ["semaphore", "mutex", "grown", "other-handle"]) {
+  ipcTest(
+    `resize() refuses to shrink below a placed object, which keeps working (${which})`,
+    async () => {
+      const output = await runDeno(resizing, [which], { timeout: 60_000 });
+      assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${output.stderr}`);
+      const lines = output.stdout.trim().split("\n");
+      assert.ok(lines.includes("Busy EBUSY"), output.stdout);
+      assert.match(lines.at(-1)!, /^(value 1|owner null)$/);
+    },
+  );
+}
+
+ipcTest("resize() names what it would cut off, and shrinks once that is closed", () => {
+  using memory = SharedMemory.anonymous({ size: 3 * 4096 });
+  const semaphore = Semaphore.init(memory, 8192);
+  const error = thrown(() => memory.resize(4096));
+  assert.ok(error instanceof Deno.errors.Busy && isSystemError(error));
+  assert.equal(error.code, "EBUSY");
+  assert.match(error.message, /a semaphore at offset 8192 \(to byte 8224\) still uses it/);
+  assert.equal(memory.size, 3 * 4096, "nothing changed");
+  memory.resize(8224); // up to its end is fine
+  semaphore.close();
+  memory.resize(4096);
+
+  const mutex = Mutex.init(memory, 2048);
+  assert.throws(() => memory.resize(2048), /a mutex at offset 2048/);
+  mutex.close();
+
+  const view = Mapping.fromFd(memory.fd, { write: true, offset: 1000 });
+  assert.throws(() => memory.resize(2000), /a mapping of 3096 bytes at offset 1000/);
+  view.close();
+  memory.resize(2000);
+  assert.equal(memory.bytes.length, 2000);
 });
