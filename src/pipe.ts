@@ -23,24 +23,19 @@ import { cstring } from "../ffi/cstring.ts";
 import {
   EAGAIN,
   EINTR,
-  ENXIO,
   EPIPE,
   F_GETFL,
   F_SETFL,
   F_SETPIPE_SZ,
   O_CLOEXEC,
   O_NONBLOCK,
-  O_RDONLY,
-  O_WRONLY,
   POLLIN,
   POLLOUT,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { validateMode } from "./_validate.ts";
 import {
-  delay,
   pollAsync,
-  pollNow,
   pollSync,
   RETRY,
   validateWaitOptions,
@@ -48,13 +43,24 @@ import {
   waitUntil,
 } from "./_wait.ts";
 import { check, closedError, systemError } from "./errors.ts";
-import { closeFd, type FdLike, OwnedFd, takeFd } from "./fd.ts";
+import { type FdLike, OwnedFd, takeFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
+import { openFifoFd } from "./_fifo.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
 /**
- * What the two kinds of pipe end share: an owned descriptor, closed once.
+ * Closes the descriptor of an end dropped without `close()`: a safety net only, since the
+ * garbage collector may come late or never. The held value is the descriptor's number, the
+ * unregister token the end itself.
+ */
+const closeWhenUnreachable = new FinalizationRegistry<number>((fd) => {
+  libc().close(fd);
+});
+
+/**
+ * What the two kinds of pipe end share: an owned descriptor, closed once (and on garbage
+ * collection, when dropped without being closed).
  *
  * An end starts in blocking mode, which is what a child process expects when it inherits it.
  * The first async `read`/`write` switches it to non-blocking mode for good (the mode belongs to
@@ -76,6 +82,7 @@ export abstract class PipeEnd implements Disposable {
   constructor(fd: FdLike, label = "pipe") {
     this.#fd = new OwnedFd(takeFd(fd, "fd"));
     this.label = label;
+    closeWhenUnreachable.register(this, this.#fd.fd, this);
   }
 
   /**
@@ -95,6 +102,8 @@ export abstract class PipeEnd implements Disposable {
 
   /** Closes the descriptor; pending async calls reject with `BadResource`. Closing again does nothing. */
   close(): void {
+    if (this.#fd.closed) return;
+    closeWhenUnreachable.unregister(this);
     this.#fd.close();
   }
 
@@ -116,6 +125,36 @@ function nonBlockingFd(end: PipeEnd): number {
     nonBlocking.add(end);
   }
   return fd;
+}
+
+const encoder = new TextEncoder();
+
+/** What to write as bytes: a string is written as UTF-8, as `MessageQueue` sends it. */
+function bytesToWrite(end: PipeEnd, data: Uint8Array | string): Uint8Array {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot write to "${end.label}": what is written must be a Uint8Array or a string, ` +
+        `not ${describe(data)}`,
+    );
+  }
+  return bytes;
+}
+
+/** Checks a buffer to read into. */
+function bufferToRead(end: PipeEnd, buffer: Uint8Array): Uint8Array {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot read from "${end.label}": the buffer must be a Uint8Array, not ${describe(buffer)}`,
+    );
+  }
+  return buffer;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return Object.getPrototypeOf(value)?.constructor?.name ?? "an object";
 }
 
 /**
@@ -174,6 +213,7 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   async read(buffer: Uint8Array, options: WaitOptions = {}): Promise<number | null> {
+    bufferToRead(this, buffer);
     validateWaitOptions(options, `read from "${this.label}"`);
     if (buffer.length === 0) return 0;
     const fd = nonBlockingFd(this);
@@ -204,7 +244,7 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   readSync(buffer: Uint8Array): number | null {
-    if (buffer.length === 0) return 0;
+    if (bufferToRead(this, buffer).length === 0) return 0;
     const fd = this.fd;
     while (true) {
       const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
@@ -266,14 +306,15 @@ export class ReadEnd extends PipeEnd {
  * ```
  */
 export class WriteEnd extends PipeEnd {
-  #writable: WritableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array | string> | undefined;
 
   /**
-   * Writes all of `bytes`, waiting without blocking the event loop while the pipe is full.
+   * Writes all of `data`, waiting without blocking the event loop while the pipe is full.
    *
-   * @param bytes What to write.
+   * @param data What to write: bytes, or a string, written as UTF-8.
    * @param options `timeout` (ms) and `signal`; on either, some bytes may have been written.
-   * @returns `bytes.length`.
+   * @returns How many bytes were written: all of them.
+   * @throws {TypeError} when `data` is neither a Uint8Array nor a string.
    * @throws {Deno.errors.BrokenPipe} when no read end is open.
    * @throws {Deno.errors.BadResource} when the end is closed, also while waiting.
    * @example
@@ -284,7 +325,8 @@ export class WriteEnd extends PipeEnd {
    * console.log(await p.writer.write(new Uint8Array(1000))); // 1000
    * ```
    */
-  async write(bytes: Uint8Array, options: WaitOptions = {}): Promise<number> {
+  async write(data: Uint8Array | string, options: WaitOptions = {}): Promise<number> {
+    const bytes = bytesToWrite(this, data);
     validateWaitOptions(options, `write to "${this.label}"`);
     const fd = nonBlockingFd(this);
     let done = 0;
@@ -305,20 +347,23 @@ export class WriteEnd extends PipeEnd {
   }
 
   /**
-   * Writes all of `bytes`, blocking this thread while the pipe is full.
+   * Writes all of `data`, blocking this thread while the pipe is full.
    *
-   * @param bytes What to write.
-   * @returns `bytes.length`.
+   * @param data What to write: bytes, or a string, written as UTF-8.
+   * @returns How many bytes were written: all of them.
+   * @throws {TypeError} when `data` is neither a Uint8Array nor a string.
    * @throws {Deno.errors.BrokenPipe} when no read end is open.
    * @example
    * ```ts
    * import { pipe } from "@posix/ipc/pipe";
    *
    * using p = pipe();
-   * console.log(p.writer.writeSync(new TextEncoder().encode("abc"))); // 3
+   * console.log(p.writer.writeSync("abc")); // 3
+   * console.log(p.writer.writeSync("é")); // 2: UTF-8
    * ```
    */
-  writeSync(bytes: Uint8Array): number {
+  writeSync(data: Uint8Array | string): number {
+    const bytes = bytesToWrite(this, data);
     const fd = this.fd;
     let done = 0;
     while (done < bytes.length) {
@@ -331,8 +376,8 @@ export class WriteEnd extends PipeEnd {
   }
 
   /**
-   * A stream that writes each chunk to this end, and closes the end when the stream is closed
-   * or aborted.
+   * A stream that writes each chunk to this end (bytes, or strings as UTF-8), and closes the end
+   * when the stream is closed or aborted.
    *
    * @example
    * ```ts
@@ -344,7 +389,7 @@ export class WriteEnd extends PipeEnd {
    * console.log(await text); // "ab"
    * ```
    */
-  get writable(): WritableStream<Uint8Array> {
+  get writable(): WritableStream<Uint8Array | string> {
     return this.#writable ??= new WritableStream({
       write: async (chunk) => void await this.write(chunk),
       close: () => this.close(),
@@ -487,83 +532,9 @@ export async function openFifo<Direction extends "read" | "write">(
   }
   validateWaitOptions(options, `open FIFO "${path}"`);
   requirePermission(direction, path);
-  const end = direction === "write"
-    ? await openFifoForWriting(path, options)
-    : await openFifoForReading(path, options);
+  const fd = await openFifoFd(path, direction, options);
+  const end = direction === "write" ? new WriteEnd(fd, path) : new ReadEnd(fd, path);
   return end as Direction extends "read" ? ReadEnd : WriteEnd;
-}
-
-/** A writer's non-blocking open fails with ENXIO until a reader is there: retry until then. */
-async function openFifoForWriting(path: string, options: WaitOptions): Promise<WriteEnd> {
-  const name = cstring(path);
-  const operation = { action: "open FIFO", objectName: path };
-  const fd = await waitUntil<number>(options, {
-    what: `open FIFO "${path}" for writing`,
-    attempt: () => {
-      const fd = libc().open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
-      if (fd >= 0) return fd;
-      const code = errno();
-      if (code === ENXIO || code === EINTR) return RETRY;
-      throw systemError(code, "open", operation);
-    },
-    sleep: (ms) => delay(Math.min(ms, 10)),
-    assertOpen: () => {},
-  });
-  return new WriteEnd(fd, path);
-}
-
-/**
- * A reader must not miss a writer, nor wait for its first byte. So it opens at once without
- * blocking and keeps that descriptor open throughout, which lets a writer in at any moment and
- * keeps what it writes; meanwhile a blocking open on a worker thread returns as soon as a writer
- * is there. A writer that came, wrote and left before that blocking open began shows instead as
- * readability of the kept descriptor, checked every few milliseconds. When the wait ends any
- * other way (abort, timeout, or that early writer), the blocking open is released by opening
- * the FIFO for writing for a moment.
- */
-async function openFifoForReading(path: string, options: WaitOptions): Promise<ReadEnd> {
-  const c = libc();
-  const name = cstring(path);
-  const fd = check(c.open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0), "open", {
-    action: "open FIFO",
-    objectName: path,
-  });
-  let writerCame = false;
-  const blockingOpen = c.open_async(name, O_RDONLY | O_CLOEXEC, 0).then((extra) => {
-    writerCame = true;
-    return extra;
-  });
-  let opened = false;
-  try {
-    await waitUntil(options, {
-      what: `open FIFO "${path}" for reading`,
-      attempt: () => (writerCame || pollNow(fd, POLLIN) !== 0 ? true : RETRY),
-      sleep: (ms) => raceDelay(blockingOpen, Math.min(ms, 20)),
-      assertOpen: () => {},
-    });
-    opened = true;
-  } finally {
-    // The worker thread may not have begun its open yet: release it until it has returned.
-    while (!writerCame) {
-      const writer = c.open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
-      if (writer >= 0) closeFd(writer);
-      await raceDelay(blockingOpen, 10);
-    }
-    const extra = await blockingOpen;
-    if (extra >= 0) closeFd(extra);
-    if (!opened) closeFd(fd);
-  }
-  return new ReadEnd(fd, path);
-}
-
-/** Resolves when `promise` settles or `ms` pass, whichever is first, leaving no timer behind. */
-async function raceDelay(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function validatePath(path: unknown): asserts path is string {

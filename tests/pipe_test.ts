@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createFifo, openFifo, pipe, ReadEnd, spawn, WriteEnd } from "../mod.ts";
-import { ipcTest, thrown } from "./helpers.ts";
+import { fixture, ipcTest, runDeno, thrown } from "./helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -223,4 +223,113 @@ ipcTest("openFifo() waits for the other side, and gives up on timeout or abort",
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+ipcTest(
+  "openFifo() leaves no thread blocked: the process exits after a timeout, an abort, or the FIFO's removal or replacement",
+  async () => {
+    const expected: Record<string, string> = {
+      timeout: "TimedOut",
+      abort: "Error",
+      removed: "NotFound",
+      "replaced-fifo": "NotFound",
+      "replaced-file": "NotFound",
+      opened: "opened",
+    };
+    const flags = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run=sh"];
+    for (const direction of ["read", "write"]) {
+      for (const [scenario, outcome] of Object.entries(expected)) {
+        const label = `${direction} ${scenario}`;
+        const output = await runDeno(fixture("pipe_fifo_wait.ts"), [direction, scenario], {
+          flags,
+          timeout: 10_000,
+        });
+        assert.equal(output.signal, null, `${label}: the process did not exit`);
+        assert.equal(output.code, 0, `${label}: ${output.stderr}`);
+        const [ended, after] = output.stdout.trim().split("\n");
+        assert.equal(ended, outcome, label);
+        const ms = Number(/after (\d+) ms/.exec(after ?? "")?.[1]);
+        assert.ok(ms < 1000, `${label}: the wait ended after ${ms} ms`);
+      }
+    }
+  },
+);
+
+ipcTest("openFifo() refuses what is not a FIFO, before waiting", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/file`, "plain");
+    for (const direction of ["read", "write"] as const) {
+      await assert.rejects(
+        openFifo(`${dir}/file`, direction),
+        (error: unknown) =>
+          error instanceof Deno.errors.InvalidData &&
+          /Cannot open FIFO ".*\/file": it is a regular file, not a FIFO/.test(String(error)),
+      );
+      await assert.rejects(openFifo(dir, direction), /it is a directory, not a FIFO/);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** Whether a descriptor of this process has O_NONBLOCK set, from /proc/self/fdinfo. */
+function isNonBlocking(fd: number): boolean {
+  const flags = /flags:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`))![1]!;
+  return (parseInt(flags, 8) & 0o4000) !== 0;
+}
+
+ipcTest("both ends of an opened FIFO start in blocking mode, as a pipe's do", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/fifo`;
+  try {
+    createFifo(path);
+    const [reader, writer] = await Promise.all([
+      openFifo(path, "read", { timeout: 5000 }),
+      openFifo(path, "write", { timeout: 5000 }),
+    ]);
+    using _reader = reader;
+    using _writer = writer;
+    assert.equal(isNonBlocking(reader.fd), false);
+    assert.equal(isNonBlocking(writer.fd), false);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+ipcTest(
+  "write, writeSync and writable take strings as UTF-8, and refuse what is not bytes",
+  async () => {
+    using p = pipe();
+    assert.equal(p.writer.writeSync("text "), 5);
+    assert.equal(await p.writer.write("é "), 3);
+    const writer = p.writer.writable.getWriter();
+    await writer.write("streamed");
+    await writer.close();
+    assert.equal(await new Response(p.reader.readable).text(), "text é streamed");
+
+    using q = pipe();
+    for (const data of [123, null, undefined, {}, [1, 2], new ArrayBuffer(1), new Uint16Array(1)]) {
+      const message = /must be a Uint8Array or a string/;
+      assert.throws(() => q.writer.writeSync(data as string), TypeError, String(data));
+      assert.throws(() => q.writer.writeSync(data as string), message);
+      await assert.rejects(q.writer.write(data as string), TypeError, String(data));
+    }
+    for (const buffer of ["text", [0, 0], new ArrayBuffer(4), null]) {
+      assert.throws(
+        () => q.reader.readSync(buffer as Uint8Array),
+        /the buffer must be a Uint8Array/,
+      );
+      await assert.rejects(q.reader.read(buffer as Uint8Array), TypeError);
+    }
+  },
+);
+
+ipcTest("pipe ends dropped without close() release their descriptors on GC", async () => {
+  const output = await runDeno(fixture("pipe_gc.ts"), [], {
+    flags: ["--allow-all", "--v8-flags=--expose-gc"],
+    timeout: 30_000,
+  });
+  assert.equal(output.code, 0, output.stderr);
+  assert.equal(output.stdout.trim(), "dropped 400 left 0");
 });
