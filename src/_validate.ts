@@ -38,15 +38,149 @@ function nameRuleBroken(name: string, maxBytes: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Checks that `value` is an integer from `min` to `max`: a TypeError for anything but a number,
+ * a RangeError for NaN, ±Infinity, a fraction or a number out of range. The message names the
+ * argument and the rule.
+ *
+ * @param value The value to check.
+ * @param what The argument, as messages name it: "process id", "priority".
+ * @param min The smallest value allowed.
+ * @param max The largest value allowed.
+ * @param rule Why the range is what it is, appended to the message.
+ * @returns `value`, now known to be an integer in range.
+ */
+export function validateInteger(
+  value: unknown,
+  what: string,
+  min: number,
+  max: number,
+  rule?: string,
+): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) {
+    return value;
+  }
+  const why = rule ? ` (${rule})` : "";
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot use ${what} ${describe(value)}: it must be a number${why}`);
+  }
+  throw new RangeError(
+    `Cannot use ${what} ${value}: it must be an integer from ${min} to ${max}${why}`,
+  );
+}
+
+/** `String(value)` that never throws (symbols, objects without a prototype). */
+function describe(value: unknown): string {
+  try {
+    return typeof value === "string" ? `"${value}"` : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** The largest C `int`, and so the largest pid, fd or millisecond count a C call takes. */
+export const INT_MAX = 2 ** 31 - 1;
+
+/**
+ * Checks a process id: 1 to 2^31 - 1. 0 and negative numbers mean whole process groups or
+ * every process to `kill()`, and larger numbers wrap to them in a C `pid_t`.
+ */
+export function validatePid(pid: unknown, what = "process id"): number {
+  return validateInteger(
+    pid,
+    what,
+    1,
+    INT_MAX,
+    "0 and negative numbers would reach whole groups or every process",
+  );
+}
+
+/**
+ * Checks a process group id for signalling a group: 2 to 2^31 - 1. To `kill()`, group 0 is the
+ * caller's own group and group 1 (sent as -1) is every process the caller may signal.
+ */
+export function validateProcessGroup(pgid: unknown, what = "process group"): number {
+  return validateInteger(
+    pgid,
+    what,
+    2,
+    INT_MAX,
+    "0 is the caller's own group and 1 stands for every process",
+  );
+}
+
+/** Checks a file descriptor number: 0 to 2^31 - 1, a C `int` that is not negative. */
+export function validateFdNumber(fd: unknown, what = "fd"): number {
+  return validateInteger(fd, what, 0, INT_MAX, "a descriptor is a C int, not negative");
+}
+
+/** The largest System V key: keys are 32 bits, shown unsigned (0xdeadbeef). */
+export const KEY_MAX = 2 ** 32 - 1;
+
+/**
+ * Checks a System V key, 0 to 2^32 - 1 (as `ftok()` and `ipcs` show them), also accepting the
+ * signed form a C `key_t` has (-2^31 to -1, as `ftok()` of libc returns them).
+ *
+ * @returns The key as the unsigned 32-bit number users see; pass {@linkcode cKey} of it to C.
+ */
+export function validateKey(key: unknown, what: string): number {
+  return validateInteger(
+    key,
+    `${what} key`,
+    -(2 ** 31),
+    KEY_MAX,
+    "a 32-bit key from ftok(), a number agreed on, or IPC_PRIVATE",
+  ) >>> 0;
+}
+
+/** The same 32 bits as a C `key_t` (a signed int): 0xdeadbeef -> -559038737. */
+export function cKey(key: number): number {
+  return key | 0;
+}
+
 /** Checks a size in bytes: a positive safe integer. */
 export function validateSize(size: unknown, what: string): number {
   if (typeof size !== "number") {
-    throw new TypeError(`Cannot use ${what} ${String(size)}: it must be a number of bytes`);
+    throw new TypeError(`Cannot use ${what} ${describe(size)}: it must be a number of bytes`);
   }
   if (!Number.isSafeInteger(size) || size <= 0) {
     throw new RangeError(`Cannot use ${what} ${size}: it must be a positive integer`);
   }
   return size;
+}
+
+/**
+ * Checks a timeout in milliseconds: a number >= 0, `Infinity` meaning none, `undefined` meaning
+ * none too. NaN and negative numbers are RangeErrors, anything else a TypeError.
+ *
+ * @param timeout The timeout given.
+ * @param what What would time out, for the message: "wait on semaphore "/jobs"".
+ * @returns The timeout in ms, `Infinity` for none.
+ */
+export function validateTimeout(timeout: unknown, what: string): number {
+  if (timeout === undefined) return Infinity;
+  if (typeof timeout !== "number") {
+    throw new TypeError(
+      `Cannot ${what}: timeout ${describe(timeout)} must be a number of ms (Infinity: none)`,
+    );
+  }
+  if (!(timeout >= 0)) {
+    throw new RangeError(
+      `Cannot ${what}: timeout ${timeout} must be a number of ms >= 0 (Infinity: none)`,
+    );
+  }
+  return timeout;
+}
+
+/**
+ * A timeout of `ms` milliseconds as the C `int` that poll() takes: rounded up, `Infinity` as -1
+ * ("no timeout"), a finite wait longer than 2^31 - 1 ms (24.8 days) clamped to that (a caller
+ * waiting longer waits again), and a negative or NaN one as 0 (do not wait).
+ */
+export function cTimeoutMs(ms: number): number {
+  if (ms === Infinity) return -1;
+  if (!(ms > 0)) return 0;
+  return ms >= INT_MAX ? INT_MAX : Math.ceil(ms);
 }
 
 /** Checks permission bits: an integer from 0 to 0o777. */

@@ -10,12 +10,13 @@
 import { CLOCK_MONOTONIC } from "../ffi/constants.ts";
 import { pollfd, timespec } from "../ffi/layout.ts";
 import { libc } from "../ffi/libc.ts";
+import { cTimeoutMs, INT_MAX, validateTimeout } from "./_validate.ts";
 
 /** Options of every call that can wait. */
 export interface WaitOptions {
   /**
-   * Give up after this many milliseconds, rejecting with `Deno.errors.TimedOut`. Default: wait
-   * as long as it takes.
+   * Give up after this many milliseconds, rejecting with `Deno.errors.TimedOut`. Default, and
+   * `Infinity`: wait as long as it takes.
    */
   timeout?: number;
   /** Give up when this signal aborts, rejecting with its reason. */
@@ -28,15 +29,39 @@ export const SLICE_MS = 100;
 /** What an attempt returns when it has to wait and try again. */
 export const RETRY: unique symbol = Symbol("retry");
 
-/** Checks `timeout` and `signal` before anything is done. */
-export function validateWaitOptions(options: WaitOptions, what: string): void {
-  const { timeout, signal } = options;
-  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
-    throw new RangeError(`Cannot ${what}: timeout ${String(timeout)} must be a number of ms >= 0`);
+/**
+ * The longest wait a single C call is given, in ms (2^31 - 1, 24.8 days): longer timeouts are
+ * waited in several calls, and `Infinity` in as many as it takes.
+ */
+export const MAX_WAIT_MS: number = INT_MAX;
+
+/**
+ * Checks `timeout` and `signal` before anything is done: `timeout` a number of ms >= 0 or
+ * `Infinity` (a RangeError for NaN and negatives, a TypeError for other types), `signal` an
+ * AbortSignal.
+ *
+ * @returns The timeout in ms, `Infinity` when there is none.
+ */
+export function validateWaitOptions(options: WaitOptions, what: string): number {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Cannot ${what}: options must be an object`);
   }
+  const { signal } = options;
+  const timeout = validateTimeout(options.timeout, what);
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot ${what}: signal must be an AbortSignal`);
   }
+  return timeout;
+}
+
+/** The `performance.now()` at which a wait of `timeout` ms (`Infinity`: none) started now ends. */
+export function deadlineAfter(timeout: number): number {
+  return timeout === Infinity ? Infinity : performance.now() + timeout;
+}
+
+/** How long a sync wait that ends at `deadline` may still block in one C call, in ms. */
+export function sliceUntil(deadline: number): number {
+  return Math.min(MAX_WAIT_MS, Math.max(0, deadline - performance.now()));
 }
 
 /** A wait loop's parts. */
@@ -58,8 +83,7 @@ export interface WaitLoop<T> {
 
 /** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
 export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Promise<T> {
-  validateWaitOptions(options, loop.what);
-  const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
+  const deadline = deadlineAfter(validateWaitOptions(options, loop.what));
   while (true) {
     options.signal?.throwIfAborted();
     loop.assertOpen();
@@ -86,7 +110,7 @@ function pollBuffer(fd: number, events: number): Uint8Array<ArrayBuffer> {
 /** Waits on a worker thread, at most `ms`, until `fd` has one of `events` (POLLIN, POLLOUT). */
 export async function pollAsync(fd: number, events: number, ms: number): Promise<void> {
   const buffer = pollBuffer(fd, events);
-  await libc().poll_async(buffer, 1n, ms);
+  await libc().poll_async(buffer, 1n, cTimeoutMs(ms));
 }
 
 /** The events `fd` has now, among `events` and POLLHUP/POLLERR, without waiting (0: none). */
@@ -96,9 +120,12 @@ export function pollNow(fd: number, events: number): number {
   return new DataView(buffer.buffer).getInt16(pollfd.revents, true);
 }
 
-/** Blocks this thread until `fd` has one of `events`, or `ms` pass: for the `…Sync` forms. */
-export function pollSync(fd: number, events: number, ms = -1): void {
-  libc().poll(pollBuffer(fd, events), 1n, ms);
+/**
+ * Blocks this thread until `fd` has one of `events`, or `ms` pass (`Infinity`, the default: no
+ * timeout; over {@linkcode MAX_WAIT_MS}: that long): for the `…Sync` forms.
+ */
+export function pollSync(fd: number, events: number, ms = Infinity): void {
+  libc().poll(pollBuffer(fd, events), 1n, cTimeoutMs(ms));
 }
 
 /** Resolves after `ms` milliseconds. */
@@ -115,6 +142,8 @@ const syncDeadline = new Uint8Array(timespec.size);
 
 /**
  * An absolute CLOCK_MONOTONIC deadline `ms` from now, as a `struct timespec` (sem_clockwait).
+ * `ms` is clamped to 0 .. {@linkcode MAX_WAIT_MS} (`Infinity` and NaN included), so a caller
+ * that waits longer, or forever, must loop until its own deadline.
  * Pass `sync: true` for a wait that blocks this thread: it gets the reused buffer. An async wait
  * gets its own, which it keeps alive until the worker thread is done.
  */
@@ -122,7 +151,8 @@ export function deadlineIn(ms: number, sync = false): Uint8Array<ArrayBuffer> {
   const buffer = sync ? syncDeadline : new Uint8Array(timespec.size);
   libc().clock_gettime(CLOCK_MONOTONIC, buffer);
   const view = new DataView(buffer.buffer);
-  const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(ms * 1e6));
+  const wait = ms > 0 ? Math.min(ms, MAX_WAIT_MS) : 0;
+  const nanos = view.getBigInt64(timespec.tv_nsec, true) + BigInt(Math.round(wait * 1e6));
   view.setBigInt64(
     timespec.tv_sec,
     view.getBigInt64(timespec.tv_sec, true) + nanos / 1_000_000_000n,

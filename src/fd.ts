@@ -17,6 +17,7 @@
 
 import { F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, FD_CLOEXEC } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
+import { validateFdNumber, validateInteger } from "./_validate.ts";
 import { check, closedError } from "./errors.ts";
 
 /**
@@ -47,8 +48,9 @@ export class OwnedFd implements Disposable {
   /**
    * Takes ownership of the open descriptor `fd`.
    *
-   * @param fd An open file descriptor, a non-negative integer.
-   * @throws {TypeError} when `fd` is not a non-negative integer.
+   * @param fd An open file descriptor, an integer from 0 to 2^31 - 1.
+   * @throws {TypeError} when `fd` is not a number.
+   * @throws {RangeError} when `fd` is not an integer from 0 to 2^31 - 1.
    */
   constructor(fd: number) {
     this.#fd = validateFd(fd, "fd");
@@ -134,12 +136,12 @@ export class OwnedFd implements Disposable {
   }
 }
 
-/** Checks that `fd` is a non-negative integer. Internal. */
-export function validateFd(fd: number, argument: string): number {
-  if (!Number.isInteger(fd) || fd < 0) {
-    throw new TypeError(`Cannot use ${argument} ${fd}: it must be a non-negative integer`);
-  }
-  return fd;
+/**
+ * Checks that `fd` is a descriptor number, an integer from 0 to 2^31 - 1: a TypeError for a
+ * non-number, a RangeError otherwise (a larger number would wrap to a small one in C). Internal.
+ */
+export function validateFd(fd: unknown, argument: string): number {
+  return validateFdNumber(fd, argument);
 }
 
 /**
@@ -175,6 +177,8 @@ export function peekFd(fd: FdLike, argument: string): number {
  * @returns The descriptor, owned: close it, or use `using`.
  * @throws {Deno.errors.BadResource} when no descriptor of that number is open: the parent did
  * not pass it.
+ * @throws {RangeError} for 0, 1 or 2 (stdin, stdout and stderr: use `Deno.stdin` and its
+ * siblings) and for numbers that are no descriptor.
  * @example The child's side
  * ```ts ignore
  * import { inheritedFd } from "@posix/ipc";
@@ -184,7 +188,13 @@ export function peekFd(fd: FdLike, argument: string): number {
  * ```
  */
 export function inheritedFd(fd: number): OwnedFd {
-  validateFd(fd, "inherited fd");
+  validateInteger(
+    fd,
+    "inherited fd",
+    3,
+    2 ** 31 - 1,
+    "0, 1 and 2 are stdin, stdout and stderr, which this process already has",
+  );
   const c = libc();
   const operation = {
     action: `use inherited file descriptor ${fd}`,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OwnedFd, SharedMemory } from "../mod.ts";
+import { inheritedFd, OwnedFd, SharedMemory } from "../mod.ts";
 import { ipcTest } from "./helpers.ts";
 
 function isOpen(fd: number): boolean {
@@ -52,10 +52,31 @@ ipcTest("release() hands the number over without closing it", () => {
   assert.equal(isOpen(number), false);
 });
 
-Deno.test("OwnedFd rejects numbers that cannot be descriptors", () => {
-  for (const bad of [-1, 1.5, NaN, Infinity]) {
-    assert.throws(() => new OwnedFd(bad), TypeError);
+Deno.test("OwnedFd rejects numbers that cannot be descriptors: RangeError, TypeError for non-numbers", () => {
+  for (const bad of [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 53]) {
+    assert.throws(() => new OwnedFd(bad), RangeError, String(bad));
   }
+  for (const bad of ["3", 3n, null, undefined, { valueOf: () => 3 }]) {
+    assert.throws(() => new OwnedFd(bad as unknown as number), TypeError);
+  }
+});
+
+ipcTest("new OwnedFd(2 ** 32 + n) is a RangeError and never closes fd n", () => {
+  using memory = SharedMemory.anonymous({ size: 64 });
+  const n = memory.fd;
+  for (let i = 0; i < 2000; i++) { // warm: V8 would wrap 2^32 + n to n once optimized
+    assert.throws(() => new OwnedFd(2 ** 32 + n).close(), RangeError);
+  }
+  assert.ok(isOpen(n));
+});
+
+Deno.test("inheritedFd() refuses 0, 1 and 2 with a RangeError, before any syscall", () => {
+  for (const fd of [0, 1, 2]) {
+    assert.throws(() => inheritedFd(fd), RangeError, "stdin, stdout and stderr");
+  }
+  assert.throws(() => inheritedFd(2 ** 32 + 3), RangeError);
+  assert.throws(() => inheritedFd(-1), RangeError);
+  assert.equal(isOpen(0) && isOpen(1) && isOpen(2), true);
 });
 
 Deno.test("a descriptor that is not open is BadResource with code EBADF", () => {
