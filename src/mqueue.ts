@@ -477,15 +477,21 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    */
   close(): void {
     if (this.#fd < 0) return;
-    closeFd(this.#fd);
+    // Forget the number first: if closeFd throws, a second close() must not close it again, when
+    // it may belong to another file by then. The owned name goes either way.
+    const fd = this.#fd;
     this.#fd = -1;
     const name = this.#ownedName;
     this.#ownedName = null;
-    if (name) {
-      removed(libc().mq_unlink(cstring(name)), [ENOENT], "mq_unlink", {
-        action: "remove message queue",
-        objectName: name,
-      });
+    try {
+      closeFd(fd);
+    } finally {
+      if (name) {
+        removed(libc().mq_unlink(cstring(name)), [ENOENT], "mq_unlink", {
+          action: "remove message queue",
+          objectName: name,
+        });
+      }
     }
   }
 

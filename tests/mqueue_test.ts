@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { isSystemError, MessageQueue } from "../mod.ts";
+import { F_GETFD, O_CLOEXEC, O_RDONLY } from "../ffi/constants.ts";
+import { cstring } from "../ffi/cstring.ts";
+import { libc } from "../ffi/libc.ts";
 import {
   assertSucceeded,
   collect,
@@ -192,3 +195,24 @@ ipcTest(
     );
   },
 );
+
+ipcTest("a close() that failed is not retried on a descriptor number reused since", () => {
+  const name = uniqueName("reclose");
+  using queue = MessageQueue.create(name);
+  const c = libc();
+  const number = queue.fd;
+  c.close(number); // behind the handle's back: its close() now fails with EBADF
+  assert.throws(() => queue.close(), Deno.errors.BadResource);
+  assert.throws(() => MessageQueue.open(name), Deno.errors.NotFound, "the name went all the same");
+  // The number is free again; a new file takes it, and the handle must leave it alone.
+  const path = Deno.makeTempFileSync();
+  const reused = c.open(cstring(path), O_RDONLY | O_CLOEXEC, 0);
+  try {
+    assert.equal(reused, number, "the kernel gives the lowest free number");
+    queue.close();
+    assert.ok(c.fcntl(reused, F_GETFD, 0) >= 0, "the new file is still open");
+  } finally {
+    c.close(reused);
+    Deno.removeSync(path);
+  }
+});
