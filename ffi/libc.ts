@@ -5,14 +5,19 @@
  * The path defaults to glibc's `libc.so.6` and can be overridden with the environment variable
  * `POSIX_IPC_LIBC` (read only when `--allow-env` grants it).
  *
+ * Every integer argument is checked against its C type before it reaches libc (see
+ * ffi/guard.ts): an out-of-range number throws a RangeError naming the symbol and the argument
+ * instead of being wrapped, which V8 does silently once it has optimized a call site.
+ *
  * Internal: nothing outside `src/` imports this.
  *
  * @module
  */
 
+import { guardSymbols } from "./guard.ts";
 import { symbols } from "./symbols.ts";
 
-/** The bound libc functions. */
+/** The bound libc functions, their integer arguments checked against their C types. */
 export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 /** The environment variable that overrides the path of libc. */
@@ -45,7 +50,11 @@ export function libcPath(): string {
   return override || "libc.so.6";
 }
 
-/** The bound libc, opened on the first call. */
+/**
+ * The bound libc, opened on the first call. Every function with an integer parameter throws a
+ * RangeError (a TypeError for a value of the wrong type) before the call when an argument does
+ * not fit its C type.
+ */
 export function libc(): Libc {
   return loaded ??= open();
 }
@@ -66,8 +75,9 @@ export function errno(): number {
 function open(): Libc {
   assertSupportedPlatform();
   const path = libcPath();
+  let raw: Libc;
   try {
-    return Deno.dlopen(path, symbols).symbols;
+    raw = Deno.dlopen(path, symbols).symbols;
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       throw new Deno.errors.NotCapable(
@@ -83,4 +93,5 @@ function open(): Libc {
       { cause: error },
     );
   }
+  return guardSymbols(symbols, raw);
 }
