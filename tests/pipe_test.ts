@@ -143,7 +143,8 @@ ipcTest("bad arguments are TypeError or RangeError", async () => {
     p.reader.read(new Uint8Array(1), { signal: "no" as unknown as AbortSignal }),
     TypeError,
   );
-  assert.throws(() => new ReadEnd(-1), TypeError);
+  assert.throws(() => new ReadEnd(-1), RangeError);
+  assert.throws(() => new ReadEnd(2 ** 32 + 1), RangeError);
   assert.throws(() => new WriteEnd({} as { fd: number }), TypeError);
 });
 
