@@ -468,15 +468,24 @@ export class SharedMemory implements Disposable {
     if (!mapping) return;
     this.#mapping = null;
     releaseWhenUnreachable.unregister(this);
-    mapping.close();
-    closeFd(this.#lease.fd);
     const name = this.#lease.ownedName;
-    if (name) {
-      // Someone may have removed the name already: the goal is reached all the same.
-      removed(libc().shm_unlink(cstring(name)), [ENOENT], "shm_unlink", {
-        action: "remove shared memory",
-        objectName: name,
-      });
+    this.#lease.ownedName = null;
+    // Each step runs even if one before it throws (say, EBADF from a descriptor someone closed
+    // behind this handle); none runs twice, since the handle counts as closed from the start.
+    try {
+      mapping.close();
+    } finally {
+      try {
+        closeFd(this.#lease.fd);
+      } finally {
+        // Someone may have removed the name already: the goal is reached all the same.
+        if (name) {
+          removed(libc().shm_unlink(cstring(name)), [ENOENT], "shm_unlink", {
+            action: "remove shared memory",
+            objectName: name,
+          });
+        }
+      }
     }
   }
 

@@ -179,7 +179,7 @@ ipcTest("Mapping.fromFd() maps part of a descriptor, which may be closed afterwa
   assert.equal(tail.bytes[1], 77);
   tail.bytes[2] = 88;
   assert.equal(memory.bytes[2 * 4096 + 2], 88);
-  assert.throws(() => Mapping.fromFd(-1), TypeError);
+  assert.throws(() => Mapping.fromFd(-1), RangeError);
   assert.throws(() => Mapping.fromFd(memory.fd, { offset: 4 * 4096 }), RangeError);
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isSystemError, Mapping, Mutex, OwnedFd, Semaphore, SharedMemory } from "../mod.ts";
-import { F_DUPFD_CLOEXEC } from "../ffi/constants.ts";
+import { F_DUPFD_CLOEXEC, F_GETFD } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import {
   assertSucceeded,
@@ -492,4 +492,23 @@ ipcTest("resize() names what it would cut off, and shrinks once that is closed",
   view.close();
   memory.resize(2000);
   assert.equal(memory.bytes.length, 2000);
+});
+
+ipcTest("a close() that failed still removes the name, unmaps, and is not retried", () => {
+  const name = uniqueName("reclose");
+  using memory = SharedMemory.create(name, { size: 4096 });
+  const c = libc();
+  const number = memory.fd;
+  c.close(number); // behind the handle's back: its close() now fails with EBADF
+  assert.throws(() => memory.close(), Deno.errors.BadResource);
+  assert.equal(existsInDevShm(name), false, "the name went all the same");
+  assert.ok(!Deno.readTextFileSync("/proc/self/maps").includes(name), "and the mapping");
+  const reused = c.fcntl(1, F_DUPFD_CLOEXEC, 0); // takes the lowest free number: the old one
+  try {
+    assert.equal(reused, number);
+    memory.close();
+    assert.ok(c.fcntl(reused, F_GETFD, 0) >= 0, "the new descriptor is still open");
+  } finally {
+    c.close(reused);
+  }
 });
