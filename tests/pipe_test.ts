@@ -316,7 +316,7 @@ ipcTest(
       assert.throws(() => q.writer.writeSync(data as string), message);
       await assert.rejects(q.writer.write(data as string), TypeError, String(data));
     }
-    for (const buffer of ["text", [0, 0], new ArrayBuffer(4), null]) {
+    for (const buffer of ["text", [0, 0], new ArrayBuffer(4), null] as unknown[]) {
       assert.throws(
         () => q.reader.readSync(buffer as Uint8Array),
         /the buffer must be a Uint8Array/,
