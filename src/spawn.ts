@@ -39,6 +39,7 @@ import {
 import { opaque } from "../ffi/layout.ts";
 import { type Libc, libc } from "../ffi/libc.ts";
 import { requireSpawnPermission } from "./_permissions.ts";
+import { INT_MAX } from "./_validate.ts";
 import { readLink } from "./_proc.ts";
 import { openPidfd, signalChild, watchChild } from "./_reaper.ts";
 import { check, systemError } from "./errors.ts";
@@ -574,18 +575,16 @@ function validateKillGrace(killGrace: unknown, command: string): number {
   return killGrace;
 }
 
-/** The longest delay a timer takes: longer ones fire at once (the delay wraps to 32 bits). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * Calls `callback` after `ms` (finite, >= 0), chaining timers for delays longer than one timer
- * takes. Returns what cancels it.
+ * takes: a timer given more than 2^31 - 1 ms fires at once, as its delay wraps to a C int.
+ * Returns what cancels it.
  */
 function setLongTimeout(callback: () => void, ms: number): () => void {
   let timer: ReturnType<typeof setTimeout>;
   const wait = (left: number) => {
-    timer = left > MAX_TIMER_MS
-      ? setTimeout(() => wait(left - MAX_TIMER_MS), MAX_TIMER_MS)
+    timer = left > INT_MAX
+      ? setTimeout(() => wait(left - INT_MAX), INT_MAX)
       : setTimeout(callback, left);
   };
   wait(ms);
