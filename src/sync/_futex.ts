@@ -70,13 +70,15 @@ export async function futexWait(
 
 /**
  * The life of an object placed in shared memory: Int32 cells over its bytes, and its pin on
- * the pages, released only once the handle is closed and no worker thread waits inside it.
+ * the pages, released only once the handle is closed and nothing uses the pages any more: no
+ * worker thread waiting inside them, no held lock (a mutex guard outlives its handle's close,
+ * so that it can still unlock).
  */
 export class PlacedCells {
   readonly cells: Int32Array<ArrayBuffer>;
   readonly pointer: Deno.PointerObject;
   #unpin: (() => void) | null;
-  #waiting = 0;
+  #users = 0;
   #closed = false;
   readonly #label: string;
 
@@ -104,18 +106,32 @@ export class PlacedCells {
 
   /** Runs an async wait, keeping the pages pinned until it ends. */
   async waiting<T>(wait: () => Promise<T>): Promise<T> {
-    this.#waiting++;
+    const done = this.use();
     try {
       return await wait();
     } finally {
-      if (--this.#waiting === 0 && this.#closed) this.#release();
+      done();
     }
+  }
+
+  /**
+   * Keeps the pages pinned, even past `close()`, until the returned function is called (which
+   * does something only the first time).
+   */
+  use(): () => void {
+    this.#users++;
+    let using = true;
+    return () => {
+      if (!using) return;
+      using = false;
+      if (--this.#users === 0 && this.#closed) this.#release();
+    };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#waiting === 0) this.#release();
+    if (this.#users === 0) this.#release();
   }
 
   #release(): void {

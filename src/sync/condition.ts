@@ -9,7 +9,7 @@ import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } fro
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
-import { type MutexGuard, resumeGuard, suspendGuard } from "./mutex.ts";
+import { type MutexGuard, resumeGuard, resumeGuardSync, suspendGuard } from "./mutex.ts";
 
 /**
  * A condition variable: a process holding a mutex waits until another changes the shared data
@@ -95,11 +95,15 @@ export class Condition implements Disposable {
 
   /**
    * Unlocks the guard's mutex, waits (without blocking the event loop) for a notification,
-   * and locks the mutex again before returning or throwing, whatever happens.
+   * and locks the mutex again before returning or throwing, whatever happens: also when this
+   * condition or the mutex's handle is closed during the wait (the guard keeps the lock's
+   * pages, and holds the lock again).
    *
    * @param guard The held guard of the mutex that protects the condition's data.
-   * @param options `timeout` (ms) and `signal`.
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes) and `signal`.
    * @throws {Deno.errors.TimedOut} after `timeout` (the mutex is held again).
+   * @throws {Deno.errors.BadResource} when this condition is closed, or the guard has unlocked.
+   * @throws {RangeError} for a timeout that is NaN or negative.
    * @example See {@linkcode Condition}.
    */
   async wait(guard: MutexGuard, options: WaitOptions = {}): Promise<void> {
@@ -118,7 +122,7 @@ export class Condition implements Disposable {
         })
       );
     } finally {
-      resumeGuard(guard, await guard.mutex.lock());
+      await resumeGuard(guard);
     }
   }
 
@@ -126,8 +130,23 @@ export class Condition implements Disposable {
    * Like {@linkcode Condition.wait}, blocking this thread.
    *
    * @param guard The held guard of the mutex.
-   * @param options `timeout` (ms).
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes).
    * @throws {Deno.errors.TimedOut} after `timeout` (the mutex is held again).
+   * @example
+   * ```ts
+   * import { Condition, Mutex } from "@posix/ipc/sync";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * using mutex = Mutex.init(memory, 0);
+   * using changed = Condition.init(memory, 8);
+   * using guard = mutex.lockSync();
+   * try {
+   *   changed.waitSync(guard, { timeout: 10 }); // nobody notifies here
+   * } catch (error) {
+   *   console.log(error instanceof Deno.errors.TimedOut, guard.held); // true true
+   * }
+   * ```
    */
   waitSync(guard: MutexGuard, options: { timeout?: number } = {}): void {
     validateWaitOptions(options, `wait on the ${this.#label}`);
@@ -147,7 +166,7 @@ export class Condition implements Disposable {
         futexWaitSync(placed.word(0), seen, Math.min(SLICE_MS, left));
       }
     } finally {
-      resumeGuard(guard, guard.mutex.lockSync());
+      resumeGuardSync(guard);
     }
   }
 

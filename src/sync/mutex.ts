@@ -1,45 +1,38 @@
 /**
  * A robust mutex between processes, placed in shared memory.
  *
- * Ownership belongs to a process, not a thread: the lock word holds the owner's pid, so it is
- * taken with one compare-and-swap when free, waited for with a futex when not, and found
- * abandoned when its owner has died (no such process, or a zombie). pthread robust mutexes
- * would belong to threads, and Deno runs async FFI calls on pool threads; this design keeps
- * every lock and unlock on the thread that runs JavaScript, and waits on pool threads only for
- * wake-ups. Because ownership is per process, Workers of one process must not share a mutex.
+ * Ownership belongs to a process, not a thread: the lock word holds the owner's pid and PID
+ * namespace, so it is taken with one compare-and-swap when free, waited for with a futex when
+ * not, and found abandoned when its owner has died (no such process, or a zombie), as judged
+ * from the owner's own PID namespace only (see `_lock_word.ts` for the layout, and why not the
+ * kernel's robust futex lists). pthread robust mutexes would belong to threads, and Deno runs
+ * async FFI calls on pool threads; this design keeps every lock and unlock on the thread that
+ * runs JavaScript, and waits on pool threads only for wake-ups. Because ownership is per
+ * process, Workers of one process must not share a mutex.
  *
  * @module
  */
 
-import { EDEADLK } from "../../ffi/constants.ts";
 import { place } from "../_placement.ts";
-import { processIsDead } from "../_liveness.ts";
-import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
-import { IpcError, systemError } from "../errors.ts";
+import { validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
-import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
+import { PlacedCells } from "./_futex.ts";
+import { LOCK_WORD_SIZE, LockWord, type Taken } from "./_lock_word.ts";
 
-/** Cell 0: 0 when free, else the owner's pid, with WAITERS set while someone may sleep. */
-const WORD = 0;
-/** Cell 1: whether the protected data is consistent. */
-const STATE = 1;
-const WAITERS = 1 << 30;
-const PID = Deno.pid;
-const PID_MASK = WAITERS - 1;
-const CONSISTENT = 0;
-const INCONSISTENT = 1;
-const NOT_RECOVERABLE = 2;
-/** Tries before a contended lock sleeps in the kernel: critical sections are usually short. */
-const SPINS = 64;
-
-let createGuard: (mutex: Mutex, cells: PlacedCells, ownerDied: boolean) => MutexGuard;
+let createGuard: (mutex: Mutex, lock: LockWord, placed: PlacedCells, taken: Taken) => MutexGuard;
 
 /** For `Condition.wait`: gives up a guard's lock for the wait. Internal. */
 export let suspendGuard: (guard: MutexGuard) => void;
 
-/** For `Condition.wait`: the lock is held again, as `again` granted; it passes to `guard`. Internal. */
-export let resumeGuard: (guard: MutexGuard, again: MutexGuard) => void;
+/**
+ * For `Condition.wait`: takes a suspended guard's lock again, whether or not the mutex's handle
+ * was closed meanwhile (the guard keeps the pages). Internal.
+ */
+export let resumeGuard: (guard: MutexGuard) => Promise<void>;
+
+/** Like `resumeGuard`, blocking this thread. Internal. */
+export let resumeGuardSync: (guard: MutexGuard) => void;
 
 /**
  * A held lock. Unlock it once (or let `using` do it). When the previous owner died holding the
@@ -58,31 +51,35 @@ export let resumeGuard: (guard: MutexGuard, again: MutexGuard) => void;
  * ```
  */
 export class MutexGuard implements Disposable {
-  readonly #cells: PlacedCells;
+  readonly #lock: LockWord;
   #ownerDied: boolean;
   #held = true;
+  /** Ends this guard's use of the pages, which outlives the mutex handle's close. */
+  readonly #done: () => void;
 
   /** The mutex this guard holds. */
   readonly mutex: Mutex;
 
   static {
-    createGuard = (mutex, cells, ownerDied) => new MutexGuard(mutex, cells, ownerDied);
+    createGuard = (mutex, lock, placed, taken) => new MutexGuard(mutex, lock, placed, taken);
     suspendGuard = (guard) => {
       guard.#assertHeld();
       guard.#held = false;
-      release(guard.#cells);
+      guard.#lock.release();
     };
-    resumeGuard = (guard, again) => {
-      again.#held = false;
-      guard.#held = true;
-      guard.#ownerDied ||= again.#ownerDied;
+    resumeGuard = async (guard) => {
+      await guard.#lock.lock({}, () => {}, (taken) => guard.#resumed(taken));
+    };
+    resumeGuardSync = (guard) => {
+      guard.#resumed(guard.#lock.lockSync(undefined));
     };
   }
 
-  private constructor(mutex: Mutex, cells: PlacedCells, ownerDied: boolean) {
+  private constructor(mutex: Mutex, lock: LockWord, placed: PlacedCells, taken: Taken) {
     this.mutex = mutex;
-    this.#cells = cells;
-    this.#ownerDied = ownerDied;
+    this.#lock = lock;
+    this.#ownerDied = taken.ownerDied;
+    this.#done = placed.use();
   }
 
   /** Whether the previous owner died holding the lock, so that the data may be half-changed. */
@@ -96,24 +93,57 @@ export class MutexGuard implements Disposable {
   }
 
   /**
-   * Declares the protected data repaired after an owner died: the mutex is usable again.
+   * Declares the protected data repaired after an owner died: the mutex is usable again. Works
+   * after the mutex's handle was closed, as long as the guard holds the lock.
    *
    * @throws {Deno.errors.BadResource} when the guard no longer holds the lock.
+   * @example
+   * ```ts
+   * import { Mutex } from "@posix/ipc/sync";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * using mutex = Mutex.init(memory, 0);
+   * using guard = mutex.lockSync();
+   * if (guard.ownerDied) {
+   *   // … repair what the dead holder left half-done, then:
+   *   guard.markConsistent();
+   * }
+   * ```
    */
   markConsistent(): void {
     this.#assertHeld();
-    Atomics.compareExchange(this.#cells.cells, STATE, INCONSISTENT, CONSISTENT);
+    this.#lock.markConsistent();
   }
 
   /**
    * Releases the lock, waking one waiter. Unlocking after an owner died without
    * `markConsistent()` makes the mutex unrecoverable: every later lock fails with
-   * ENOTRECOVERABLE. Again does nothing.
+   * ENOTRECOVERABLE. Again does nothing. A guard unlocks also after its mutex's handle was
+   * closed: closing a handle never releases a lock, nor strands one.
+   *
+   * @example
+   * ```ts
+   * import { Mutex } from "@posix/ipc/sync";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * const mutex = Mutex.init(memory, 0);
+   * const guard = mutex.lockSync();
+   * mutex.close(); // the handle goes; the lock is still held, by the guard
+   * guard.unlock();
+   * using again = Mutex.at(memory, 0);
+   * console.log(again.owner); // null
+   * ```
    */
   unlock(): void {
     if (!this.#held) return;
     this.#held = false;
-    release(this.#cells);
+    try {
+      this.#lock.release();
+    } finally {
+      this.#done();
+    }
   }
 
   /** Same as {@linkcode MutexGuard.unlock}, for `using`. */
@@ -121,24 +151,21 @@ export class MutexGuard implements Disposable {
     this.unlock();
   }
 
+  #resumed(taken: Taken): void {
+    this.#held = true;
+    this.#ownerDied ||= taken.ownerDied;
+  }
+
   #assertHeld(): void {
     if (!this.#held) throw new Deno.errors.BadResource("Cannot use a mutex guard after unlock");
   }
 }
 
-/** Unlocks: marks an abandoned, unrepaired mutex unrecoverable; wakes one waiter (all, then). */
-function release(placed: PlacedCells): void {
-  const cells = placed.cells;
-  if (Atomics.load(cells, STATE) === INCONSISTENT) Atomics.store(cells, STATE, NOT_RECOVERABLE);
-  const old = Atomics.exchange(cells, WORD, 0);
-  if (old & WAITERS) {
-    futexWake(placed.word(WORD), Atomics.load(cells, STATE) === NOT_RECOVERABLE ? 0x7fffffff : 1);
-  }
-}
-
 /**
  * A robust mutex in shared memory that any process mapping the memory can lock. If the holder
- * dies, the next `lock()` succeeds with `ownerDied: true`.
+ * dies, the next `lock()` succeeds with `ownerDied: true`, when the holder was in the same PID
+ * namespace; a holder in another PID namespace is never judged dead (see the README's
+ * "what is guaranteed").
  *
  * @example Counting from several processes
  * ```ts
@@ -156,19 +183,24 @@ function release(placed: PlacedCells): void {
  * ```
  */
 export class Mutex implements Disposable {
-  /** The bytes a mutex takes in shared memory; place it 4-aligned. */
-  static readonly SIZE: number = 8;
+  /**
+   * The bytes a mutex takes in shared memory (one 64-bit word); place it 8-aligned. Earlier
+   * versions asked for 4-alignment; the size is unchanged.
+   */
+  static readonly SIZE: number = LOCK_WORD_SIZE;
 
   readonly #placed: PlacedCells;
+  readonly #lock: LockWord;
   readonly #label: string;
 
   private constructor(memory: SharedMemory | Mapping, offset: number) {
     this.#label = `mutex at offset ${offset}`;
     this.#placed = new PlacedCells(
-      place(memory, offset, Mutex.SIZE, 4, "mutex"),
+      place(memory, offset, Mutex.SIZE, LOCK_WORD_SIZE, "mutex"),
       Mutex.SIZE,
       this.#label,
     );
+    this.#lock = new LockWord(this.#placed, this.#label);
   }
 
   /**
@@ -176,7 +208,7 @@ export class Mutex implements Disposable {
    * they take it with {@linkcode Mutex.at}.
    *
    * @param memory Shared, writable memory: a `SharedMemory` or a shared `Mapping`.
-   * @param offset Where: 4-aligned, with {@linkcode Mutex.SIZE} bytes inside.
+   * @param offset Where: 8-aligned, with {@linkcode Mutex.SIZE} bytes inside.
    * @returns The mutex. The memory stays mapped until it is closed.
    * @throws {RangeError} for an offset out of bounds or misaligned.
    * @example
@@ -191,8 +223,7 @@ export class Mutex implements Disposable {
    */
   static init(memory: SharedMemory | Mapping, offset: number): Mutex {
     const mutex = new Mutex(memory, offset);
-    Atomics.store(mutex.#placed.cells, WORD, 0);
-    Atomics.store(mutex.#placed.cells, STATE, CONSISTENT);
+    mutex.#lock.init();
     return mutex;
   }
 
@@ -217,10 +248,14 @@ export class Mutex implements Disposable {
     return new Mutex(memory, offset);
   }
 
-  /** The pid of the process holding the lock, or `null` when it is free. */
+  /**
+   * The pid of the process holding the lock, or `null` when it is free. The pid is the one the
+   * holder has in its own PID namespace: from another namespace (another container), it names
+   * some other process, or none.
+   */
   get owner(): number | null {
     this.#placed.assertOpen();
-    return (Atomics.load(this.#placed.cells, WORD) & PID_MASK) || null;
+    return this.#lock.owner;
   }
 
   /** Whether this handle was closed. */
@@ -246,17 +281,19 @@ export class Mutex implements Disposable {
    */
   tryLock(): MutexGuard | null {
     this.#placed.assertOpen();
-    const result = this.#attempt(false, true);
-    return typeof result === "object" ? result : null;
+    const result = this.#lock.attempt(false, true);
+    return typeof result === "object" ? this.#guard(result) : null;
   }
 
   /**
    * Waits for the lock without blocking the event loop: in slices of at most 100 ms, each of
    * which also looks whether the owner is still alive.
    *
-   * @param options `timeout` (ms) and `signal`.
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes) and `signal`.
    * @returns The guard; `using` unlocks it.
    * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the handle is closed, also during the wait.
+   * @throws {RangeError} for a timeout that is NaN or negative.
    * @throws {IpcError} with code ENOTRECOVERABLE when the mutex is unrecoverable.
    * @example
    * ```ts
@@ -272,39 +309,16 @@ export class Mutex implements Disposable {
   async lock(options: WaitOptions = {}): Promise<MutexGuard> {
     validateWaitOptions(options, `lock the ${this.#label}`);
     this.#placed.assertOpen();
-    const fast = this.#spin();
-    if (fast) return fast;
-    const first = this.#attempt(false, false);
-    if (typeof first === "object") return first;
-    let expected = first;
-    let slept = false;
-    let started = 0;
-    return await this.#placed.waiting(() =>
-      waitUntil<MutexGuard>(options, {
-        what: `lock the ${this.#label}`,
-        attempt: () => {
-          const thorough = slept && performance.now() - started >= SLICE_MS * 0.9;
-          const result = this.#attempt(slept, thorough);
-          if (typeof result === "object") return result;
-          expected = result;
-          return RETRY;
-        },
-        sleep: async (ms) => {
-          slept = true;
-          started = performance.now();
-          await futexWait(this.#placed.word(WORD), expected, ms);
-        },
-        assertOpen: () => this.#placed.assertOpen(),
-      })
-    );
+    return await this.#lock.lock(options, () => this.#placed.assertOpen(), (t) => this.#guard(t));
   }
 
   /**
    * Waits for the lock, blocking this thread: for workers and scripts.
    *
-   * @param options `timeout` (ms).
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes).
    * @returns The guard.
    * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {RangeError} for a timeout that is NaN or negative.
    * @throws {IpcError} with code EDEADLK when this process holds the lock already.
    * @example
    * ```ts
@@ -317,39 +331,27 @@ export class Mutex implements Disposable {
    * ```
    */
   lockSync(options: { timeout?: number } = {}): MutexGuard {
-    if (options.timeout !== undefined) validateWaitOptions(options, `lock the ${this.#label}`);
+    validateWaitOptions(options, `lock the ${this.#label}`);
     this.#placed.assertOpen();
-    const fast = this.#spin();
-    if (fast) return fast;
-    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
-    let slept = false;
-    let thorough = false;
-    while (true) {
-      const result = this.#attempt(slept, thorough);
-      if (typeof result === "object") return result;
-      if ((result & PID_MASK) === PID) {
-        throw systemError(EDEADLK, "lock", {
-          action: `lock the ${this.#label}`,
-          hint: "this process holds it already",
-        });
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        throw new Deno.errors.TimedOut(
-          `Cannot lock the ${this.#label}: timed out after ${options.timeout} ms`,
-        );
-      }
-      const slice = Math.min(SLICE_MS, left);
-      const started = performance.now();
-      futexWaitSync(this.#placed.word(WORD), result, slice);
-      slept = true;
-      thorough = performance.now() - started >= slice * 0.9;
-    }
+    return this.#guard(this.#lock.lockSync(options.timeout));
   }
 
   /**
    * Closes this handle (the mutex stays in the memory for other processes). Pending async
-   * locks reject with `BadResource` within 100 ms. Closing again does nothing.
+   * locks reject with `BadResource` within 100 ms. A lock that a guard holds stays held until
+   * the guard unlocks, which it still can; the pages stay mapped until then. Closing again
+   * does nothing.
+   *
+   * @example
+   * ```ts
+   * import { Mutex } from "@posix/ipc/sync";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * const mutex = Mutex.init(memory, 0);
+   * mutex.close();
+   * console.log(mutex.closed); // true
+   * ```
    */
   close(): void {
     this.#placed.close();
@@ -360,48 +362,7 @@ export class Mutex implements Disposable {
     this.close();
   }
 
-  /** Takes a free lock in a few bounded tries (one compare-and-swap each), or gives up. */
-  #spin(): MutexGuard | null {
-    const cells = this.#placed.cells;
-    if (Atomics.load(cells, STATE) !== CONSISTENT) return null; // the slow path explains why
-    for (let i = 0; i < SPINS; i++) {
-      if (Atomics.load(cells, WORD) === 0 && Atomics.compareExchange(cells, WORD, 0, PID) === 0) {
-        return createGuard(this, this.#placed, false);
-      }
-    }
-    return null;
-  }
-
-  /**
-   * One try: a guard, or the lock word to sleep on (with WAITERS set). After a sleep the lock
-   * is taken as contended, so that the waiters still asleep are woken by the next unlock.
-   */
-  #attempt(afterSleep: boolean, thorough: boolean): MutexGuard | number {
-    const cells = this.#placed.cells;
-    if (Atomics.load(cells, STATE) === NOT_RECOVERABLE) {
-      throw new IpcError(
-        `Cannot lock the ${this.#label}: it is not recoverable, because a process unlocked it ` +
-          `after its owner died without calling markConsistent() (ENOTRECOVERABLE); ` +
-          `initialise it again once no process uses it`,
-        { code: "ENOTRECOVERABLE", errno: 131, syscall: "lock", objectName: this.#label },
-      );
-    }
-    const mine = PID | (afterSleep ? WAITERS : 0);
-    const old = Atomics.compareExchange(cells, WORD, 0, mine);
-    if (old === 0) {
-      return createGuard(this, this.#placed, Atomics.load(cells, STATE) === INCONSISTENT);
-    }
-    const owner = old & PID_MASK;
-    if (owner !== PID && processIsDead(owner, thorough)) {
-      if (Atomics.compareExchange(cells, WORD, old, PID | (old & WAITERS)) === old) {
-        Atomics.store(cells, STATE, INCONSISTENT);
-        return createGuard(this, this.#placed, true);
-      }
-      return this.#attempt(afterSleep, thorough);
-    }
-    if (old & WAITERS) return old;
-    return Atomics.compareExchange(cells, WORD, old, old | WAITERS) === old
-      ? old | WAITERS
-      : this.#attempt(afterSleep, thorough);
+  #guard(taken: Taken): MutexGuard {
+    return createGuard(this, this.#lock, this.#placed, taken);
   }
 }
