@@ -5,15 +5,43 @@
  * @module
  */
 
-const runTag = crypto.randomUUID().slice(0, 8);
+/** An environment variable, or `undefined` (also without --allow-env). */
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Which IPC objects the leak checks judge. `"namespace"`: the suite runs in a private IPC and
+ * mount namespace (tests/leftovers.ts makes one when it runs as root), so every object in it is
+ * the suite's. `"suite"`: the namespace is the machine's, shared with other programs, so only
+ * what this suite made counts: names that carry this run's prefix or the pid of the process
+ * that checks (JSDoc examples name objects after `Deno.pid`), and System V segments that
+ * process created; other objects are not judged. Set by tests/leftovers.ts through
+ * PIPC_TEST_SCOPE; a test file run on its own judges in the `"suite"` scope.
+ */
+export const LEAK_SCOPE: "namespace" | "suite" = env("PIPC_TEST_SCOPE") === "namespace"
+  ? "namespace"
+  : "suite";
+
+const sharedRunTag = env("PIPC_TEST_RUN");
+/** This run's tag: tests/leftovers.ts hands one to the whole suite through PIPC_TEST_RUN. */
+const runTag = sharedRunTag && /^[0-9a-z]{1,16}$/.test(sharedRunTag)
+  ? sharedRunTag
+  : crypto.randomUUID().slice(0, 8);
+/** Tells apart the names of test modules that share a run's tag. */
+const moduleTag = crypto.randomUUID().slice(0, 4);
 let counter = 0;
 
 /** The prefix of every name and temporary file the tests make. */
 export const TEST_PREFIX = `pipc-test-${runTag}`;
 
-/** A POSIX IPC name no other test or run uses: "/pipc-test-<run>-<label>-<n>". */
+/** A POSIX IPC name no other test or run uses: "/pipc-test-<run>-<module>-<label>-<n>". */
 export function uniqueName(label: string): string {
-  return `/${TEST_PREFIX}-${label}-${++counter}`;
+  return `/${TEST_PREFIX}-${moduleTag}-${label}-${++counter}`;
 }
 
 /** A temporary file whose name carries the test prefix, so the leak check can see its maps. */
@@ -115,21 +143,63 @@ export function assertSucceeded(output: ChildOutput): ChildOutput {
   return output;
 }
 
-/**
- * Everything a test could leak, as one set of strings: names in /dev/shm and /dev/mqueue,
- * System V objects, this process's descriptors and mappings of shared memory or test files,
- * and its child processes.
- */
-export function ipcSnapshot(): Set<string> {
-  const seen = new Set<string>();
-  for (const entry of list("/dev/shm")) seen.add(`/dev/shm/${entry}`);
-  for (const entry of messageQueues()) seen.add(`/dev/mqueue/${entry}`);
+/** An IPC object of this IPC namespace, as the leak checks see it. */
+export interface IpcObject {
+  /** How the checks name it: "/dev/shm/NAME", "/dev/mqueue/NAME", "sysv shm key K id I". */
+  key: string;
+  /** The name in /dev/shm or the mqueue file system. */
+  name?: string;
+  /** The pid that created it, where the kernel says (System V segments). */
+  creator?: number;
+}
+
+/** The IPC objects of this IPC namespace: /dev/shm, message queues, System V objects. */
+export function ipcObjects(): IpcObject[] {
+  const objects: IpcObject[] = [];
+  for (const name of list("/dev/shm")) objects.push({ key: `/dev/shm/${name}`, name });
+  for (const name of messageQueues()) objects.push({ key: `/dev/mqueue/${name}`, name });
   for (const kind of ["shm", "sem", "msg"]) {
     const rows = readText(`/proc/sysvipc/${kind}`).split("\n").slice(1);
     for (const row of rows) {
-      const [key, id] = row.trim().split(/\s+/);
-      if (id) seen.add(`sysv ${kind} key ${key} id ${id}`);
+      const [key, id, , , cpid] = row.trim().split(/\s+/);
+      if (!id) continue;
+      const creator = kind === "shm" ? Number(cpid) : undefined;
+      objects.push({ key: `sysv ${kind} key ${key} id ${id}`, creator });
     }
+  }
+  return objects;
+}
+
+/**
+ * Whether this suite made `object`, as far as can be told in a shared namespace: its name
+ * carries {@linkcode TEST_PREFIX} or one of `pids` as a whole number, or one of `pids` created
+ * it. System V semaphore sets and queues record no creator, so they are never known to be ours.
+ */
+export function madeBySuite(object: IpcObject, pids: readonly number[]): boolean {
+  const { name, creator } = object;
+  if (name !== undefined) {
+    return name.includes(TEST_PREFIX) ||
+      pids.some((pid) => new RegExp(`(^|\\D)${pid}(\\D|$)`).test(name));
+  }
+  return creator !== undefined && pids.includes(creator);
+}
+
+/**
+ * Everything a test could leak, as one set of strings: IPC objects (all of this namespace's, or
+ * in the `"suite"` scope only those {@linkcode madeBySuite} by this process or its children),
+ * this process's descriptors and mappings of shared memory or test files, and its child
+ * processes.
+ */
+export function ipcSnapshot(scope: "namespace" | "suite" = LEAK_SCOPE): Set<string> {
+  const seen = new Set<string>();
+  const children: string[] = [];
+  for (const task of list("/proc/self/task")) {
+    const listed = readText(`/proc/self/task/${task}/children`).trim();
+    if (listed) children.push(...listed.split(/\s+/));
+  }
+  const pids = [Deno.pid, ...children.map(Number)];
+  for (const object of ipcObjects()) {
+    if (scope === "namespace" || madeBySuite(object, pids)) seen.add(object.key);
   }
   for (const fd of list("/proc/self/fd")) {
     const target = readLink(`/proc/self/fd/${fd}`);
@@ -138,10 +208,7 @@ export function ipcSnapshot(): Set<string> {
   for (const line of readText("/proc/self/maps").split("\n")) {
     if (isIpcPath(line)) seen.add(`mapping ${line}`);
   }
-  for (const task of list("/proc/self/task")) {
-    const children = readText(`/proc/self/task/${task}/children`).trim();
-    for (const pid of children ? children.split(/\s+/) : []) seen.add(`child process ${pid}`);
-  }
+  for (const pid of children) seen.add(`child process ${pid}`);
   return seen;
 }
 
@@ -171,11 +238,14 @@ export function ipcTest(
 let mqueueView: "mounted" | "unshare" | "none" | undefined;
 
 /**
- * The POSIX message queues of this IPC namespace. From /dev/mqueue when it is mounted;
+ * The POSIX message queues of this IPC namespace. From PIPC_TEST_MQUEUE, where
+ * tests/leftovers.ts mounted the private namespace's queues; from /dev/mqueue when it is mounted;
  * otherwise through a private mount in a new mount namespace (`unshare --mount`, as root), which
  * changes nothing on the machine; otherwise none can be listed, and the check says so once.
  */
 function messageQueues(): string[] {
+  const mounted = env("PIPC_TEST_MQUEUE"); // where tests/leftovers.ts mounted the namespace's
+  if (mounted) return list(mounted);
   if (mqueueView === undefined) {
     mqueueView = list("/dev/mqueue").length > 0 || isMqueueMount("/dev/mqueue")
       ? "mounted"
