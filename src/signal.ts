@@ -21,6 +21,7 @@
 import { EPERM, ESRCH, SIGNAL_ALIASES, SIGNAL_MAX, SIGNALS } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { requireRunPermission } from "./_permissions.ts";
+import { validatePid, validateProcessGroup } from "./_validate.ts";
 import { check, systemError } from "./errors.ts";
 
 /**
@@ -130,20 +131,13 @@ export function signalName(signal: number): SignalName {
   return signal - min <= (max - min) / 2 ? `SIGRTMIN+${signal - min}` : `SIGRTMAX-${max - signal}`;
 }
 
-function validatePid(pid: number, what: string): void {
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
-    throw new RangeError(
-      `Cannot signal ${what} ${pid}: it must be a positive integer (0 and negative numbers ` +
-        `would reach whole groups or every process)`,
-    );
-  }
-}
-
 /**
  * Sends a signal to a process. Needs `--allow-run`, as `Deno.kill` does.
  *
- * @param pid The process, a positive integer (use {@linkcode killGroup} for a group).
+ * @param pid The process, an integer from 1 to 2^31 - 1 (use {@linkcode killGroup} for a group).
  * @param signal The signal. Default `"SIGTERM"`.
+ * @throws {RangeError} for any other pid, before anything is sent: 0, -1 and numbers that
+ * would wrap to them in C reach whole groups or every process.
  * @throws {Deno.errors.NotFound} with code `ESRCH` when there is no such process.
  * @throws {Deno.errors.PermissionDenied} when the process is another user's.
  * @example
@@ -156,7 +150,7 @@ function validatePid(pid: number, what: string): void {
  * ```
  */
 export function kill(pid: number, signal: SignalLike = "SIGTERM"): void {
-  validatePid(pid, "process");
+  validatePid(pid, "process id");
   const number = signalNumber(signal);
   requireRunPermission();
   check(libc().kill(pid, number), "kill", {
@@ -167,8 +161,10 @@ export function kill(pid: number, signal: SignalLike = "SIGTERM"): void {
 /**
  * Sends a signal to every process of a process group. Needs `--allow-run`.
  *
- * @param pgid The group's id, a positive integer (the pid of its leader).
+ * @param pgid The group's id (the pid of its leader), an integer from 2 to 2^31 - 1.
  * @param signal The signal. Default `"SIGTERM"`.
+ * @throws {RangeError} for any other number, before anything is sent: to `kill()`, group 0 is
+ * the caller's own and group 1 stands for every process the caller may signal.
  * @throws {Deno.errors.NotFound} with code `ESRCH` when there is no such group.
  * @example
  * ```ts ignore
@@ -180,7 +176,7 @@ export function kill(pid: number, signal: SignalLike = "SIGTERM"): void {
  * ```
  */
 export function killGroup(pgid: number, signal: SignalLike = "SIGTERM"): void {
-  validatePid(pgid, "process group");
+  validateProcessGroup(pgid, "process group");
   const number = signalNumber(signal);
   requireRunPermission();
   check(libc().kill(-pgid, number), "kill", {
@@ -192,8 +188,9 @@ export function killGroup(pgid: number, signal: SignalLike = "SIGTERM"): void {
  * Whether a process exists (signal 0): `true` also for another user's process (EPERM) and for
  * a zombie that its parent has not reaped yet.
  *
- * @param pid The process.
+ * @param pid The process, an integer from 1 to 2^31 - 1.
  * @returns `false` exactly when the kernel knows no such process (ESRCH).
+ * @throws {RangeError} for any other pid.
  * @example
  * ```ts
  * import { isAlive } from "@posix/ipc/signal";
@@ -202,7 +199,7 @@ export function killGroup(pgid: number, signal: SignalLike = "SIGTERM"): void {
  * ```
  */
 export function isAlive(pid: number): boolean {
-  validatePid(pid, "process");
+  validatePid(pid, "process id");
   if (libc().kill(pid, 0) === 0) return true;
   const code = errno();
   if (code === ESRCH) return false;
