@@ -92,6 +92,17 @@ export const AT_EMPTY_PATH = 0x1000;
 /** The file type bits of `stx_mode`, and the type of a FIFO (<sys/stat.h>). */
 export const S_IFMT = 0o170000;
 export const S_IFIFO = 0o010000;
+/**
+ * The sticky bit. On a file in /dev/shm or the mqueue file system it means nothing to the
+ * kernel, which keeps and shows it: the library sets it on the objects a handle owns (see
+ * src/_owned.ts). <sys/stat.h>
+ */
+export const S_ISVTX = 0o1000;
+
+// <sys/file.h>: flock operations
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 
 // <semaphore.h>, <mqueue.h>, <limits.h>
 export const SEM_VALUE_MAX = 0x7fffffff;

@@ -34,6 +34,12 @@ export const symbols = {
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  // int fchmod(int fd, mode_t mode);
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  // int chmod(const char *path, mode_t mode);
+  chmod: { parameters: ["buffer", "u32"], result: "i32" },
+  // int flock(int fd, int operation);  only with LOCK_NB here, so it never blocks
+  flock: { parameters: ["i32", "i32"], result: "i32" },
   // ssize_t readlink(const char *path, char *buf, size_t size);
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   // DIR *opendir(const char *path);
