@@ -379,8 +379,8 @@ export class SharedMemory implements Disposable {
 
   /**
    * Changes the segment's size (ftruncate) and maps it again: views taken before are detached,
-   * so take `buffer` or `bytes` again. Growing a named segment reserves its pages as `create`
-   * does.
+   * so take `buffer` or `bytes` again (a buffer transferred away before reads zeros from then
+   * on, as after `close()`). Growing a named segment reserves its pages as `create` does.
    *
    * Touching a mapped page past the end of the segment kills a process with SIGBUS, so this
    * refuses to shrink the segment below anything this process still uses in it: a semaphore,
@@ -461,7 +461,21 @@ export class SharedMemory implements Disposable {
 
   /**
    * Unmaps the memory (detaching every view), closes the descriptor, and, in the handle that
-   * created the name without `persist`, removes the name. Closing again does nothing.
+   * created the name without `persist`, removes the name. Closing again does nothing. A buffer
+   * that was transferred away (`transfer()`, `postMessage`) cannot be detached: its pages are
+   * replaced with private zero pages instead, so it reads zeros and never crashes, and
+   * everything is released all the same. A handle dropped without `close()` is released the
+   * same way once it and every view of its memory are unreachable.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const memory = SharedMemory.create(`/closing-${Deno.pid}`, { size: 64 });
+   * const bytes = memory.bytes;
+   * memory.close(); // the name is removed; `bytes` is now empty
+   * console.log(bytes.length); // 0
+   * ```
    */
   close(): void {
     const mapping = this.#mapping;
