@@ -30,7 +30,14 @@
 
 import { EDEADLK } from "../../ffi/constants.ts";
 import { pidNamespaceTag, processIsDead } from "../_liveness.ts";
-import { RETRY, SLICE_MS, type WaitOptions, waitUntil } from "../_wait.ts";
+import {
+  deadlineAfter,
+  RETRY,
+  SLICE_MS,
+  sliceUntil,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
 import { IpcError, systemError } from "../errors.ts";
 import { futexWait, futexWaitSync, futexWake, type PlacedCells } from "./_futex.ts";
 
@@ -209,15 +216,15 @@ export class LockWord {
   }
 
   /**
-   * Waits for the lock, blocking this thread, at most `timeout` ms (`undefined` or `Infinity`:
-   * as long as it takes).
+   * Waits for the lock, blocking this thread, at most `timeout` ms (validated; `Infinity`: as
+   * long as it takes).
    *
    * @throws {IpcError} EDEADLK when this process holds the lock: nothing could release it.
    */
-  lockSync(timeout: number | undefined): Taken {
+  lockSync(timeout: number): Taken {
     const fast = this.spin();
     if (fast) return fast;
-    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
+    const deadline = deadlineAfter(timeout);
     let slept = false;
     let thorough = false;
     while (true) {
@@ -229,7 +236,7 @@ export class LockWord {
           hint: "this process holds it already",
         });
       }
-      const left = deadline - performance.now();
+      const left = sliceUntil(deadline);
       if (left <= 0) {
         throw new Deno.errors.TimedOut(
           `Cannot lock the ${this.#label}: timed out after ${timeout} ms`,

@@ -5,7 +5,15 @@
  */
 
 import { place } from "../_placement.ts";
-import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import {
+  deadlineAfter,
+  RETRY,
+  SLICE_MS,
+  sliceUntil,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
@@ -118,7 +126,7 @@ export class Barrier implements Disposable {
   /**
    * Arrives and waits, without blocking the event loop, until every party has arrived.
    *
-   * @param options `timeout` (ms) and `signal`.
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes) and `signal`.
    * @returns `true` for exactly one caller per round: the last to arrive.
    * @throws {Deno.errors.TimedOut} after `timeout` (the arrival still counts).
    * @example See {@linkcode Barrier}.
@@ -142,16 +150,26 @@ export class Barrier implements Disposable {
   /**
    * Like {@linkcode Barrier.wait}, blocking this thread.
    *
-   * @param options `timeout` (ms).
+   * @param options `timeout` (ms; `Infinity` or none: as long as it takes).
    * @returns `true` for the last to arrive.
+   * @throws {Deno.errors.TimedOut} after `timeout` (the arrival still counts).
+   * @throws {RangeError} for a timeout that is NaN or negative (nothing counted).
+   * @example
+   * ```ts
+   * import { Barrier } from "@posix/ipc/sync";
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64 });
+   * using alone = Barrier.init(memory, 0, { parties: 1 });
+   * console.log(alone.waitSync({ timeout: Infinity })); // true: the only party is the last
+   * ```
    */
   waitSync(options: { timeout?: number } = {}): boolean {
-    validateWaitOptions(options, `wait at the ${this.#label}`);
+    const deadline = deadlineAfter(validateWaitOptions(options, `wait at the ${this.#label}`));
     const round = this.#arrive();
     if (round === true) return true;
-    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
     while (Atomics.load(this.#placed.cells, GENERATION) === round) {
-      const left = deadline - performance.now();
+      const left = sliceUntil(deadline);
       if (left <= 0) {
         throw new Deno.errors.TimedOut(
           `Cannot wait at the ${this.#label}: timed out after ${options.timeout} ms`,

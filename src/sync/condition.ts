@@ -5,7 +5,15 @@
  */
 
 import { place } from "../_placement.ts";
-import { RETRY, SLICE_MS, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import {
+  deadlineAfter,
+  RETRY,
+  SLICE_MS,
+  sliceUntil,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
@@ -149,15 +157,14 @@ export class Condition implements Disposable {
    * ```
    */
   waitSync(guard: MutexGuard, options: { timeout?: number } = {}): void {
-    validateWaitOptions(options, `wait on the ${this.#label}`);
+    const deadline = deadlineAfter(validateWaitOptions(options, `wait on the ${this.#label}`));
     const placed = this.#placed;
     placed.assertOpen();
     const seen = Atomics.load(placed.cells, 0);
-    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
     suspendGuard(guard);
     try {
       while (Atomics.load(placed.cells, 0) === seen) {
-        const left = deadline - performance.now();
+        const left = sliceUntil(deadline);
         if (left <= 0) {
           throw new Deno.errors.TimedOut(
             `Cannot wait on the ${this.#label}: timed out after ${options.timeout} ms`,

@@ -6,7 +6,9 @@
  * Each is placed at an offset of a `SharedMemory` or shared `Mapping` with `init()` once, and
  * taken with `at()` elsewhere. Waits never block the event loop, take `{ timeout, signal }`, and
  * have `…Sync` forms for workers. Ownership of a mutex belongs to a process (the lock holds its
- * pid), so do not share one between Workers of one process.
+ * pid and PID namespace), so do not share one between Workers of one process. A holder's death
+ * is detected from its own PID namespace only: a process in another one (another container)
+ * waits instead of judging a pid that is not its namespace's.
  *
  * @example
  * ```ts

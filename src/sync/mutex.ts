@@ -71,7 +71,7 @@ export class MutexGuard implements Disposable {
       await guard.#lock.lock({}, () => {}, (taken) => guard.#resumed(taken));
     };
     resumeGuardSync = (guard) => {
-      guard.#resumed(guard.#lock.lockSync(undefined));
+      guard.#resumed(guard.#lock.lockSync(Infinity));
     };
   }
 
@@ -331,9 +331,9 @@ export class Mutex implements Disposable {
    * ```
    */
   lockSync(options: { timeout?: number } = {}): MutexGuard {
-    validateWaitOptions(options, `lock the ${this.#label}`);
+    const timeout = validateWaitOptions(options, `lock the ${this.#label}`);
     this.#placed.assertOpen();
-    return this.#guard(this.#lock.lockSync(options.timeout));
+    return this.#guard(this.#lock.lockSync(timeout));
   }
 
   /**
