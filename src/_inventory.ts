@@ -1,19 +1,39 @@
 /**
  * Every IPC object on the machine, read from /dev/shm, the mqueue file system and
- * /proc/sysvipc, with the processes that use them: the data behind `ipc ls`, `ipc rm` and
- * `ipc gc`. Internal: the public face is src/cli.ts.
+ * /proc/sysvipc, with the processes that use them and what `ipc gc` may do with each: the data
+ * behind `ipc ls`, `ipc rm` and `ipc gc`. Internal: the public face is src/cli.ts.
+ *
+ * An orphan is an object that is provably abandoned, never one that only looks unused now:
+ * - a POSIX object that a handle of this library created and promised to remove (it carries
+ *   the mark of src/_owned.ts), whose owning handle is gone (the kernel says so: the lock that
+ *   handle held on it is free) and that no process has open or mapped. Removing its name does what that handle's `close()` would have done.
+ * - nothing else. A persisted object or another program's (no mark) may be wanted by a process
+ *   that comes later; so may a queue with messages, and a System V object, which outlives its
+ *   creator by design (the kernel records no owner that promised to remove it, and a segment
+ *   whose creator is gone and that nothing has attached may still hold data for the next run,
+ *   as PostgreSQL's do). These are "unused" at most, and only `ipc gc --force` removes them.
  *
  * @module
  */
 
 import { cstring } from "../ffi/cstring.ts";
-import { GETPID, IPC_RMID, O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../ffi/constants.ts";
+import {
+  EBUSY,
+  ENOENT,
+  GETPID,
+  IPC_RMID,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDONLY,
+  S_IFREG,
+} from "../ffi/constants.ts";
 import { mq_attr } from "../ffi/layout.ts";
 import { libc } from "../ffi/libc.ts";
-import { check } from "./errors.ts";
+import { check, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { processIsDead } from "./_liveness.ts";
-import { fileStatus, listDirectory, readLink, readProcText } from "./_proc.ts";
+import { isMarked, probeOwner } from "./_owned.ts";
+import { type FileStatus, fileStatus, listDirectory, readLink, readProcText } from "./_proc.ts";
 import { MessageQueue } from "./mqueue.ts";
 import { Semaphore } from "./semaphore.ts";
 import { SharedMemory } from "./shm.ts";
@@ -23,6 +43,13 @@ export type IpcKind = "shm" | "sem" | "mq" | "sysv-shm" | "sysv-sem" | "sysv-msg
 
 /** The kinds of object the inspector knows, as `--kind` takes them. */
 export const KINDS: readonly IpcKind[] = ["shm", "sem", "mq", "sysv-shm", "sysv-sem", "sysv-msg"];
+
+const KIND_SET: ReadonlySet<string> = new Set(KINDS);
+
+/** Whether `kind` is one of {@linkcode KINDS} (a Set lookup: no prototype key passes). */
+export function isKind(kind: string): kind is IpcKind {
+  return KIND_SET.has(kind);
+}
 
 /** A process the kernel records for an object, and whether it still runs. */
 export interface IpcProcess {
@@ -34,6 +61,16 @@ export interface IpcProcess {
   alive: boolean;
 }
 
+/**
+ * What `ipc gc` makes of an object:
+ * - "orphaned": provably abandoned; `ipc gc` removes it;
+ * - "unused": nothing seems to use it now, but it may be wanted later (persisted, another
+ *   program's, messages waiting, System V); only `ipc gc --force` removes it;
+ * - "in use": a process has it open, mapped or attached, or its owner runs; never removed;
+ * - "unknown": the kernel tells too little; never removed by `ipc gc`.
+ */
+export type IpcState = "orphaned" | "unused" | "in use" | "unknown";
+
 /** One IPC object as `ipc ls --json` prints it. Fields that do not apply to a kind are `null`. */
 export interface IpcObject {
   /** The kind of object. */
@@ -42,14 +79,21 @@ export interface IpcObject {
   name: string;
   /** System V: the id that `ipc rm` takes. POSIX: `null`. */
   id: number | null;
+  /** POSIX: the inode of its file, which tells it from a later object of the same name. */
+  inode: number | null;
   /** Bytes: of the segment (shm, sysv-shm), or queued (mq, sysv-msg). */
   size: number | null;
   /** Permission bits, such as 0o600 (384). */
   mode: number;
-  /** The owner's user id and name. */
+  /** The owner's user id. */
   uid: number;
   /** The owner's name, or the uid as text when /etc/passwd does not know it. */
   owner: string;
+  /**
+   * POSIX: whether a handle of this library created it and removes it when closed (not
+   * persisted), as the mark it set tells. System V: `null`.
+   */
+  owned: boolean | null;
   /** Messages waiting (mq, sysv-msg). */
   messages: number | null;
   /** Semaphores in the set (sysv-sem). */
@@ -62,13 +106,16 @@ export interface IpcObject {
   processes: IpcProcess[];
   /** When it was created (System V: last changed), as an ISO date. */
   created: string;
+  /** What `ipc gc` makes of it. */
+  state: IpcState;
   /**
-   * Whether no process can use it any more: its creator is gone and nothing has it attached
-   * (sysv-shm), nothing has it open or mapped (POSIX), or every process that used it is gone
-   * (sysv-sem, sysv-msg). `null` when the kernel records too little to tell (a System V
-   * semaphore set or queue that no one has used yet).
+   * Why, in words: "owned by a handle that is gone, nothing has it open" for an orphan, else
+   * "kept: …" ("kept: persisted, or made by another program", "kept: 2 messages waiting",
+   * "kept: attached by 2 processes").
    */
-  orphaned: boolean | null;
+  reason: string;
+  /** Whether it is provably abandoned: `state === "orphaned"`. */
+  orphaned: boolean;
 }
 
 /** What a listing found, and what it could not look at. */
@@ -92,35 +139,116 @@ export function inventory(kinds: readonly IpcKind[] = KINDS): Inventory {
   return { objects, notes };
 }
 
-/** Removes an object: unlinks a POSIX name, or IPC_RMID on a System V id. */
-export function removeObject(object: Pick<IpcObject, "kind" | "name" | "id">): void {
+/**
+ * Removes an object that {@linkcode inventory} listed: unlinks a POSIX name, or IPC_RMID on a
+ * System V id, once it has checked that the name or id still names that object (not one made
+ * since under the same name, or given the same id).
+ *
+ * With `asOrphan` (for a POSIX object listed as orphaned), it is removed only while the kernel
+ * still says its owner is gone: the owner's lock is held exclusively across the unlink.
+ *
+ * @throws {Deno.errors.NotFound} when it is gone or was replaced since it was listed.
+ * @throws {Deno.errors.Busy} when its owner's handle is open again.
+ */
+export function removeObject(object: IpcObject, asOrphan = false): void {
   const c = libc();
   const operation = { action: `remove ${object.kind}`, objectName: object.name };
   switch (object.kind) {
     case "shm":
-      return SharedMemory.unlink(object.name);
     case "sem":
-      return Semaphore.unlink(object.name);
     case "mq":
-      return MessageQueue.unlink(object.name);
+      if (asOrphan) return removeUnderOwnerLock(object);
+      assertSameFile(object);
+      return unlinkPosix(object);
     case "sysv-shm":
-      check(c.shmctl(object.id!, IPC_RMID, null), "shmctl", operation);
-      return;
     case "sysv-sem":
-      check(c.semctl_buffer(object.id!, 0, IPC_RMID, null), "semctl", operation);
+    case "sysv-msg": {
+      const id = assertSameSystemV(object);
+      if (object.kind === "sysv-shm") check(c.shmctl(id, IPC_RMID, null), "shmctl", operation);
+      else if (object.kind === "sysv-sem") {
+        check(c.semctl_buffer(id, 0, IPC_RMID, null), "semctl", operation);
+      } else check(c.msgctl(id, IPC_RMID, null), "msgctl", operation);
       return;
-    case "sysv-msg":
-      check(c.msgctl(object.id!, IPC_RMID, null), "msgctl", operation);
-      return;
+    }
   }
+}
+
+function replaced(object: IpcObject, syscall: string): Error {
+  return systemError(ENOENT, syscall, {
+    action: `remove ${object.kind}`,
+    objectName: object.name,
+    hint: "it was removed, or replaced by another object, since it was listed",
+  });
+}
+
+/** The path of a POSIX object's file, where the inspector reads it. */
+function posixPath(object: Pick<IpcObject, "kind" | "name">): string | undefined {
+  if (object.kind === "shm") return `/dev/shm${object.name}`;
+  if (object.kind === "sem") return `/dev/shm/sem.${object.name.slice(1)}`;
+  const mount = mqueueMount();
+  return mount === undefined ? undefined : `${mount}${object.name}`;
+}
+
+function assertSameFile(object: IpcObject): void {
+  const path = posixPath(object);
+  const status = path === undefined ? undefined : fileStatus(path);
+  if (!status || status.inode !== object.inode) throw replaced(object, "statx");
+}
+
+/** Opens a POSIX object's file, read-only, to ask about it, or returns -1. */
+function openObject(object: Pick<IpcObject, "kind" | "name">): number {
+  const flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+  if (object.kind === "mq") return libc().mq_open(cstring(object.name), flags, 0, null);
+  return libc().open(cstring(posixPath(object)!), flags, 0);
+}
+
+function unlinkPosix(object: IpcObject): void {
+  if (object.kind === "shm") SharedMemory.unlink(object.name);
+  else if (object.kind === "sem") Semaphore.unlink(object.name);
+  else MessageQueue.unlink(object.name);
+}
+
+/** Removes an orphan while holding the lock its owner held, taken exclusively. */
+function removeUnderOwnerLock(object: IpcObject): void {
+  const fd = openObject(object);
+  if (fd < 0) throw replaced(object, object.kind === "mq" ? "mq_open" : "open");
+  try {
+    const owner = probeOwner(fd, object.inode ?? -1);
+    if (owner === "present") {
+      throw systemError(EBUSY, "flock", {
+        action: `remove ${object.kind}`,
+        objectName: object.name,
+        hint: "the handle that owns it is open again",
+      });
+    }
+    if (owner !== "gone") throw replaced(object, "flock");
+    // The name still names the file we hold locked: no owner can take it back meanwhile.
+    assertSameFile(object);
+    unlinkPosix(object);
+  } finally {
+    closeFd(fd); // releases the exclusive lock
+  }
+}
+
+/** Checks that the System V id still names the object listed (same key, same change time). */
+function assertSameSystemV(object: IpcObject): number {
+  const kind = object.kind as SystemVKind;
+  const now = systemV(kind, new Map(), []).find((fresh) => fresh.id === object.id);
+  if (!now || now.name !== object.name || now.created !== object.created) {
+    throw replaced(
+      object,
+      kind === "sysv-shm" ? "shmctl" : kind === "sysv-sem" ? "semctl" : "msgctl",
+    );
+  }
+  return now.id!;
 }
 
 /** Which processes have a /dev/shm file or a message queue open or mapped. */
 interface Users {
   /** By the inode of a file in /dev/shm (glibc maps a semaphore under a temporary name). */
   byInode: Map<number, Set<number>>;
-  /** By the name of a message queue ("/jobs"), from the fd links. */
-  byQueue: Map<string, Set<number>>;
+  /** By the inode of a message queue, from the fd links ("/jobs"). */
+  byQueue: Map<number, Set<number>>;
 }
 
 function emptyUsers(): Users {
@@ -131,7 +259,10 @@ function needsUsers(kinds: readonly IpcKind[]): boolean {
   return kinds.includes("shm") || kinds.includes("sem") || kinds.includes("mq");
 }
 
-/** Walks /proc: every readable process's fds and mappings. Unreadable ones are skipped. */
+/**
+ * Walks /proc: every readable process's fds and mappings. Those that cannot be read (another
+ * user's, for a user other than root) are skipped: no verdict rests on this walk alone.
+ */
 function scanUsers(): Users {
   const users = emptyUsers();
   const add = <K>(map: Map<K, Set<number>>, key: K, pid: number) => {
@@ -143,14 +274,14 @@ function scanUsers(): Users {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     for (const fd of listDirectory(`/proc/${pid}/fd`) ?? []) {
-      const target = readLink(`/proc/${pid}/fd/${fd}`);
+      const link = `/proc/${pid}/fd/${fd}`;
+      const target = readLink(link);
       if (target === undefined) continue;
-      if (target.startsWith("/dev/shm/")) {
-        const status = fileStatus(target);
-        if (status) add(users.byInode, status.inode, pid);
-      } else if (/^\/[^/]+$/.test(target)) {
-        add(users.byQueue, target, pid); // a queue's fd links to "/name"
-      }
+      const shm = target.startsWith("/dev/shm/");
+      if (!shm && !/^\/[^/]+$/.test(target)) continue; // a queue's fd links to "/name"
+      // The open file itself (following the link), not whatever the name holds now.
+      const status = fileStatus(link, true);
+      if (status) add(shm ? users.byInode : users.byQueue, status.inode, pid);
     }
     const maps = readProcText(`/proc/${pid}/maps`, 16 << 20) ?? "";
     for (const line of maps.split("\n")) {
@@ -163,6 +294,48 @@ function scanUsers(): Users {
   return users;
 }
 
+type Verdict = Pick<IpcObject, "state" | "reason">;
+
+const ORPHAN = "owned by a handle that is gone";
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** The verdict on a POSIX object, from who has it open and what the kernel says of its owner. */
+function judgePosix(
+  kind: "shm" | "sem" | "mq",
+  pids: number[],
+  owner: ReturnType<typeof probeOwner>,
+  messages: number | null,
+): Verdict {
+  const use = kind === "sem" ? "mapped" : "open or mapped";
+  if (pids.length > 0) {
+    return { state: "in use", reason: `kept: ${use} by ${plural(pids.length, "process")}` };
+  }
+  if (owner === "present") {
+    return { state: "in use", reason: "kept: the handle that owns it is open" };
+  }
+  if (owner === "unknown" || owner === "replaced") {
+    return {
+      state: "unknown",
+      reason: owner === "replaced"
+        ? "kept: it was replaced while being inspected"
+        : "kept: the kernel would not say whether the handle that owns it is open",
+    };
+  }
+  if (messages !== null && messages > 0) {
+    return { state: "unused", reason: `kept: ${plural(messages, "message")} waiting` };
+  }
+  if (owner === "gone") {
+    return { state: "orphaned", reason: `${ORPHAN}, nothing has it ${use}` };
+  }
+  return {
+    state: "unused",
+    reason: `kept: persisted, or made by another program; nothing has it ${use}`,
+  };
+}
+
 function devShm(kinds: readonly IpcKind[], users: Users, owners: Map<number, string>): IpcObject[] {
   const objects: IpcObject[] = [];
   for (const file of listDirectory("/dev/shm") ?? []) {
@@ -170,19 +343,38 @@ function devShm(kinds: readonly IpcKind[], users: Users, owners: Map<number, str
     const kind = semaphore ? "sem" : "shm";
     if (!kinds.includes(kind)) continue;
     const status = fileStatus(`/dev/shm/${file}`);
-    if (!status) continue; // removed meanwhile
+    if (status?.type !== S_IFREG) continue; // removed meanwhile, or no shm_open object
     const name = `/${semaphore ? file.slice(4) : file}`;
     const pids = [...(users.byInode.get(status.inode) ?? [])];
+    const marked = isMarked(status.mode);
+    const owner = marked ? probe({ kind, name }, status.inode) : "unmarked";
     objects.push({
       ...blank(kind, name, status.mode, status.uid, owners, status.created),
+      inode: status.inode,
+      owned: marked,
       size: semaphore ? null : status.size,
       value: semaphore ? semaphoreValue(name) : null,
       attached: pids.length,
       processes: pids.map((pid) => recorded(pid, "user")),
-      orphaned: pids.length === 0,
+      ...verdict(judgePosix(kind, pids, owner, null)),
     });
   }
   return objects;
+}
+
+/** What the kernel says of the owner of a marked shm or mq object (see `probeOwner`). */
+function probe(object: Pick<IpcObject, "kind" | "name">, inode: number) {
+  const fd = openObject(object);
+  if (fd < 0) return "unknown" as const;
+  try {
+    return probeOwner(fd, inode);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function verdict(judged: Verdict): Verdict & { orphaned: boolean } {
+  return { ...judged, orphaned: judged.state === "orphaned" };
 }
 
 function semaphoreValue(name: string): number | null {
@@ -213,43 +405,57 @@ function messageQueues(users: Users, owners: Map<number, string>, notes: string[
   const objects: IpcObject[] = [];
   for (const file of listDirectory(mount) ?? []) {
     const status = fileStatus(`${mount}/${file}`);
-    if (!status) continue;
+    if (status?.type !== S_IFREG) continue;
     const name = `/${file}`;
-    const pids = [...(users.byQueue.get(name) ?? [])];
+    const pids = [...(users.byQueue.get(status.inode) ?? [])];
     // The file reads "QSIZE:128 NOTIFY:0 SIGNO:0 NOTIFY_PID:0 ".
     const text = readProcText(`${mount}/${file}`, 256) ?? "";
     const queued = Number(/QSIZE:(\d+)/.exec(text)?.[1] ?? NaN);
+    const { messages, owner } = inspectQueue(name, status);
     objects.push({
       ...blank("mq", name, status.mode, status.uid, owners, status.created),
+      inode: status.inode,
+      owned: isMarked(status.mode),
       size: Number.isFinite(queued) ? queued : null,
-      messages: queueLength(name),
+      messages,
       attached: pids.length,
       processes: pids.map((pid) => recorded(pid, "user")),
-      orphaned: pids.length === 0,
+      ...verdict(judgePosix("mq", pids, owner, messages)),
     });
   }
   return objects;
 }
 
-/** Messages in a queue, through mq_getattr on a read-only descriptor that receives nothing. */
-function queueLength(name: string): number | null {
+/**
+ * Messages in a queue (mq_getattr) and what the kernel says of its owner, through a read-only
+ * descriptor that receives nothing.
+ */
+function inspectQueue(
+  name: string,
+  status: FileStatus,
+): { messages: number | null; owner: ReturnType<typeof probeOwner> } {
   const c = libc();
-  const fd = c.mq_open(cstring(name), O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, null);
-  if (fd < 0) return null;
+  const fd = openObject({ kind: "mq", name });
+  if (fd < 0) return { messages: null, owner: "unknown" };
   try {
     const attributes = new BigInt64Array(mq_attr.size / 8);
-    if (c.mq_getattr(fd, attributes) !== 0) return null;
-    return Number(attributes[mq_attr.mq_curmsgs / 8]);
+    const messages = c.mq_getattr(fd, attributes) === 0
+      ? Number(attributes[mq_attr.mq_curmsgs / 8])
+      : null;
+    const owner = isMarked(status.mode) ? probeOwner(fd, status.inode) : "unmarked";
+    // Messages unknown: never judged empty.
+    return { messages, owner: messages === null ? "unknown" : owner };
   } finally {
     closeFd(fd);
   }
 }
 
-function systemV(
-  kind: "sysv-shm" | "sysv-sem" | "sysv-msg",
-  owners: Map<number, string>,
-  notes: string[],
-): IpcObject[] {
+type SystemVKind = "sysv-shm" | "sysv-sem" | "sysv-msg";
+
+const SYSV_KEPT = "may hold data for a later process (System V objects outlive their " +
+  "creators by design); --force removes it";
+
+function systemV(kind: SystemVKind, owners: Map<number, string>, notes: string[]): IpcObject[] {
   const file = `/proc/sysvipc/${kind.slice(5)}`;
   const text = readProcText(file, 16 << 20);
   if (text === undefined) {
@@ -270,16 +476,32 @@ function systemV(
       ...blank(kind, keyName(key), mode, field("uid"), owners, new Date(field("ctime") * 1000)),
       id,
     };
+    // A pid of 0 is a process of another PID namespace (or none yet): not judged.
     if (kind === "sysv-shm") {
-      const processes = [recorded(field("cpid"), "creator"), recorded(field("lpid"), "last-attach")]
-        .filter((p) => p.pid > 0);
+      const creator = recorded(field("cpid"), "creator");
+      const last = recorded(field("lpid"), "last-attach");
       const attached = field("nattch");
+      let judged: Verdict;
+      if (attached > 0) {
+        judged = { state: "in use", reason: `kept: attached by ${plural(attached, "process")}` };
+      } else if (creator.alive) {
+        judged = { state: "in use", reason: `kept: its creator (pid ${creator.pid}) runs` };
+      } else if (last.alive) {
+        judged = { state: "in use", reason: `kept: pid ${last.pid}, which attached it last, runs` };
+      } else if (creator.pid <= 0) {
+        judged = { state: "unknown", reason: "kept: its creator is not visible here" };
+      } else {
+        judged = {
+          state: "unused",
+          reason: `kept: its creator is gone and nothing is attached, but it ${SYSV_KEPT}`,
+        };
+      }
       objects.push({
         ...object,
         size: field("size"),
         attached,
-        processes,
-        orphaned: attached === 0 && !processes[0]?.alive,
+        processes: [creator, last].filter((p) => p.pid > 0),
+        ...verdict(judged),
       });
     } else if (kind === "sysv-msg") {
       const processes = [
@@ -287,12 +509,13 @@ function systemV(
         recorded(field("lrpid"), "last-receive"),
       ]
         .filter((p) => p.pid > 0);
+      const messages = field("qnum");
       objects.push({
         ...object,
         size: field("cbytes"),
-        messages: field("qnum"),
+        messages,
         processes,
-        orphaned: processes.length === 0 ? null : processes.every((p) => !p.alive),
+        ...verdict(judgeUsers(processes, messages, "used")),
       });
     } else {
       const semaphores = field("nsems");
@@ -306,11 +529,29 @@ function systemV(
         ...object,
         semaphores,
         processes,
-        orphaned: processes.length === 0 ? null : processes.every((p) => !p.alive),
+        ...verdict(judgeUsers(processes, null, "operated on")),
       });
     }
   }
   return objects;
+}
+
+/** The verdict on a System V semaphore set or queue, from the last processes that used it. */
+function judgeUsers(processes: IpcProcess[], messages: number | null, used: string): Verdict {
+  const alive = processes.find((p) => p.alive);
+  if (alive) {
+    return { state: "in use", reason: `kept: pid ${alive.pid}, which ${used} it last, runs` };
+  }
+  if (processes.length === 0) {
+    return { state: "unknown", reason: `kept: no process that ${used} it is visible here` };
+  }
+  if (messages !== null && messages > 0) {
+    return { state: "unused", reason: `kept: ${plural(messages, "message")} waiting` };
+  }
+  return {
+    state: "unused",
+    reason: `kept: every process that ${used} it is gone, but it ${SYSV_KEPT}`,
+  };
 }
 
 function keyName(key: number): string {
@@ -334,17 +575,21 @@ function blank(
     kind,
     name,
     id: null,
+    inode: null,
     size: null,
-    mode,
+    mode: mode & 0o777,
     uid,
     owner: owners.get(uid) ?? String(uid),
+    owned: null,
     messages: null,
     semaphores: null,
     value: null,
     attached: null,
     processes: [],
     created: created.toISOString(),
-    orphaned: null,
+    state: "unknown",
+    reason: "kept: not judged",
+    orphaned: false,
   };
 }
 

@@ -8,10 +8,12 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  AT_EMPTY_PATH,
   AT_FDCWD,
   AT_SYMLINK_NOFOLLOW,
   O_CLOEXEC,
   O_RDONLY,
+  S_IFMT,
   STATX_BASIC_STATS,
   STATX_BTIME,
 } from "../ffi/constants.ts";
@@ -69,6 +71,9 @@ export function listDirectory(path: string): string[] | undefined {
 /** What `statx` tells of a file, as far as the inspector needs it. */
 export interface FileStatus {
   size: number;
+  /** The file type bits (`S_IFREG`, `S_IFDIR`, …). */
+  type: number;
+  /** The permission bits with setuid, setgid and sticky (0o7777). */
   mode: number;
   uid: number;
   inode: number;
@@ -77,23 +82,35 @@ export interface FileStatus {
   modified: Date;
 }
 
-/** The status of a file (not following a final symlink), or `undefined` when it is gone. */
-export function fileStatus(path: string): FileStatus | undefined {
+/**
+ * The status of a file, or `undefined` when it is gone. A final symlink is not followed unless
+ * `follow` (which /proc/PID/fd/N needs, to reach the open file itself).
+ */
+export function fileStatus(path: string, follow = false): FileStatus | undefined {
+  return statusAt(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW);
+}
+
+/** The status of the file an open descriptor refers to (fstat), or `undefined`. */
+export function descriptorStatus(fd: number): FileStatus | undefined {
+  return statusAt(fd, "", AT_EMPTY_PATH);
+}
+
+function statusAt(dirfd: number, path: string, flags: number): FileStatus | undefined {
   const buffer = new Uint8Array(statx.size);
-  const flags = AT_SYMLINK_NOFOLLOW;
-  if (libc().statx(AT_FDCWD, cstring(path), flags, STATX_BASIC_STATS | STATX_BTIME, buffer) !== 0) {
-    return undefined;
-  }
+  const mask = STATX_BASIC_STATS | STATX_BTIME;
+  if (libc().statx(dirfd, cstring(path), flags, mask, buffer) !== 0) return undefined;
   const view = new DataView(buffer.buffer);
   const time = (at: number) =>
     new Date(Number(view.getBigInt64(at, true)) * 1000 + view.getUint32(at + 8, true) / 1e6);
-  const mask = view.getUint32(0, true);
+  const got = view.getUint32(0, true);
+  const mode = view.getUint16(statx.stx_mode, true);
   return {
     size: Number(view.getBigUint64(statx.stx_size, true)),
-    mode: view.getUint16(statx.stx_mode, true) & 0o7777,
+    type: mode & S_IFMT,
+    mode: mode & 0o7777,
     uid: view.getUint32(statx.stx_uid, true),
     inode: Number(view.getBigUint64(statx.stx_ino, true)),
-    created: time(mask & STATX_BTIME ? statx.stx_btime : statx.stx_ctime),
+    created: time(got & STATX_BTIME ? statx.stx_btime : statx.stx_ctime),
     modified: time(statx.stx_mtime),
   };
 }

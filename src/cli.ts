@@ -11,8 +11,9 @@
  *   and queues (/proc/sysvipc), with size, mode, owner, the processes the kernel records and
  *   whether they still run, attach and message counts, and age.
  * - `ipc rm NAME|ID... [--kind K]`: removes objects by POSIX name or System V id.
- * - `ipc gc [--dry-run] [--kind K] [NAME|ID...]`: removes orphans: objects that no running
- *   process can still use (see {@linkcode IpcObject.orphaned}).
+ * - `ipc gc [--dry-run] [--force] [--kind K] [--json] [NAME|ID...]`: removes orphans, objects
+ *   that are provably abandoned (see {@linkcode IpcObject.state}), and says why each counts as
+ *   one; `--force` also removes those that nothing uses now but someone may want later.
  * - `ipc limits [--json]`: the kernel's and the user's limits, with what each means.
  *
  * Exit codes: 0 done, 1 an object could not be found or removed, 2 a usage error.
@@ -35,6 +36,7 @@ import {
   inventory,
   type IpcKind,
   type IpcObject,
+  isKind,
   KINDS,
   removeObject,
 } from "./_inventory.ts";
@@ -42,7 +44,7 @@ import { type IpcLimit, limits } from "./_limits.ts";
 import { paint, table } from "./_table.ts";
 import { formatBytes } from "./_validate.ts";
 
-export type { IpcKind, IpcObject, IpcProcess } from "./_inventory.ts";
+export type { IpcKind, IpcObject, IpcProcess, IpcState } from "./_inventory.ts";
 export type { IpcLimit } from "./_limits.ts";
 
 /** Where {@linkcode main} writes; the process's stdout and stderr by default. */
@@ -63,7 +65,7 @@ Usage: ipc <command> [options]
 Commands:
   ls        list shared memory, semaphores and message queues, POSIX and System V
   rm        remove objects by POSIX name or System V id
-  gc        remove orphans: objects that no running process can still use
+  gc        remove orphans: objects provably abandoned by a program that crashed
   limits    the kernel's and the user's limits on IPC objects
 
 Run "ipc <command> --help" for a command's options.
@@ -71,7 +73,8 @@ Exit codes: 0 done, 1 something could not be found or removed, 2 a usage error.`
   ls: `Usage: ipc ls [--kind KIND] [--json]
 
 Lists every IPC object: POSIX shared memory and named semaphores (/dev/shm), POSIX message
-queues (the mqueue file system, when mounted) and System V objects (/proc/sysvipc).
+queues (the mqueue file system, when mounted) and System V objects (/proc/sysvipc), with what
+"ipc gc" makes of each (STATE: orphaned, unused, in use or unknown) and why (WHY).
 
   --kind KIND   only this kind: ${KINDS.join(", ")} (repeatable)
   --json        an array of objects, for scripts
@@ -83,17 +86,34 @@ Removing a name does not disturb processes that have the object open; it goes wi
 
   --kind KIND   the kind, when a name or id matches more than one
   -h, --help    this text`,
-  gc: `Usage: ipc gc [--dry-run] [--kind KIND] [--json] [NAME|ID...]
+  gc: `Usage: ipc gc [--dry-run] [--force] [--kind KIND] [--json] [NAME|ID...]
 
-Removes orphans, and says what it removed:
-  POSIX shm, sem, mq   no process has it open or mapped (the kernel records no creator)
-  sysv-shm             its creator is gone and nothing is attached
-  sysv-sem, sysv-msg   every process that operated on it is gone (never used: kept)
-Processes of other users that cannot be inspected count as not using it.
+Removes orphans, objects provably abandoned, and says why each is one. An orphan is a POSIX
+shared memory object, semaphore or message queue that a handle of @posix/ipc created and
+promised to remove (not persisted: it carries a mark, the sticky bit, "T" in ls -l), whose
+handle is gone without closing (the kernel says so: the lock that handle held on it is free;
+for a semaphore, which holds no descriptor, no process maps it), and that no process has open.
+Removing its name does what that handle's close() would have done; a process that still has it
+open keeps it until it closes it.
 
-  --dry-run     say what would be removed, remove nothing
+Everything else is kept, and "ipc gc --dry-run" says why:
+  persisted objects and other programs' (no mark): someone may open them later
+  a message queue with messages waiting (POSIX or System V)
+  System V objects: they outlive their creators by design, and the kernel records no owner
+    that promised to remove one. A segment whose creator is gone and that nothing has attached
+    may still hold data for the next run of its program (PostgreSQL's do), so nothing proves
+    it abandoned.
+  anything open, mapped or attached, whose owner's handle is open, or of which the kernel
+    tells too little (a process of the owner that cannot be inspected)
+A semaphore's owner is seen only through /proc: run gc in the PID namespace of the programs
+that use named semaphores (shared memory and queues are judged by the kernel's lock, which
+every namespace sees).
+
+  --dry-run     say what would be removed and what kept, and why; remove nothing
+  --force       also remove what nothing uses now (state "unused": persisted, other
+                programs', queues with messages, System V); never what is in use
   --kind KIND   only this kind (repeatable)
-  --json        the removed objects as an array
+  --json        { dryRun, removed, kept, failed } with each object's state and reason
   NAME|ID       only these objects
   -h, --help    this text`,
   limits: `Usage: ipc limits [--json]
@@ -170,7 +190,7 @@ function terminal(): CliOutput {
 function parse(
   command: keyof typeof HELP,
   args: string[],
-  flags: { kind?: boolean; json?: boolean; dryRun?: boolean },
+  flags: { kind?: boolean; json?: boolean; dryRun?: boolean; force?: boolean },
   positionals: boolean,
 ) {
   const { values, positionals: operands } = parseArgs({
@@ -182,19 +202,21 @@ function parse(
       ...(flags.kind ? { kind: { type: "string", multiple: true } } : {}),
       ...(flags.json ? { json: { type: "boolean" } } : {}),
       ...(flags.dryRun ? { "dry-run": { type: "boolean" } } : {}),
+      ...(flags.force ? { force: { type: "boolean" } } : {}),
     },
   });
   const kinds = ((values.kind ?? []) as string[]).map((kind) => {
-    if (!(KINDS as readonly string[]).includes(kind)) {
+    if (!isKind(kind)) {
       throw new UsageError(`unknown kind "${kind}": use one of ${KINDS.join(", ")}`);
     }
-    return kind as IpcKind;
+    return kind;
   });
   return {
     help: values.help === true ? HELP[command] : undefined,
     kinds: kinds.length > 0 ? kinds : KINDS,
     json: values.json === true,
     dryRun: values["dry-run"] === true,
+    force: values.force === true,
     operands,
   };
 }
@@ -214,49 +236,91 @@ function remove(args: string[], output: CliOutput): number {
   const options = parse("rm", args, { kind: true }, true);
   if (options.help) return help(options.help, output);
   if (options.operands.length === 0) throw new UsageError("rm needs a NAME or ID to remove");
+  const operands = options.operands.map(parseOperand); // usage errors before any listing
   const found = inventory(options.kinds);
   let failed = 0;
-  for (const operand of options.operands) {
+  for (const operand of operands) {
     const matches = match(found.objects, operand);
     if (matches.length !== 1) {
       failed++;
       output.err(
         matches.length === 0
-          ? `ipc: no ${kindsPhrase(options.kinds)} is named "${operand}"`
-          : `ipc: "${operand}" is ambiguous: it names a ${
+          ? `ipc: no ${kindsPhrase(options.kinds)} is named "${operand.text}"`
+          : `ipc: "${operand.text}" is ambiguous: it names a ${
             matches.map((m) => m.kind).join(" and a ")
           }; add --kind`,
       );
       continue;
     }
-    failed += tryRemove(matches[0]!, output, true) ? 0 : 1;
+    failed += tryRemove(matches[0]!, output) ? 0 : 1;
   }
   reportNotes(found, output);
   return failed > 0 ? 1 : 0;
 }
 
 function collect(args: string[], output: CliOutput): number {
-  const options = parse("gc", args, { kind: true, json: true, dryRun: true }, true);
+  const options = parse("gc", args, { kind: true, json: true, dryRun: true, force: true }, true);
   if (options.help) return help(options.help, output);
+  const operands = options.operands.map(parseOperand); // usage errors before any listing
   const found = inventory(options.kinds);
+  let missing = 0;
   let candidates = found.objects;
-  if (options.operands.length > 0) {
-    candidates = options.operands.flatMap((operand) => match(found.objects, operand));
+  if (operands.length > 0) {
+    const named = new Set<IpcObject>();
+    for (const operand of operands) {
+      const matches = match(found.objects, operand);
+      if (matches.length === 0) {
+        missing++;
+        output.err(`ipc: no ${kindsPhrase(options.kinds)} is named "${operand.text}"`);
+      }
+      for (const object of matches) named.add(object);
+    }
+    candidates = [...named];
   }
-  const orphans = candidates.filter((object) => object.orphaned === true);
-  const removed = options.dryRun
-    ? orphans
-    : orphans.filter((object) => tryRemove(object, output, false));
+  const removable = (object: IpcObject) =>
+    object.state === "orphaned" || (options.force && object.state === "unused");
+  const targets = candidates.filter(removable);
+  const kept = candidates.filter((object) => !removable(object));
+  const removed: IpcObject[] = [];
+  const failed: { object: IpcObject; error: string }[] = [];
+  for (const object of targets) {
+    if (options.dryRun) {
+      removed.push(object);
+      continue;
+    }
+    try {
+      removeObject(object, object.state === "orphaned");
+      removed.push(object);
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      failed.push({ object, error: error.message });
+    }
+  }
   reportNotes(found, output);
   if (options.json) {
-    output.out(JSON.stringify(removed, null, 2));
+    output.out(JSON.stringify({ dryRun: options.dryRun, removed, kept, failed }, null, 2));
   } else {
     const verb = options.dryRun ? "Would remove" : "Removed";
-    for (const object of removed) output.out(`${verb} ${describe(object)}`);
-    const kept = candidates.length - orphans.length;
-    output.err(`${verb} ${removed.length} orphan(s); ${kept} object(s) still in use or unknown.`);
+    for (const object of removed) {
+      const why = object.state === "orphaned"
+        ? object.reason
+        : `--force, though ${object.reason.replace(/^kept: /, "")}`;
+      output.out(`${verb} ${describe(object)}: ${why}`);
+    }
+    if (options.dryRun) {
+      for (const object of kept) output.out(`Would keep ${describe(object)}: ${object.reason}`);
+    }
+    for (const { object, error } of failed) {
+      output.err(`ipc: cannot remove ${describe(object)}: ${error}`);
+    }
+    const why = options.dryRun ? "" : ` ("ipc gc --dry-run" says why)`;
+    output.err(
+      `${verb} ${plural(removed.length, options.force ? "object" : "orphan")}; kept ${
+        plural(kept.length, "object")
+      }${why}.`,
+    );
   }
-  return removed.length === orphans.length ? 0 : 1;
+  return failed.length + missing > 0 ? 1 : 0;
 }
 
 function showLimits(args: string[], output: CliOutput): number {
@@ -281,31 +345,74 @@ function reportNotes(found: Inventory, output: CliOutput): void {
   for (const note of found.notes) output.err(`note: ${note}`);
 }
 
-/** The objects an operand names: a POSIX name, a System V id, or a System V key in hex. */
-function match(objects: IpcObject[], operand: string): IpcObject[] {
-  if (operand.startsWith("/")) return objects.filter((object) => object.name === operand);
-  if (/^\d+$/.test(operand)) return objects.filter((object) => object.id === Number(operand));
-  if (/^0x[0-9a-f]+$/i.test(operand) && Number(operand) !== 0) {
-    return objects.filter((object) =>
-      object.id !== null && Number(object.name) === Number(operand)
-    );
+/** What an operand names: a POSIX name, a System V id, or a System V key. */
+type Operand =
+  | { text: string; name: string }
+  | { text: string; id: number }
+  | { text: string; key: string };
+
+/** The largest System V id: ids are non-negative C ints. */
+const ID_MAX = 2 ** 31 - 1;
+
+/**
+ * Reads an operand, or throws a usage error: a POSIX name starts with "/", a System V id is a
+ * decimal from 0 to 2^31 - 1, a key is hex from 0x1 to 0xffffffff (0 is IPC_PRIVATE, which many
+ * objects share). Anything else, or out of range, would name no object or the wrong one.
+ */
+function parseOperand(text: string): Operand {
+  if (text.startsWith("/")) return { text, name: text };
+  if (/^\d+$/.test(text)) {
+    const id = Number(text);
+    if (id > ID_MAX) {
+      throw new UsageError(
+        `"${text}" is out of range for a System V id: ids run from 0 to ${ID_MAX}`,
+      );
+    }
+    return { text, id };
+  }
+  if (/^0x[0-9a-f]+$/i.test(text)) {
+    const key = BigInt(text);
+    if (key === 0n) {
+      throw new UsageError(
+        `"${text}" is IPC_PRIVATE, the key of every private object: name one by its id`,
+      );
+    }
+    if (key > 0xffff_ffffn) {
+      throw new UsageError(
+        `"${text}" is out of range for a System V key: keys run from 0x1 to 0xffffffff`,
+      );
+    }
+    return { text, key: `0x${key.toString(16).padStart(8, "0")}` };
   }
   throw new UsageError(
-    `"${operand}" is neither a POSIX name (starting with "/") nor a System V id or key`,
+    `"${text}" is neither a POSIX name (starting with "/") nor a System V id or key`,
   );
 }
 
-/** Removes an object, saying so when `announce`; a failure is reported and gives `false`. */
-function tryRemove(object: IpcObject, output: CliOutput, announce: boolean): boolean {
+/** The objects an operand names. */
+function match(objects: IpcObject[], operand: Operand): IpcObject[] {
+  if ("name" in operand) {
+    return objects.filter((object) => object.id === null && object.name === operand.name);
+  }
+  if ("id" in operand) return objects.filter((object) => object.id === operand.id);
+  return objects.filter((object) => object.id !== null && object.name === operand.key);
+}
+
+/** Removes an object, saying so; a failure is reported and gives `false`. */
+function tryRemove(object: IpcObject, output: CliOutput): boolean {
   try {
     removeObject(object);
-    if (announce) output.out(`Removed ${describe(object)}`);
+    output.out(`Removed ${describe(object)}`);
     return true;
   } catch (error) {
     if (!(error instanceof Error)) throw error;
     output.err(`ipc: cannot remove ${describe(object)}: ${error.message}`);
     return false;
   }
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function describe(object: IpcObject): string {
@@ -323,11 +430,7 @@ function objectTable(objects: IpcObject[], color: boolean): string {
   const rows = objects.map((object) => {
     const creator = object.processes.find((p) => p.role === "creator");
     const last = object.processes.find((p) => p.role.startsWith("last"));
-    const state = object.orphaned === true
-      ? paint("orphaned", "yellow", color)
-      : object.orphaned === false
-      ? "in use"
-      : "unknown";
+    const state = object.state === "orphaned" ? paint("orphaned", "yellow", color) : object.state;
     return [
       object.kind,
       object.name,
@@ -341,6 +444,7 @@ function objectTable(objects: IpcObject[], color: boolean): string {
       object.messages === null ? "-" : String(object.messages),
       age(now - Date.parse(object.created)),
       state,
+      object.reason,
     ];
   });
   const header = [
@@ -356,6 +460,7 @@ function objectTable(objects: IpcObject[], color: boolean): string {
     "MESSAGES",
     "AGE",
     "STATE",
+    "WHY",
   ];
   return table(header, rows, color);
 }

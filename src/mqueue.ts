@@ -49,6 +49,7 @@ import {
 } from "./_wait.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
+import { markOwned } from "./_owned.ts";
 import { readProcNumber, resourceLimit } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
@@ -224,6 +225,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
         hint: limitHint(errnoCode(code), maxMessages, messageSize),
       });
     }
+    if (!options.persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
     return createQueue(fd, name, options.persist ? null : name);
   }
 

@@ -35,10 +35,12 @@ import {
 } from "../ffi/constants.ts";
 import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
+import { markOwnedSemaphore } from "./_owned.ts";
 import { place } from "./_placement.ts";
 import { validateMode, validateName } from "./_validate.ts";
 import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
 import { check, closedError, removed, systemError } from "./errors.ts";
+import { closeFd } from "./fd.ts";
 import type { Mapping } from "./mmap.ts";
 import type { SharedMemory } from "./shm.ts";
 
@@ -151,7 +153,12 @@ export class Semaphore implements Disposable {
     if (sem === null) {
       throw systemError(errno(), "sem_open", { action: "create semaphore", objectName: name });
     }
-    const release = () => void libc().sem_close(sem);
+    // A lock the kernel drops when this handle (or its process) goes: `ipc gc` judges by it.
+    const lock = options.persist ? -1 : markOwnedSemaphore(name);
+    const release = () => {
+      libc().sem_close(sem);
+      if (lock >= 0) closeFd(lock);
+    };
     return createSemaphore(sem, `semaphore "${name}"`, release, options.persist ? null : name);
   }
 

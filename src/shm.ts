@@ -36,6 +36,7 @@ import {
 } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { formatBytes, validateMode, validateName, validateSize } from "./_validate.ts";
+import { markOwned } from "./_owned.ts";
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
@@ -148,6 +149,7 @@ export class SharedMemory implements Disposable {
     const path = cstring(name);
     const fd = check(c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode), "shm_open", operation);
     try {
+      if (!options.persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
       reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
       const mapping = Mapping.fromFd(fd, { write: true, label: name });

@@ -33,9 +33,30 @@ function canUnshare(): boolean {
 
 /** Runs `ipc ARGS` as its own process, with only the permissions its docs ask for. */
 function ipc(...args: string[]): { code: number; stdout: string; stderr: string } {
+  return ipcIn([], ...args);
+}
+
+/**
+ * Runs `ipc ARGS` with `unshare` options first (["--pid", "--fork", "--mount-proc"]: in a PID
+ * namespace of its own, where /proc shows none of this test's processes).
+ */
+function ipcIn(
+  unshare: string[],
+  ...args: string[]
+): { code: number; stdout: string; stderr: string } {
   const deno = [Deno.execPath(), "run", "--allow-ffi", "--allow-read", cli, ...args];
-  const [command, ...rest] = mqueueMount() === undefined && queuesVisible
-    ? ["unshare", "--mount", "sh", "-c", 'mount -t mqueue none /mnt && exec "$@"', "sh", ...deno]
+  const mount = mqueueMount() === undefined && queuesVisible;
+  const [command, ...rest] = mount || unshare.length > 0
+    ? [
+      "unshare",
+      "--mount",
+      ...unshare,
+      "sh",
+      "-c",
+      `${mount ? "mount -t mqueue none /mnt && " : ""}exec "$@"`,
+      "sh",
+      ...deno,
+    ]
     : deno;
   const output = new Deno.Command(command!, { args: rest }).outputSync();
   return {
@@ -126,39 +147,167 @@ ipcTest(
   },
 );
 
-ipcTest("ipc gc removes what a killed creator left and keeps what a live one holds", async () => {
-  using ours = SharedMemory.create(uniqueName("cli-alive"), { size: 4096 });
-  using ourSegment = SysVSharedMemory.create(IPC_PRIVATE, { size: 4096 });
+/** Starts tests/fixtures/cli_orphans.ts, reads the names it made, and kills it with SIGKILL. */
+async function killedCreator(): Promise<Record<string, string> & { segment: number }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-ffi", fixture("cli_orphans.ts"), uniqueName("cli-orphan")],
+    args: [
+      "run",
+      "--allow-ffi",
+      fixture("cli_orphans.ts"),
+      uniqueName("gc"),
+      queuesVisible ? "queues" : "no-queues",
+    ],
     stdout: "piped",
   }).spawn();
   const reader = child.stdout.getReader();
   const { value } = await reader.read();
-  const left: { name: string; id: number } = JSON.parse(decoder.decode(value));
   child.kill("SIGKILL");
   await child.status;
   reader.releaseLock();
   await child.stdout.cancel();
+  return JSON.parse(decoder.decode(value));
+}
 
-  const scope = [left.name, String(left.id), ours.name!, String(ourSegment.id)];
-  const dryRun = ipc("gc", "--dry-run", ...scope);
-  assert.equal(dryRun.code, 0, dryRun.stderr);
-  assert.match(dryRun.stdout, new RegExp(`Would remove shm ${left.name}`));
-  assert.ok(list().some((o) => o.name === left.name), "a dry run removes nothing");
+interface GcResult {
+  dryRun: boolean;
+  removed: IpcObject[];
+  kept: IpcObject[];
+  failed: { object: IpcObject; error: string }[];
+}
 
-  const gc = ipc("gc", "--json", ...scope);
-  assert.equal(gc.code, 0, gc.stderr);
-  const removed: IpcObject[] = JSON.parse(gc.stdout);
-  assert.deepEqual(
-    removed.map((o) => `${o.kind} ${o.id ?? o.name}`).sort(),
-    [`shm ${left.name}`, `sysv-shm ${left.id}`],
-  );
-  const after = list();
-  assert.ok(!after.some((o) => o.name === left.name || o.id === left.id), "orphans gone");
-  assert.ok(after.some((o) => o.name === ours.name), "a live creator's object stays");
-  assert.ok(after.some((o) => o.id === ourSegment.id), "a live creator's segment stays");
-});
+ipcTest(
+  "ipc gc removes only what a killed creator's handles owned, and keeps persisted objects and queues with messages",
+  async () => {
+    using ours = SharedMemory.create(uniqueName("cli-alive"), { size: 4096 });
+    using ourSegment = SysVSharedMemory.create(IPC_PRIVATE, { size: 4096 });
+    const left = await killedCreator();
+    const owned = [left.ownedShm, left.ownedSem, ...(queuesVisible ? [left.ownedQueue] : [])];
+    const persisted = [left.keptShm, ...(queuesVisible ? [left.keptQueue] : [])];
+    const scope = [
+      ...owned,
+      ...persisted,
+      ...(queuesVisible ? [left.ownedFullQueue] : []),
+      String(left.segment),
+      ours.name!,
+      String(ourSegment.id),
+    ];
+
+    const dryRun = ipc("gc", "--dry-run", ...scope);
+    assert.equal(dryRun.code, 0, dryRun.stderr);
+    const orphan = "owned by a handle that is gone, nothing has it";
+    assert.match(dryRun.stdout, new RegExp(`Would remove shm ${left.ownedShm}: ${orphan} open`));
+    assert.match(dryRun.stdout, new RegExp(`Would remove sem ${left.ownedSem}: ${orphan} mapped`));
+    assert.match(
+      dryRun.stdout,
+      new RegExp(`Would keep shm ${left.keptShm}: kept: persisted, or made by another program`),
+    );
+    assert.match(dryRun.stdout, new RegExp(`Would keep sysv-shm ${left.segment} .*--force`));
+    assert.match(
+      dryRun.stdout,
+      new RegExp(`Would keep shm ${ours.name}: kept: open or mapped by 1`),
+    );
+    if (queuesVisible) {
+      assert.match(dryRun.stdout, new RegExp(`Would keep mq ${left.keptQueue}: kept: 2 messages`));
+      assert.match(
+        dryRun.stdout,
+        new RegExp(`Would keep mq ${left.ownedFullQueue}: kept: 1 message`),
+      );
+    }
+    assert.ok(list().some((o) => o.name === left.ownedShm), "a dry run removes nothing");
+
+    const gc = ipc("gc", "--json", ...scope);
+    assert.equal(gc.code, 0, gc.stderr);
+    const result: GcResult = JSON.parse(gc.stdout);
+    assert.deepEqual(result.removed.map((o) => o.name).sort(), [...owned].sort());
+    for (const object of result.removed) {
+      assert.equal(object.state, "orphaned");
+      assert.equal(object.owned, true);
+      assert.match(object.reason, /^owned by a handle that is gone/);
+    }
+    const after = list();
+    for (const name of owned) assert.ok(!after.some((o) => o.name === name), `${name} removed`);
+    for (const name of persisted) assert.ok(after.some((o) => o.name === name), `${name} kept`);
+    const keptQueue = after.find((o) => o.name === left.keptQueue);
+    if (queuesVisible) assert.equal(keptQueue?.messages, 2, "its messages are still there");
+    assert.ok(after.some((o) => o.id === left.segment), "a System V segment needs --force");
+    assert.ok(after.some((o) => o.name === ours.name), "a live creator's object stays");
+
+    // --force takes what nothing uses, and still never what is in use.
+    const rest = scope.filter((operand) => !owned.includes(operand));
+    const forced = ipc("gc", "--force", "--json", ...rest);
+    assert.equal(forced.code, 0, forced.stderr);
+    const swept: GcResult = JSON.parse(forced.stdout);
+    assert.deepEqual(
+      swept.removed.map((o) => o.id ?? o.name).sort(),
+      [
+        ...persisted,
+        ...(queuesVisible ? [left.ownedFullQueue] : []),
+        left.segment,
+      ].sort(),
+    );
+    const finally_ = list();
+    assert.ok(finally_.some((o) => o.name === ours.name), "in use: kept even with --force");
+    assert.ok(finally_.some((o) => o.id === ourSegment.id), "a live creator's segment stays");
+  },
+);
+
+ipcTest(
+  "ipc gc keeps an owned object whose owner it cannot see, in another PID namespace, by the owner's lock",
+  async () => {
+    if (!canUnshare()) return console.warn("(no unshare here: not checked)");
+    const names = [uniqueName("cli-hidden-shm"), uniqueName("cli-hidden-sem")];
+    using _memory = SharedMemory.create(names[0]!, { size: 4096 });
+    using _semaphore = Semaphore.create(names[1]!, { value: 0 });
+    if (queuesVisible) names.push(uniqueName("cli-hidden-mq"));
+    using _queue = queuesVisible ? MessageQueue.create(names[2]!) : undefined;
+    // In a new PID namespace with its own /proc, no process of this test is visible.
+    const isolated = ["--pid", "--fork", "--mount-proc"];
+    const seen = ipcIn(isolated, "gc", "--json", ...names);
+    assert.equal(seen.code, 0, seen.stderr);
+    const result: GcResult = JSON.parse(seen.stdout);
+    assert.deepEqual(result.removed, []);
+    assert.deepEqual(
+      result.kept.map((o) => [o.name, o.state, o.reason, o.attached]),
+      names.map((name) => [name, "in use", "kept: the handle that owns it is open", 0]),
+    );
+    await Promise.resolve();
+  },
+);
+
+ipcTest(
+  "ipc rm and gc refuse System V ids and keys out of range, and unknown kinds, with exit code 2",
+  () => {
+    for (
+      const operand of [
+        "2147483648",
+        "4294967296",
+        "4294967297",
+        "99999999999999999999",
+        "0x100000000",
+        "0x1000000000000002a",
+        "0x0",
+        "NaN",
+        "-1",
+        "1e3",
+      ]
+    ) {
+      for (const command of ["rm", "gc"]) {
+        const result = ipc(command, operand);
+        assert.equal(result.code, 2, `${command} ${operand}: ${result.stderr}`);
+        assert.match(result.stderr, /out of range|IPC_PRIVATE|neither a POSIX name|Unknown option/);
+        assert.equal(result.stdout, "", `${command} ${operand} removed nothing`);
+      }
+    }
+    for (const kind of ["toString", "__proto__", "constructor", "hasOwnProperty"]) {
+      const result = ipc("ls", "--kind", kind);
+      assert.equal(result.code, 2, kind);
+      assert.match(result.stderr, new RegExp(`unknown kind "${kind}"`));
+    }
+    const unknown = ipc("gc", uniqueName("never-made"));
+    assert.equal(unknown.code, 1, "a name gc cannot find");
+    assert.match(unknown.stderr, /no IPC object is named/);
+  },
+);
 
 ipcTest("ipc gives usage errors exit code 2 and unknown names exit code 1", () => {
   const unknownKind = ipc("ls", "--kind", "pipes");
@@ -204,5 +353,6 @@ ipcTest("ipc ls prints an aligned table without colour when not on a terminal", 
   assert.ok(!stdout.includes("\x1b["), "no colour codes in a pipe");
   const row = rows.find((line) => line.includes("cli-table"))!;
   assert.equal(row.indexOf("4 KiB"), header!.indexOf("SIZE"));
-  assert.match(row, /0600 .* in use$/);
+  assert.match(row, /0600 .* in use +kept: open or mapped by 1 process$/);
+  assert.match(header!, /STATE +WHY$/);
 });
