@@ -38,8 +38,9 @@ import {
 } from "../ffi/constants.ts";
 import { mq_attr } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { formatBytes, validateMode, validateName } from "./_validate.ts";
+import { formatBytes, validateInteger, validateMode, validateName } from "./_validate.ts";
 import {
+  deadlineAfter,
   pollAsync,
   pollSync,
   RETRY,
@@ -153,6 +154,19 @@ function readAttributes(fd: number, operation: Operation): MessageQueueAttribute
   };
 }
 
+/** What a handle holds, kept apart from the handle so that its finalizer can use it. */
+interface QueueLease {
+  readonly fd: number;
+  /** The name to remove when the handle goes: set for its creator without `persist`. */
+  ownedName: string | null;
+}
+
+/** The safety net for a handle dropped without `close()`: close its descriptor, remove its name. */
+const releaseWhenUnreachable = new FinalizationRegistry<QueueLease>((lease) => {
+  libc().close(lease.fd);
+  if (lease.ownedName) libc().mq_unlink(cstring(lease.ownedName));
+});
+
 let createQueue: (fd: number, name: string, ownedName: string | null) => MessageQueue;
 
 /**
@@ -173,7 +187,7 @@ let createQueue: (fd: number, name: string, ownedName: string | null) => Message
 export class MessageQueue implements Disposable, AsyncIterable<Message> {
   #fd: number;
   readonly #name: string;
-  #ownedName: string | null;
+  readonly #lease: QueueLease;
   readonly #messageSize: number;
   readonly #scratch: Uint8Array<ArrayBuffer>;
   readonly #priority = new Uint32Array(1);
@@ -185,8 +199,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   private constructor(fd: number, name: string, ownedName: string | null) {
     this.#fd = fd;
     this.#name = name;
-    this.#ownedName = ownedName;
+    this.#lease = { fd, ownedName };
     this.#messageSize = readAttributes(fd, this.#operation("read the attributes of")).messageSize;
+    releaseWhenUnreachable.register(this, this.#lease, this);
     this.#scratch = new Uint8Array(this.#messageSize);
   }
 
@@ -483,8 +498,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     // it may belong to another file by then. The owned name goes either way.
     const fd = this.#fd;
     this.#fd = -1;
-    const name = this.#ownedName;
-    this.#ownedName = null;
+    releaseWhenUnreachable.unregister(this);
+    const name = this.#lease.ownedName;
+    this.#lease.ownedName = null;
     try {
       closeFd(fd);
     } finally {
@@ -526,11 +542,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
         `Cannot send ${bytes.length} bytes to ${this.#label}: its message size is ${this.#messageSize} bytes`,
       );
     }
-    if (!Number.isInteger(priority) || priority < 0 || priority >= MQ_PRIO_MAX) {
-      throw new RangeError(
-        `Cannot send with priority ${priority}: it must be an integer from 0 to ${MQ_PRIO_MAX - 1}`,
-      );
-    }
+    validateInteger(priority, "priority", 0, MQ_PRIO_MAX - 1, "MQ_PRIO_MAX on Linux is 32768");
     return [bytes, priority];
   }
 
@@ -548,8 +560,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     verb: string,
     attempt: () => boolean,
   ): void {
-    validateWaitOptions({ timeout }, `${verb} ${this.#label}`);
-    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
+    const deadline = deadlineAfter(validateWaitOptions({ timeout }, `${verb} ${this.#label}`));
     while (!attempt()) {
       const left = deadline - performance.now();
       if (left <= 0) {
@@ -557,7 +568,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
           `Cannot ${verb} ${this.#label}: timed out after ${timeout} ms`,
         );
       }
-      pollSync(this.#fd, events, left === Infinity ? -1 : Math.ceil(left));
+      pollSync(this.#fd, events, left); // Infinity: no timeout; a long one is clamped, then resumed
     }
   }
 }

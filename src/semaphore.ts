@@ -37,8 +37,16 @@ import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { markOwnedSemaphore } from "./_owned.ts";
 import { place } from "./_placement.ts";
-import { validateMode, validateName } from "./_validate.ts";
-import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
+import { validateInteger, validateMode, validateName } from "./_validate.ts";
+import {
+  deadlineAfter,
+  deadlineIn,
+  RETRY,
+  sliceUntil,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "./_wait.ts";
 import { check, closedError, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import type { Mapping } from "./mmap.ts";
@@ -68,15 +76,29 @@ export interface SemaphorePermit extends Disposable {
 /** What a handle must release when its last wait has ended. */
 type Release = () => void;
 
-function validateValue(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > SEM_VALUE_MAX) {
-    throw new RangeError(
-      `Cannot use semaphore value ${
-        String(value)
-      }: it must be an integer from 0 to ${SEM_VALUE_MAX}`,
-    );
+/** What a handle holds, kept apart from the handle so that its finalizer can use it. */
+interface SemaphoreLease {
+  /** Lets go of the `sem_t`: sem_close for a named one, the pin on the memory for a placed one. */
+  readonly release: Release;
+  /** The name to remove when the handle goes: set for its creator without `persist`. */
+  ownedName: string | null;
+}
+
+/**
+ * The safety net for a handle dropped without `close()`: it lets go of the `sem_t` and removes
+ * the name the handle owns. A handle with a pending wait is still reachable, so no worker
+ * thread can be inside the `sem_t` when this runs.
+ */
+const releaseWhenUnreachable = new FinalizationRegistry<SemaphoreLease>((lease) => {
+  try {
+    lease.release();
+  } finally {
+    if (lease.ownedName) libc().sem_unlink(cstring(lease.ownedName));
   }
-  return value;
+});
+
+function validateValue(value: unknown): number {
+  return validateInteger(value, "semaphore value", 0, SEM_VALUE_MAX, "SEM_VALUE_MAX is 2^31 - 1");
 }
 
 let createSemaphore: (
@@ -106,8 +128,7 @@ export class Semaphore implements Disposable {
 
   #sem: Deno.PointerObject | null;
   readonly #label: string;
-  readonly #release: Release;
-  #ownedName: string | null;
+  readonly #lease: SemaphoreLease;
   #waiting = 0;
   #closed = false;
 
@@ -124,8 +145,8 @@ export class Semaphore implements Disposable {
   ) {
     this.#sem = sem;
     this.#label = label;
-    this.#release = release;
-    this.#ownedName = ownedName;
+    this.#lease = { release, ownedName };
+    releaseWhenUnreachable.register(this, this.#lease, this);
   }
 
   /**
@@ -388,19 +409,26 @@ export class Semaphore implements Disposable {
    * ```
    */
   waitSync(options: { timeout?: number } = {}): void {
-    validateWaitOptions(options, `wait on ${this.#label}`);
+    const timeout = validateWaitOptions(options, `wait on ${this.#label}`);
     const sem = this.#open();
     const c = libc();
-    const deadline = options.timeout === undefined ? null : deadlineIn(options.timeout, true);
-    while ((deadline ? c.sem_clockwait(sem, CLOCK_MONOTONIC, deadline) : c.sem_wait(sem)) !== 0) {
+    const timed = timeout !== Infinity;
+    const deadline = deadlineAfter(timeout);
+    // A timeout longer than one C call can take is waited in several, each up to MAX_WAIT_MS.
+    while (
+      (timed
+        ? c.sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(sliceUntil(deadline), true))
+        : c.sem_wait(sem)) !== 0
+    ) {
       const code = errno();
       if (code === EINTR) continue;
       if (code === ETIMEDOUT) {
+        if (performance.now() < deadline) continue;
         throw new Deno.errors.TimedOut(
           `Cannot wait on ${this.#label}: timed out after ${options.timeout} ms`,
         );
       }
-      throw systemError(code, deadline ? "sem_clockwait" : "sem_wait", this.#operation("wait on"));
+      throw systemError(code, timed ? "sem_clockwait" : "sem_wait", this.#operation("wait on"));
     }
   }
 
@@ -441,9 +469,10 @@ export class Semaphore implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    releaseWhenUnreachable.unregister(this);
     if (this.#waiting === 0) this.#finish();
-    const name = this.#ownedName;
-    this.#ownedName = null;
+    const name = this.#lease.ownedName;
+    this.#lease.ownedName = null;
     if (name) {
       removed(libc().sem_unlink(cstring(name)), [ENOENT], "sem_unlink", {
         action: "remove semaphore",
@@ -461,7 +490,7 @@ export class Semaphore implements Disposable {
   #finish(): void {
     if (this.#sem === null) return;
     this.#sem = null;
-    this.#release();
+    this.#lease.release();
   }
 
   #open(): Deno.PointerObject {

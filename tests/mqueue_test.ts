@@ -216,3 +216,43 @@ ipcTest("a close() that failed is not retried on a descriptor number reused sinc
     Deno.removeSync(path);
   }
 });
+
+ipcTest("a full queue's sendSync() takes timeouts past the C range and Infinity", async () => {
+  for (const timeout of [3e9, Infinity]) {
+    const name = uniqueName("long");
+    using queue = MessageQueue.create(name, { maxMessages: 1, messageSize: 16 });
+    queue.sendSync("first");
+    const drainer = spawnDeno(child, ["drain", name]);
+    queue.sendSync("second", { timeout }); // waits in poll() until the child drains the queue
+    const output = assertSucceeded(await collect(drainer));
+    assert.match(output.stdout, /^0:first$/m);
+    queue.tryReceive(); // "second", unless the child took it too
+    await queue.send("third", { timeout, priority: 1 });
+  }
+});
+
+ipcTest("priorities and timeouts are checked before any syscall", async () => {
+  using queue = MessageQueue.create(uniqueName("prio"));
+  for (const priority of [-1, 32768, 2 ** 32, 2 ** 32 + 1, 1.5, NaN, Infinity]) {
+    assert.throws(() => queue.trySend("x", { priority }), RangeError, "priority");
+    await assert.rejects(queue.send("x", { priority }), RangeError);
+  }
+  assert.throws(() => queue.trySend("x", { priority: "1" as unknown as number }), TypeError);
+  for (const timeout of [NaN, -1]) {
+    assert.throws(() => queue.receiveSync({ timeout }), RangeError, "timeout");
+    await assert.rejects(queue.receive({ timeout }), RangeError);
+  }
+  assert.equal(queue.attributes.currentMessages, 0);
+});
+
+ipcTest(
+  "queues dropped without close() release their descriptor and owned name on GC",
+  async () => {
+    const output = await runDeno(fixture("gc_dropped.ts"), ["mqueue"], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.deepEqual(JSON.parse(output.stdout), { made: 200, left: [] });
+  },
+);

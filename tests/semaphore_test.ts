@@ -194,3 +194,58 @@ ipcTest(
     sem.close();
   },
 );
+
+ipcTest(
+  "waitSync() and wait() take timeout: Infinity (none) and timeouts past any C range",
+  async () => {
+    const [pingName, pongName] = [uniqueName("ping"), uniqueName("pong")];
+    using ping = Semaphore.create(pingName);
+    using pong = Semaphore.create(pongName);
+    const timeouts = [Infinity, 3e9, 2 ** 53, 1e300, Number.MAX_VALUE];
+    const ponger = spawnDeno(child, [
+      "pong",
+      pingName,
+      pongName,
+      String(timeouts.length * 2),
+      "sync",
+    ]);
+    for (const timeout of timeouts) {
+      ping.post();
+      pong.waitSync({ timeout }); // blocks until the child posts: no engine error, no early TimedOut
+      ping.post();
+      await pong.wait({ timeout });
+    }
+    assertSucceeded(await collect(ponger));
+    for (const timeout of [NaN, -1, -Infinity]) {
+      assert.throws(() => pong.waitSync({ timeout }), RangeError, "timeout");
+      await assert.rejects(pong.wait({ timeout }), RangeError);
+    }
+    assert.throws(() => pong.waitSync({ timeout: "5" as unknown as number }), TypeError);
+  },
+);
+
+ipcTest(
+  "semaphore values are checked as integers 0 to SEM_VALUE_MAX, TypeError for non-numbers",
+  () => {
+    for (const value of [2 ** 32, 2 ** 32 + 1, -(2 ** 31), Infinity]) {
+      assert.throws(
+        () => Semaphore.create(uniqueName("v"), { value }),
+        RangeError,
+        "semaphore value",
+      );
+    }
+    assert.throws(
+      () => Semaphore.create(uniqueName("v"), { value: "1" as unknown as number }),
+      TypeError,
+    );
+  },
+);
+
+ipcTest("semaphores dropped without close() release their sem_t, lock and name on GC", async () => {
+  const output = await runDeno(fixture("gc_dropped.ts"), ["semaphore"], {
+    flags: ["--allow-all", "--v8-flags=--expose-gc"],
+    timeout: 60_000,
+  });
+  assert.equal(output.code, 0, output.stderr);
+  assert.deepEqual(JSON.parse(output.stdout), { made: 400, left: [] });
+});

@@ -143,7 +143,10 @@ ipcTest(
         error instanceof Deno.errors.NotFound && isSystemError(error) && error.code === "ENOENT",
         String(error),
       );
-      assert.throws(() => Kind.open(1.5), TypeError);
+      for (const bad of [1.5, NaN, Infinity, 2 ** 32, -(2 ** 31) - 1, 2 ** 53]) {
+        assert.throws(() => Kind.open(bad), RangeError, "key");
+      }
+      assert.throws(() => Kind.open("1" as unknown as number), TypeError);
     }
     using set = SysVSemaphoreSet.create(IPC_PRIVATE, 2);
     assert.throws(() => set.getValue(2), /semaphore 2 of .* has 0 to 1/);
@@ -160,3 +163,134 @@ ipcTest(
     assert.equal(ftok("/", 7), ftok("/", 7));
   },
 );
+
+ipcTest("keys of 2^31 and more (0xdeadbeef) work, are shown unsigned, and reach C as key_t", () => {
+  // A high key no other object uses.
+  let key = 0;
+  do key = 0x80000000 + Math.floor(Math.random() * 0x7ffffff0); while (isTaken(key));
+  for (const Kind of [SysVSharedMemory, SysVSemaphoreSet, SysVMessageQueue]) {
+    using created = Kind === SysVSharedMemory
+      ? SysVSharedMemory.create(key, { size: 64 })
+      : Kind === SysVSemaphoreSet
+      ? SysVSemaphoreSet.create(key, 1)
+      : SysVMessageQueue.create(key);
+    assert.equal(created.key, key);
+    using opened = Kind.open(key);
+    assert.equal(opened.id, created.id);
+    using bySignedKey = Kind.open(key | 0); // the same 32 bits, as C's key_t shows them
+    assert.equal(bySignedKey.key, key);
+    assert.equal(bySignedKey.id, created.id);
+    // the kernel's own table shows the key as a signed key_t
+    const kind = Kind === SysVSharedMemory ? "shm" : Kind === SysVSemaphoreSet ? "sem" : "msg";
+    const row = Deno.readTextFileSync(`/proc/sysvipc/${kind}`).split("\n")
+      .map((line) => line.trim().split(/\s+/))
+      .find((fields) => fields[1] === String(created.id));
+    assert.equal(Number(row?.[0]), key | 0);
+  }
+  assert.equal(ftok("/", 1) >= 0, true);
+});
+
+function isTaken(key: number): boolean {
+  return [SysVSharedMemory, SysVSemaphoreSet, SysVMessageQueue].some((Kind) => {
+    try {
+      Kind.open(key).close();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether this process may make an IPC namespace of its own (root with unshare). */
+function canUnshareIpc(): boolean {
+  try {
+    return new Deno.Command("unshare", { args: ["--ipc", "true"], stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+ipcTest(
+  "System V limit errors name the limit, its value now and how to raise it",
+  async () => {
+    // In an IPC namespace of its own, whose limits the child may lower without touching the
+    // machine's.
+    const limits = "echo 4096 > /proc/sys/kernel/shmmax && echo 1 > /proc/sys/kernel/shmmni && " +
+      "echo '4 8 2 1' > /proc/sys/kernel/sem && echo 1 > /proc/sys/kernel/msgmni && " +
+      "echo 64 > /proc/sys/kernel/msgmnb && echo 32 > /proc/sys/kernel/msgmax";
+    const output = await new Deno.Command("unshare", {
+      args: [
+        "--ipc",
+        "sh",
+        "-c",
+        `${limits} && exec "$0" run --allow-all "$1"`,
+        Deno.execPath(),
+        fixture("sysv_limits.ts"),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
+    }).output();
+    const stderr = decoder.decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const results = new Map<string, { name: string; code?: string; message: string }>(
+      decoder.decode(output.stdout).trim().split("\n").map((line) => {
+        const result = JSON.parse(line);
+        return [result.label, result];
+      }),
+    );
+    const expect = (label: string, name: string, code: string | undefined, ...parts: RegExp[]) => {
+      const result = results.get(label);
+      assert.ok(result, `no result for ${label}: ${stderr}`);
+      assert.equal(result.name, name, result.message);
+      assert.equal(result.code, code, result.message);
+      for (const part of parts) assert.match(result.message, part);
+    };
+    expect(
+      "SHMMAX",
+      "IpcError",
+      "EINVAL",
+      /SHMMAX \(kernel\.shmmax, 4 KiB now\)/,
+      /sysctl -w kernel\.shmmax=/,
+    );
+    expect(
+      "SHMMNI",
+      "IpcError",
+      "ENOSPC",
+      /SHMMNI \(kernel\.shmmni, 1 now\)/,
+      /SHMALL/,
+      /sysctl -w kernel\.shmmni=/,
+    );
+    expect("SEMMSL", "IpcError", "EINVAL", /a set of 5 .*SEMMSL \(.*kernel\.sem, 4 now\)/);
+    expect("SEMMNI", "IpcError", "ENOSPC", /SEMMNI \(.*kernel\.sem, 1 now\)/, /SEMMNS/);
+    expect("SEMOPM", "IpcError", "E2BIG", /3 operations .*SEMOPM \(.*kernel\.sem, 2 now\)/);
+    expect("MSGMNI", "IpcError", "ENOSPC", /MSGMNI \(kernel\.msgmni, 1 now\)/);
+    expect("MSGMAX", "RangeError", undefined, /MSGMAX \(kernel\.msgmax, 32 bytes now\)/);
+    expect("full", "WouldBlock", undefined, /noWait/);
+    expect(
+      "MSGMNB",
+      "RangeError",
+      undefined,
+      /holds 16 bytes at most, so it would never fit.*MSGMNB \(kernel\.msgmnb, 16 bytes now\)/,
+      /sysctl -w kernel\.msgmnb=/,
+    );
+  },
+  { ignore: !canUnshareIpc() },
+);
+
+for (
+  const [kind, made, what] of [
+    ["sysv", 600, "segments (with an attachment each), sets and queues"],
+    ["transfer", 2, "an attachment whose buffer was transferred away"],
+  ] as const
+) {
+  ipcTest(`System V handles dropped without close() are released on GC: ${what}`, async () => {
+    const output = await runDeno(fixture("gc_dropped.ts"), [kind], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, output.stderr); // 139 would be a SIGSEGV on the transferred buffer
+    assert.deepEqual(JSON.parse(output.stdout), { made, left: [] });
+  });
+}

@@ -1,6 +1,7 @@
 /**
- * What the System V objects share: key checks, the owner rule, and reading `struct ipc_perm`
- * and times out of a `…_ds` struct. Internal.
+ * What the System V objects share: how messages name an object, and reading `struct ipc_perm`
+ * and times out of a `…_ds` struct. Keys are checked by `validateKey` in src/_validate.ts.
+ * Internal.
  *
  * @module
  */
@@ -21,16 +22,6 @@ export interface SysVPermissions {
   readonly creatorGid: number;
 }
 
-/** Checks a key: a 32-bit integer (`IPC_PRIVATE`, 0, for a new private object). */
-export function validateKey(key: unknown, what: string): number {
-  if (typeof key !== "number" || !Number.isInteger(key) || key < -(2 ** 31) || key >= 2 ** 32) {
-    throw new TypeError(
-      `Cannot use ${what} key ${String(key)}: it must be a 32-bit integer (see ftok())`,
-    );
-  }
-  return key | 0;
-}
-
 /** The permissions at the start of a `…_ds` struct. */
 export function readPermissions(view: DataView): SysVPermissions {
   return {
@@ -48,7 +39,12 @@ export function readTime(view: DataView, offset: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
 }
 
+/** A key as messages and `ipcs` show it: "IPC_PRIVATE" or "key 0xdeadbeef". */
+export function keyName(key: number): string {
+  return key === 0 ? "IPC_PRIVATE" : `key 0x${(key >>> 0).toString(16)}`;
+}
+
 /** How a System V object's messages name it. */
 export function label(kind: string, key: number, id: number): string {
-  return `${kind} ${key === 0 ? "IPC_PRIVATE" : `key 0x${(key >>> 0).toString(16)}`} (id ${id})`;
+  return `${kind} ${keyName(key)} (id ${id})`;
 }

@@ -7,6 +7,7 @@
 import { cstring } from "../../ffi/cstring.ts";
 import { IPC_PRIVATE as PRIVATE_KEY } from "../../ffi/constants.ts";
 import { libc } from "../../ffi/libc.ts";
+import { validateInteger } from "../_validate.ts";
 import { check } from "../errors.ts";
 
 /**
@@ -22,7 +23,7 @@ export const IPC_PRIVATE: number = PRIVATE_KEY;
  *
  * @param path An existing file every party can see.
  * @param projectId 1 to 255 (only the low 8 bits count).
- * @returns The key.
+ * @returns The key, as an unsigned 32-bit number (as `ipcs` shows it: 0x0100a1b2).
  * @throws {Deno.errors.NotFound} when the file does not exist.
  * @throws {RangeError} for a project id outside 1 to 255.
  * @example
@@ -38,13 +39,10 @@ export function ftok(path: string, projectId: number): number {
       `Cannot make a key from path ${String(path)}: it must be a non-empty string`,
     );
   }
-  if (!Number.isInteger(projectId) || projectId < 1 || projectId > 255) {
-    throw new RangeError(
-      `Cannot make a key with project id ${projectId}: it must be from 1 to 255`,
-    );
-  }
-  return check(libc().ftok(cstring(path), projectId), "ftok", {
+  validateInteger(projectId, "project id", 1, 255, "ftok() keeps only its low 8 bits");
+  const key = check(libc().ftok(cstring(path), projectId), "ftok", {
     action: "make a key from",
     objectName: path,
   });
+  return key >>> 0; // a C key_t is signed; keys are shown and passed back unsigned
 }

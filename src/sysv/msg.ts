@@ -18,11 +18,11 @@ import {
 } from "../../ffi/constants.ts";
 import { msqid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
-import { readProcNumber } from "../_proc.ts";
-import { validateMode } from "../_validate.ts";
+import { cKey, validateKey, validateMode } from "../_validate.ts";
 import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
-import { check, closedError, removed, systemError } from "../errors.ts";
-import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
+import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
+import { keyName, label, readPermissions, readTime, type SysVPermissions } from "./_common.ts";
+import { messageMax, messageTooBig, msggetHint } from "./_limits.ts";
 
 const encoder = new TextEncoder();
 
@@ -79,6 +79,18 @@ function backoff(): (ms: number) => Promise<void> {
   };
 }
 
+/** What a queue handle owns, kept apart from the handle so that its finalizer can use it. */
+interface QueueLease {
+  readonly id: number;
+  /** Whether to remove the queue when the handle goes: its creator's, without `persist`. */
+  owned: boolean;
+}
+
+/** The safety net for a queue handle dropped without `close()`: remove what it owns. */
+const removeWhenUnreachable = new FinalizationRegistry<QueueLease>((lease) => {
+  if (lease.owned) libc().msgctl(lease.id, IPC_RMID, null);
+});
+
 let createQueue: (id: number, key: number, owned: boolean) => SysVMessageQueue;
 
 /**
@@ -99,9 +111,9 @@ let createQueue: (id: number, key: number, owned: boolean) => SysVMessageQueue;
 export class SysVMessageQueue implements Disposable {
   /** The queue's id, valid in every process. */
   readonly id: number;
-  /** The key it was created or opened with. */
+  /** The key it was created or opened with, as an unsigned 32-bit number (0xdeadbeef). */
   readonly key: number;
-  #owned: boolean;
+  readonly #lease: QueueLease;
   #closed = false;
   readonly #maxSize: number;
   readonly #receiveBuffer: Uint8Array<ArrayBuffer>;
@@ -113,18 +125,22 @@ export class SysVMessageQueue implements Disposable {
   private constructor(id: number, key: number, owned: boolean) {
     this.id = id;
     this.key = key;
-    this.#owned = owned;
-    this.#maxSize = readProcNumber("/proc/sys/kernel/msgmax") ?? 8192;
+    this.#lease = { id, owned };
+    removeWhenUnreachable.register(this, this.#lease, this);
+    this.#maxSize = messageMax() ?? 8192;
     this.#receiveBuffer = new Uint8Array(8 + this.#maxSize);
   }
 
   /**
    * Creates a queue; fails if the key is taken.
    *
-   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`: 0 to 0xffffffff.
    * @param options `mode` (default 0o600) and `persist`.
    * @returns The queue; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
+   * @throws {RangeError} for a key that is not 32 bits, or a bad mode.
+   * @throws {IpcError} with code `ENOSPC` past MSGMNI queues: the message names the limit,
+   * its value and how to raise it.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
@@ -134,13 +150,18 @@ export class SysVMessageQueue implements Disposable {
    * ```
    */
   static create(key: number, options: { mode?: number; persist?: boolean } = {}): SysVMessageQueue {
-    validateKey(key, "message queue");
+    const unsigned = validateKey(key, "message queue");
     const mode = validateMode(options.mode ?? 0o600);
-    const id = check(libc().msgget(key, IPC_CREAT | IPC_EXCL | mode), "msgget", {
-      action: "create System V message queue",
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
-    });
-    return createQueue(id, key, !options.persist);
+    const id = libc().msgget(cKey(unsigned), IPC_CREAT | IPC_EXCL | mode);
+    if (id < 0) {
+      const code = errno();
+      throw systemError(code, "msgget", {
+        action: "create System V message queue",
+        objectName: keyName(unsigned),
+        hint: msggetHint(errnoCode(code)),
+      });
+    }
+    return createQueue(id, unsigned, !options.persist);
   }
 
   /**
@@ -160,12 +181,12 @@ export class SysVMessageQueue implements Disposable {
    * ```
    */
   static open(key: number): SysVMessageQueue {
-    validateKey(key, "message queue");
-    const id = check(libc().msgget(key, 0), "msgget", {
+    const unsigned = validateKey(key, "message queue");
+    const id = check(libc().msgget(cKey(unsigned), 0), "msgget", {
       action: "open System V message queue",
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
+      objectName: keyName(unsigned),
     });
-    return createQueue(id, key, false);
+    return createQueue(id, unsigned, false);
   }
 
   /**
@@ -174,7 +195,9 @@ export class SysVMessageQueue implements Disposable {
    * @param type The message's type, 1 or more.
    * @param data Its bytes, or text sent as UTF-8; at most /proc/sys/kernel/msgmax bytes.
    * @param options `noWait` (fail with `WouldBlock` when full), `timeout` (ms), `signal`.
-   * @throws {RangeError} for a type below 1 or a message over msgmax.
+   * @throws {RangeError} for a type below 1, a message over MSGMAX (/proc/sys/kernel/msgmax),
+   * or one larger than the queue can ever hold (its `limit`, from MSGMNB), which would wait
+   * forever: the message names the limit and how to raise it.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
@@ -196,19 +219,43 @@ export class SysVMessageQueue implements Disposable {
     }
     if (bytes.length > this.#maxSize) {
       throw new RangeError(
-        `Cannot send ${bytes.length} bytes to ${this.#label}: /proc/sys/kernel/msgmax is ${this.#maxSize}`,
+        `Cannot send ${bytes.length} bytes to ${this.#label}: ${
+          messageTooBig(bytes.length, undefined)
+        }`,
       );
     }
     validateWaitOptions(options, `send to ${this.#label}`);
     const message = new Uint8Array(8 + bytes.length);
     new DataView(message.buffer).setBigInt64(0, BigInt(type), true);
     message.set(bytes, 8);
+    let checkedFit = false;
     await waitUntil<true>(options, {
       what: `send to ${this.#label}`,
       attempt: () => {
         this.#open();
         if (libc().msgsnd(this.id, message, BigInt(bytes.length), IPC_NOWAIT) === 0) return true;
-        return this.#retryOrThrow(errno(), EAGAIN, options.noWait, "msgsnd", "send to");
+        const code = errno();
+        if (code === EINVAL && bytes.length > (messageMax() ?? Infinity)) {
+          // over MSGMAX, lowered since this handle read it
+          throw systemError(code, "msgsnd", {
+            action: `send ${bytes.length} bytes to ${this.#label}`,
+            hint: messageTooBig(bytes.length, undefined),
+          });
+        }
+        if (code === EAGAIN && !checkedFit) {
+          // Full, or the message is larger than the queue can ever hold: then it would wait
+          // forever, so say so now.
+          checkedFit = true;
+          const limit = this.stat().limit;
+          if (bytes.length > limit) {
+            throw new RangeError(
+              `Cannot send ${bytes.length} bytes to ${this.#label}: ${
+                messageTooBig(bytes.length, limit)
+              }`,
+            );
+          }
+        }
+        return this.#retryOrThrow(code, EAGAIN, options.noWait, "msgsnd", "send to");
       },
       sleep: backoff(),
       assertOpen: () => this.#open(),
@@ -306,7 +353,7 @@ export class SysVMessageQueue implements Disposable {
    */
   remove(): void {
     this.#open();
-    this.#owned = false;
+    this.#lease.owned = false;
     check(libc().msgctl(this.id, IPC_RMID, null), "msgctl", { action: `remove ${this.#label}` });
   }
 
@@ -314,7 +361,9 @@ export class SysVMessageQueue implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owned) {
+    removeWhenUnreachable.unregister(this);
+    if (this.#lease.owned) {
+      this.#lease.owned = false;
       removed(libc().msgctl(this.id, IPC_RMID, null), [EINVAL, EIDRM], "msgctl", {
         action: `remove ${this.#label}`,
       });

@@ -23,10 +23,11 @@ import {
 } from "../../ffi/constants.ts";
 import { sembuf, semid_ds, timespec } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
-import { validateMode } from "../_validate.ts";
+import { cKey, INT_MAX, validateInteger, validateKey, validateMode } from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
-import { check, closedError, removed, systemError } from "../errors.ts";
-import { label, validateKey } from "./_common.ts";
+import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
+import { keyName, label } from "./_common.ts";
+import { semgetHint, semopHint } from "./_limits.ts";
 
 /** One operation of {@linkcode SysVSemaphoreSet.op}. */
 export interface SysVSemaphoreOperation {
@@ -42,6 +43,18 @@ export interface SysVSemaphoreOperation {
   /** IPC_NOWAIT: do not wait; `op()` fails with `Deno.errors.WouldBlock` instead. */
   noWait?: boolean;
 }
+
+/** What a set handle owns, kept apart from the handle so that its finalizer can use it. */
+interface SetLease {
+  readonly id: number;
+  /** Whether to remove the set when the handle goes: its creator's, without `persist`. */
+  owned: boolean;
+}
+
+/** The safety net for a set handle dropped without `close()`: remove what it owns. */
+const removeWhenUnreachable = new FinalizationRegistry<SetLease>((lease) => {
+  if (lease.owned) libc().semctl_buffer(lease.id, 0, IPC_RMID, null);
+});
 
 let createSet: (id: number, key: number, count: number, owned: boolean) => SysVSemaphoreSet;
 
@@ -63,11 +76,11 @@ let createSet: (id: number, key: number, count: number, owned: boolean) => SysVS
 export class SysVSemaphoreSet implements Disposable {
   /** The set's id, valid in every process. */
   readonly id: number;
-  /** The key it was created or opened with. */
+  /** The key it was created or opened with, as an unsigned 32-bit number (0xdeadbeef). */
   readonly key: number;
   /** How many semaphores it has. */
   readonly count: number;
-  #owned: boolean;
+  readonly #lease: SetLease;
   #closed = false;
 
   static {
@@ -78,18 +91,22 @@ export class SysVSemaphoreSet implements Disposable {
     this.id = id;
     this.key = key;
     this.count = count;
-    this.#owned = owned;
+    this.#lease = { id, owned };
+    removeWhenUnreachable.register(this, this.#lease, this);
   }
 
   /**
    * Creates a set of `count` semaphores, each 0; fails if the key is taken.
    *
-   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
-   * @param count How many semaphores, 1 or more.
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`: 0 to 0xffffffff.
+   * @param count How many semaphores, 1 or more (at most SEMMSL, the first number of
+   * /proc/sys/kernel/sem).
    * @param options `mode` (default 0o600) and `persist`.
    * @returns The set; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
-   * @throws {RangeError} for a count below 1.
+   * @throws {RangeError} for a count below 1, or a key that is not 32 bits.
+   * @throws {IpcError} with code `EINVAL` for a count over SEMMSL, or `ENOSPC` past SEMMNI sets
+   * or SEMMNS semaphores: the message names the limit, its value and how to raise it.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
@@ -103,16 +120,19 @@ export class SysVSemaphoreSet implements Disposable {
     count: number,
     options: { mode?: number; persist?: boolean } = {},
   ): SysVSemaphoreSet {
-    validateKey(key, "semaphore set");
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new RangeError(`Cannot create a semaphore set of ${count}: it needs 1 or more`);
-    }
+    const unsigned = validateKey(key, "semaphore set");
+    validateInteger(count, "semaphore set size", 1, INT_MAX, "a set needs 1 or more");
     const mode = validateMode(options.mode ?? 0o600);
-    const id = check(libc().semget(key, count, IPC_CREAT | IPC_EXCL | mode), "semget", {
-      action: `create a System V semaphore set of ${count}`,
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
-    });
-    return createSet(id, key, count, !options.persist);
+    const id = libc().semget(cKey(unsigned), count, IPC_CREAT | IPC_EXCL | mode);
+    if (id < 0) {
+      const code = errno();
+      throw systemError(code, "semget", {
+        action: `create a System V semaphore set of ${count}`,
+        objectName: keyName(unsigned),
+        hint: semgetHint(errnoCode(code), count),
+      });
+    }
+    return createSet(id, unsigned, count, !options.persist);
   }
 
   /**
@@ -132,16 +152,13 @@ export class SysVSemaphoreSet implements Disposable {
    * ```
    */
   static open(key: number): SysVSemaphoreSet {
-    validateKey(key, "semaphore set");
-    const operation = {
-      action: "open System V semaphore set",
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
-    };
-    const id = check(libc().semget(key, 0, 0), "semget", operation);
+    const unsigned = validateKey(key, "semaphore set");
+    const operation = { action: "open System V semaphore set", objectName: keyName(unsigned) };
+    const id = check(libc().semget(cKey(unsigned), 0, 0), "semget", operation);
     const buffer = new Uint8Array(semid_ds.size);
     check(libc().semctl_buffer(id, 0, IPC_STAT, buffer), "semctl", operation);
     const count = Number(new DataView(buffer.buffer).getBigUint64(semid_ds.sem_nsems, true));
-    return createSet(id, key, count, false);
+    return createSet(id, unsigned, count, false);
   }
 
   /** Every semaphore's value (GETALL). */
@@ -284,7 +301,7 @@ export class SysVSemaphoreSet implements Disposable {
    */
   remove(): void {
     this.#open();
-    this.#owned = false;
+    this.#lease.owned = false;
     check(libc().semctl_buffer(this.id, 0, IPC_RMID, null), "semctl", this.#operation("remove"));
   }
 
@@ -292,7 +309,9 @@ export class SysVSemaphoreSet implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owned) {
+    removeWhenUnreachable.unregister(this);
+    if (this.#lease.owned) {
+      this.#lease.owned = false;
       removed(
         libc().semctl_buffer(this.id, 0, IPC_RMID, null),
         [EINVAL, EIDRM],
@@ -371,6 +390,9 @@ export class SysVSemaphoreSet implements Disposable {
       );
     }
     if (code === EAGAIN || code === EINTR) return false;
-    throw systemError(code, "semop", this.#operation("change"));
+    throw systemError(code, "semop", {
+      ...this.#operation("change"),
+      hint: semopHint(errnoCode(code), operations.length / sembuf.size),
+    });
   }
 }

@@ -16,9 +16,11 @@ import {
 } from "../../ffi/constants.ts";
 import { shmid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
-import { validateMode, validateSize } from "../_validate.ts";
-import { check, closedError, removed, systemError } from "../errors.ts";
-import { label, readPermissions, readTime, type SysVPermissions, validateKey } from "./_common.ts";
+import { entombRange } from "../_tomb.ts";
+import { cKey, validateKey, validateMode, validateSize } from "../_validate.ts";
+import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
+import { keyName, label, readPermissions, readTime, type SysVPermissions } from "./_common.ts";
+import { shmgetHint } from "./_limits.ts";
 
 /** What {@linkcode SysVSharedMemory.stat} reports. */
 export interface SysVSharedMemoryStat extends SysVPermissions {
@@ -37,6 +39,40 @@ export interface SysVSharedMemoryStat extends SysVPermissions {
   /** When it was created or last changed. */
   readonly changedAt: Date | null;
 }
+
+/** Where an attachment lies: what the safety net needs, kept apart from the handle. */
+interface AttachedRange {
+  base: Deno.PointerObject;
+  length: number;
+}
+
+/**
+ * The safety net for a writable attachment dropped without `detach()`, registered on the
+ * `ArrayBuffer` it made, so that it runs only once that buffer and every view over it are
+ * unreachable. It cannot know whether the buffer was transferred away first, so it entombs the
+ * range (which detaches the segment) instead of calling shmdt: a transferred buffer then reads
+ * zeros instead of crashing the process.
+ */
+const entombWhenUnreachable = new FinalizationRegistry<AttachedRange>((range) => {
+  entombRange(range.base, range.length);
+});
+
+/** The safety net for a read-only attachment, which hands out no buffer: detach it. */
+const detachWhenUnreachable = new FinalizationRegistry<Deno.PointerObject>((pointer) => {
+  libc().shmdt(pointer);
+});
+
+/** What a segment handle owns, kept apart from the handle so that its finalizer can use it. */
+interface SegmentLease {
+  readonly id: number;
+  /** Whether to remove the segment when the handle goes: its creator's, without `persist`. */
+  owned: boolean;
+}
+
+/** The safety net for a segment handle dropped without `close()`: remove what it owns. */
+const removeWhenUnreachable = new FinalizationRegistry<SegmentLease>((lease) => {
+  if (lease.owned) libc().shmctl(lease.id, IPC_RMID, null);
+});
 
 let createAttachment: (
   pointer: Deno.PointerObject,
@@ -85,6 +121,8 @@ export class SysVAttachment implements Disposable {
     this.#readOnly = readOnly;
     this.#label = label;
     this.#buffer = readOnly ? null : Deno.UnsafePointerView.getArrayBuffer(pointer, length);
+    if (this.#buffer) entombWhenUnreachable.register(this.#buffer, { base: pointer, length }, this);
+    else detachWhenUnreachable.register(this, pointer, this);
   }
 
   /** The attached size in bytes. */
@@ -151,12 +189,27 @@ export class SysVAttachment implements Disposable {
     return copy;
   }
 
-  /** Detaches the segment (shmdt) and empties the buffer and its views. Again does nothing. */
+  /**
+   * Detaches the segment (shmdt) and empties the buffer and its views. If the buffer was
+   * transferred away first (`transfer()`, `postMessage`), the range is replaced by private zero
+   * pages instead, which detaches the segment too: the transferred buffer then reads zeros
+   * rather than crashing the process. Again does nothing.
+   */
   detach(): void {
     const pointer = this.#pointer;
     if (!pointer) return;
     this.#pointer = null;
-    this.#buffer?.transfer(0);
+    entombWhenUnreachable.unregister(this);
+    detachWhenUnreachable.unregister(this);
+    const buffer = this.#buffer;
+    if (buffer?.detached) {
+      if (entombRange(pointer, this.#length)) return;
+      // out of memory even for that: the segment stays attached, a leak but never a hole
+      throw systemError(errno(), "mmap", {
+        action: `detach ${this.#label}, whose buffer was transferred away,`,
+      });
+    }
+    buffer?.transfer(0);
     check(libc().shmdt(pointer), "shmdt", { action: `detach ${this.#label}` });
   }
 
@@ -197,11 +250,12 @@ let createSegment: (id: number, key: number, owned: boolean) => SysVSharedMemory
 export class SysVSharedMemory implements Disposable {
   /** The segment's id, valid in every process. */
   readonly id: number;
-  /** The key it was created or opened with. */
+  /** The key it was created or opened with, as an unsigned 32-bit number (0xdeadbeef). */
   readonly key: number;
-  #owned: boolean;
+  readonly #lease: SegmentLease;
   #closed = false;
-  readonly #attachments = new Set<SysVAttachment>();
+  /** The attachments made through this handle, held weakly: a dropped one is collected. */
+  readonly #attachments = new Set<WeakRef<SysVAttachment>>();
 
   static {
     createSegment = (id, key, owned) => new SysVSharedMemory(id, key, owned);
@@ -210,17 +264,20 @@ export class SysVSharedMemory implements Disposable {
   private constructor(id: number, key: number, owned: boolean) {
     this.id = id;
     this.key = key;
-    this.#owned = owned;
+    this.#lease = { id, owned };
+    removeWhenUnreachable.register(this, this.#lease, this);
   }
 
   /**
    * Creates a segment; fails if one exists for the key (unless the key is `IPC_PRIVATE`).
    *
-   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`.
+   * @param key From `ftok()`, a number agreed on, or `IPC_PRIVATE`: 0 to 0xffffffff.
    * @param options `size` in bytes, `mode` (default 0o600), `persist`.
    * @returns The segment; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
-   * @throws {IpcError} with code `EINVAL` for a size over /proc/sys/kernel/shmmax.
+   * @throws {RangeError} for a key that is not 32 bits, or a bad size or mode.
+   * @throws {IpcError} with code `EINVAL` for a size over SHMMAX, or `ENOSPC` past SHMMNI or
+   * SHMALL segments: the message names the limit, its value and how to raise it.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
@@ -233,14 +290,19 @@ export class SysVSharedMemory implements Disposable {
     key: number,
     options: { size: number; mode?: number; persist?: boolean },
   ): SysVSharedMemory {
-    validateKey(key, "shared memory");
+    const unsigned = validateKey(key, "shared memory");
     const size = validateSize(options?.size, "shared memory size");
     const mode = validateMode(options.mode ?? 0o600);
-    const id = check(libc().shmget(key, BigInt(size), IPC_CREAT | IPC_EXCL | mode), "shmget", {
-      action: "create System V shared memory",
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
-    });
-    return createSegment(id, key, !options.persist);
+    const id = libc().shmget(cKey(unsigned), BigInt(size), IPC_CREAT | IPC_EXCL | mode);
+    if (id < 0) {
+      const code = errno();
+      throw systemError(code, "shmget", {
+        action: "create System V shared memory",
+        objectName: keyName(unsigned),
+        hint: shmgetHint(errnoCode(code), size),
+      });
+    }
+    return createSegment(id, unsigned, !options.persist);
   }
 
   /**
@@ -260,12 +322,12 @@ export class SysVSharedMemory implements Disposable {
    * ```
    */
   static open(key: number): SysVSharedMemory {
-    validateKey(key, "shared memory");
-    const id = check(libc().shmget(key, 0n, 0), "shmget", {
+    const unsigned = validateKey(key, "shared memory");
+    const id = check(libc().shmget(cKey(unsigned), 0n, 0), "shmget", {
       action: "open System V shared memory",
-      objectName: `key 0x${(key >>> 0).toString(16)}`,
+      objectName: keyName(unsigned),
     });
-    return createSegment(id, key, false);
+    return createSegment(id, unsigned, false);
   }
 
   /**
@@ -292,7 +354,10 @@ export class SysVSharedMemory implements Disposable {
       throw systemError(errno(), "shmat", { action: `attach ${this.#label}` });
     }
     const attachment = createAttachment(pointer, size, readOnly, this.#label);
-    this.#attachments.add(attachment);
+    for (const ref of this.#attachments) {
+      if (ref.deref()?.detached !== false) this.#attachments.delete(ref);
+    }
+    this.#attachments.add(new WeakRef(attachment));
     return attachment;
   }
 
@@ -338,7 +403,7 @@ export class SysVSharedMemory implements Disposable {
    */
   remove(): void {
     this.#open();
-    this.#owned = false;
+    this.#lease.owned = false;
     check(libc().shmctl(this.id, IPC_RMID, null), "shmctl", { action: `remove ${this.#label}` });
   }
 
@@ -349,8 +414,11 @@ export class SysVSharedMemory implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const attachment of this.#attachments) attachment.detach();
-    if (this.#owned) {
+    removeWhenUnreachable.unregister(this);
+    for (const ref of this.#attachments) ref.deref()?.detach();
+    this.#attachments.clear();
+    if (this.#lease.owned) {
+      this.#lease.owned = false;
       removed(libc().shmctl(this.id, IPC_RMID, null), [EINVAL, EIDRM], "shmctl", {
         action: `remove ${this.#label}`,
       });
