@@ -40,6 +40,7 @@ import {
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { processIsDead } from "./_liveness.ts";
+import { entombRange } from "./_tomb.ts";
 import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
 import { type Codec, codecs } from "./codec.ts";
 import { check, closedError, systemError } from "./errors.ts";
@@ -133,11 +134,65 @@ export interface OpenChannelOptions<T> {
   role?: ChannelRole;
 }
 
-const ROLES: Readonly<Record<ChannelRole, number>> = {
-  send: SENDS,
-  receive: RECEIVES,
-  both: SENDS | RECEIVES,
-};
+/** A Map, not an object: a prototype key such as "toString" is no role. */
+const ROLES: ReadonlyMap<string, number> = new Map([
+  ["send", SENDS],
+  ["receive", RECEIVES],
+  ["both", SENDS | RECEIVES],
+]);
+
+/** The role bits of `role`, or a TypeError naming the argument. */
+function validateRole(role: unknown): number {
+  const bits = typeof role === "string" ? ROLES.get(role) : undefined;
+  if (bits === undefined) {
+    throw new TypeError(
+      `Cannot use channel role ${
+        typeof role === "string" ? `"${role}"` : `of type ${typeof role}`
+      }: use "send", "receive" or "both"`,
+    );
+  }
+  return bits;
+}
+
+/** A boolean option, or `false` when left out; anything else is a TypeError naming it. */
+function validateFlag(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `Cannot create a channel: ${name} must be true or false, not ${typeof value}`,
+    );
+  }
+  return value;
+}
+
+/** The longest codec name, in UTF-8 bytes: the header keeps 32 bytes, NUL-terminated. */
+const CODEC_NAME_MAX = 31;
+
+/**
+ * Checks a codec before anything is created: an object with `encode` and `decode` functions and
+ * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
+ * whose names differ are never taken for one another.
+ */
+function validateCodec<T>(codec: unknown): Codec<T> {
+  const candidate = codec as Partial<Codec<T>> | null;
+  if (
+    typeof candidate !== "object" || candidate === null ||
+    typeof candidate.encode !== "function" || typeof candidate.decode !== "function" ||
+    typeof candidate.name !== "string"
+  ) {
+    throw new TypeError(
+      "Cannot use the codec: give an object with a name and encode and decode functions",
+    );
+  }
+  const bytes = encoder.encode(candidate.name).length;
+  if (bytes === 0 || bytes > CODEC_NAME_MAX || candidate.name.includes("\0")) {
+    throw new RangeError(
+      `Cannot use codec name "${candidate.name}": it must be 1 to ${CODEC_NAME_MAX} UTF-8 bytes, ` +
+        "without NUL",
+    );
+  }
+  return candidate as Codec<T>;
+}
 
 /** Options of the receive methods. */
 export interface ReceiveOptions extends WaitOptions {
@@ -195,6 +250,84 @@ function mapRing(
 }
 
 /**
+ * What a handle must release, kept apart from the handle so that a finalizer can use it: it
+ * references the segment and the ring, never the handle.
+ */
+interface RingLease {
+  /** The segment: its descriptor, its own mapping and, for an owner, its name. */
+  readonly memory: SharedMemory;
+  readonly base: Deno.PointerObject;
+  readonly length: number;
+  /** The ring's ArrayBuffer, which every view of the handle shares. */
+  readonly buffer: ArrayBuffer;
+  readonly cells: Int32Array<ArrayBuffer>;
+  readonly data: Deno.PointerObject;
+  readonly space: Deno.PointerObject;
+  readonly role: number;
+  /** The participant slot, or -1 before the handle took one. */
+  slot: number;
+  /** The robust locks of the multi mode. */
+  readonly locks: Mutex[];
+}
+
+/**
+ * Releases what a channel handle dropped without `close()` held: its participant slot (so
+ * that peers see it closed, not alive), the ring's mappings, and the segment's descriptor,
+ * mapping and owned name. A safety net only.
+ */
+const releaseWhenUnreachable = new FinalizationRegistry<RingLease>((lease) => {
+  try {
+    leave(lease);
+  } finally {
+    releaseRing(lease, true);
+  }
+});
+
+/** Marks the handle's slot closed and wakes every waiter, so that peers see it gone. */
+function leave(lease: RingLease): void {
+  if (lease.slot < 0) return;
+  // A ring whose buffer was transferred away is still mapped: reach its header afresh.
+  const cells = lease.buffer.detached
+    ? new Int32Array(Deno.UnsafePointerView.getArrayBuffer(lease.base, HEADER))
+    : lease.cells;
+  Atomics.store(cells, C_PARTICIPANTS + 2 * lease.slot + 1, lease.role | CLOSED);
+  wakeAll(cells, lease.data, lease.space);
+}
+
+/** Wakes every waiter of both sides, in every process, to look again (close, abort). */
+function wakeAll(
+  cells: Int32Array<ArrayBuffer>,
+  data: Deno.PointerObject,
+  space: Deno.PointerObject,
+): void {
+  Atomics.add(cells, C_WAKE_ALLS, 1);
+  const c = libc();
+  for (const [sem, counter] of [[data, C_RECEIVERS_WAITING], [space, C_SENDERS_WAITING]] as const) {
+    for (let waiting = Atomics.load(cells, counter); waiting > 0; waiting--) c.sem_post(sem);
+  }
+}
+
+/**
+ * Lets go of the ring: its locks, then its pages. When the ring's buffer is still here, it is
+ * detached (every view over it, zero-copy ones included, reads as empty) and the range
+ * unmapped. When it was transferred away (`view.buffer.transfer()`), its new owner may still
+ * read it, so the range is entombed instead: it reads zeros, never a hole (src/_tomb.ts).
+ * Then, with `closeMemory`, the segment. Returns munmap's result (0 when entombed).
+ */
+function releaseRing(lease: RingLease, closeMemory: boolean): number {
+  for (const lock of lease.locks) lock.close();
+  let result = 0;
+  if (lease.buffer.detached) {
+    entombRange(lease.base, lease.length); // on failure the pages stay: a leak, never a hole
+  } else {
+    lease.buffer.transfer(0);
+    result = libc().munmap(lease.base, BigInt(lease.length));
+  }
+  if (closeMemory) lease.memory.close();
+  return result;
+}
+
+/**
  * A one-way message channel in shared memory between processes. `Channel<T>` carries values of
  * type `T` through its codec.
  *
@@ -246,25 +379,29 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #closed = false;
   /** Whether this handle created the name and removes it on close. */
   readonly #ownsName: boolean;
+  /** What close, or the garbage collector, releases. */
+  readonly #lease: RingLease;
 
   private constructor(
     memory: SharedMemory,
     codec: Codec<T>,
-    role: ChannelRole,
+    role: number,
     initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ) {
     this.#memory = memory;
     this.#ownsName = initialise?.ownsName ?? false;
     this.#codec = codec;
-    this.#role = ROLES[role];
-    if (this.#role === undefined) {
-      throw new TypeError(`Cannot use channel role "${role}": use send, receive or both`);
+    this.#role = role;
+    if (memory.size < HEADER) {
+      throw new Deno.errors.InvalidData(
+        `Cannot use this memory as a channel: it holds ${memory.size} bytes, less than a header`,
+      );
     }
     const header = new Int32Array(memory.buffer, 0, HEADER / 4);
     if (initialise) {
       header[C_CAPACITY] = initialise.capacity;
       header[C_MULTI] = initialise.multi ? 1 : 0;
-      encoder.encodeInto(codec.name.slice(0, 31), new Uint8Array(memory.buffer, C_CODEC * 4, 31));
+      encoder.encodeInto(codec.name, new Uint8Array(memory.buffer, C_CODEC * 4, CODEC_NAME_MAX));
       header[C_VERSION] = VERSION;
       Atomics.store(header, C_MAGIC, MAGIC);
     }
@@ -273,18 +410,31 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
         "Cannot use this memory as a channel: no channel was created in it",
       );
     }
+    // Shared state is trusted only once checked: a ring larger than the segment would map pages
+    // past its end, and touching them kills the process with SIGBUS.
+    const capacity = header[C_CAPACITY]!;
+    const multi = header[C_MULTI]!;
+    if (
+      capacity < 4096 || capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0 ||
+      HEADER + capacity > memory.size || (multi !== 0 && multi !== 1)
+    ) {
+      throw new Deno.errors.InvalidData(
+        `Cannot use this memory as a channel: its header says a ring of ${capacity} bytes ` +
+          `(multi ${multi}), which a segment of ${memory.size} bytes cannot hold`,
+      );
+    }
     const stored = decoder.decode(new Uint8Array(memory.buffer, C_CODEC * 4, 32)).replace(
-      /\0+$/,
+      /\0[^]*$/,
       "",
     );
-    if (stored !== codec.name.slice(0, 31)) {
+    if (stored !== codec.name) {
       throw new TypeError(
         `Cannot open the channel with the ${codec.name} codec: it was created with ${stored}`,
       );
     }
-    this.#capacity = header[C_CAPACITY]!;
+    this.#capacity = capacity;
     this.#mask = this.#capacity - 1;
-    this.#multi = header[C_MULTI] === 1;
+    this.#multi = multi === 1;
     const ring = mapRing(memory.fd, this.#capacity);
     this.#base = ring.base;
     this.#length = ring.length;
@@ -293,19 +443,40 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#words = new Uint32Array(ring.buffer);
     this.#data = Deno.UnsafePointer.offset(this.#base, DATA_SEMAPHORE) as Deno.PointerObject;
     this.#space = Deno.UnsafePointer.offset(this.#base, SPACE_SEMAPHORE) as Deno.PointerObject;
-    if (initialise) {
-      check(libc().sem_init(this.#data, 1, 0), "sem_init", { action: "create a channel" });
-      check(libc().sem_init(this.#space, 1, 0), "sem_init", { action: "create a channel" });
+    const lease: RingLease = {
+      memory,
+      base: ring.base,
+      length: ring.length,
+      buffer: ring.buffer,
+      cells: this.#cells,
+      data: this.#data,
+      space: this.#space,
+      role,
+      slot: -1,
+      locks: [],
+    };
+    this.#lease = lease;
+    try {
+      if (initialise) {
+        check(libc().sem_init(this.#data, 1, 0), "sem_init", { action: "create a channel" });
+        check(libc().sem_init(this.#space, 1, 0), "sem_init", { action: "create a channel" });
+      }
+      this.#senderLock = this.#multi
+        ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
+        : null;
+      if (this.#senderLock) lease.locks.push(this.#senderLock);
+      this.#receiverLock = this.#multi
+        ? (initialise ? Mutex.init : Mutex.at)(memory, RECEIVER_LOCK)
+        : null;
+      if (this.#receiverLock) lease.locks.push(this.#receiverLock);
+      this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
+      this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
+      this.#slot = lease.slot = this.#attach();
+    } catch (error) {
+      releaseRing(lease, false); // the caller closes the memory
+      throw error;
     }
-    this.#senderLock = this.#multi
-      ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
-      : null;
-    this.#receiverLock = this.#multi
-      ? (initialise ? Mutex.init : Mutex.at)(memory, RECEIVER_LOCK)
-      : null;
-    this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-    this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-    this.#slot = this.#attach();
+    releaseWhenUnreachable.register(this, lease, this);
   }
 
   /**
@@ -325,15 +496,18 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   static create<T = Uint8Array>(options: CreateChannelOptions<T> = {}): Channel<T> {
     const capacity = validateCapacity(options.capacity ?? 1 << 20);
-    const codec = options.codec ?? defaultCodec<T>();
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    const role = validateRole(options.role ?? "both");
+    const multi = validateFlag(options.multi, "multi");
+    const persist = validateFlag(options.persist, "persist");
     const size = HEADER + capacity;
     const memory = options.name === undefined
       ? SharedMemory.anonymous({ size })
-      : SharedMemory.create(options.name, { size, mode: options.mode, persist: options.persist });
-    return Channel.#adopt(memory, codec, options.role ?? "both", {
+      : SharedMemory.create(options.name, { size, mode: options.mode, persist });
+    return Channel.#adopt(memory, codec, role, {
       capacity,
-      multi: options.multi === true,
-      ownsName: options.name !== undefined && options.persist !== true,
+      multi,
+      ownsName: options.name !== undefined && !persist,
     });
   }
 
@@ -357,11 +531,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static open<T = Uint8Array>(name: string, options: OpenChannelOptions<T> = {}): Channel<T> {
-    return Channel.#adopt(
-      SharedMemory.open(name),
-      options.codec ?? defaultCodec(),
-      options.role ?? "both",
-    );
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    const role = validateRole(options.role ?? "both");
+    return Channel.#adopt(SharedMemory.open(name), codec, role);
   }
 
   /**
@@ -381,17 +553,15 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static fromFd<T = Uint8Array>(fd: FdLike, options: OpenChannelOptions<T> = {}): Channel<T> {
-    return Channel.#adopt(
-      SharedMemory.fromFd(fd),
-      options.codec ?? defaultCodec(),
-      options.role ?? "both",
-    );
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    const role = validateRole(options.role ?? "both");
+    return Channel.#adopt(SharedMemory.fromFd(fd), codec, role);
   }
 
   static #adopt<T>(
     memory: SharedMemory,
     codec: Codec<T>,
-    role: ChannelRole,
+    role: number,
     initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ): Channel<T> {
     try {
@@ -596,10 +766,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#held !== 0) this.#release();
-    const slot = C_PARTICIPANTS + 2 * this.#slot;
-    Atomics.store(this.#cells, slot + 1, this.#role | CLOSED);
-    this.#wakeAll();
+    // (A ring whose buffer was transferred away cannot be read from here any more.)
+    if (this.#held !== 0 && !this.#lease.buffer.detached) this.#release();
+    releaseWhenUnreachable.unregister(this);
+    leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
     if (this.#ownsName && !this.#memory.closed) {
@@ -618,11 +788,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   #unmap(): void {
-    this.#senderLock?.close();
-    this.#receiverLock?.close();
-    this.#bytes.buffer.transfer(0);
-    check(libc().munmap(this.#base, BigInt(this.#length)), "munmap", { action: "unmap a channel" });
-    this.#memory.close();
+    check(releaseRing(this.#lease, true), "munmap", { action: "unmap a channel" });
   }
 
   #assertOpen(): void {
@@ -672,7 +838,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       if ((state & role) === 0) continue;
       others = true;
       if (state & CLOSED) continue;
-      if (!processIsDead(Atomics.load(cells, C_PARTICIPANTS + 2 * slot), thorough)) return "alive";
+      // A pid not yet written (0), or not a pid at all, never reaches kill(): it counts as alive.
+      const pid = Atomics.load(cells, C_PARTICIPANTS + 2 * slot);
+      if (pid <= 0 || !processIsDead(pid, thorough)) return "alive";
       died = true;
     }
     if (died) return "died";
@@ -747,6 +915,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const at = HEADER + (head & this.#mask);
     const length = this.#words[at >>> 2]!;
     const frame = (FRAME_HEADER + length + 7) & ~7;
+    if (length > this.#capacity - 8 || frame > ((this.#seenTail - head) >>> 0)) {
+      // Not a frame a sender wrote: the ring is corrupt, and nothing in it can be trusted.
+      throw new Deno.errors.InvalidData(
+        `Cannot receive: the channel's ring is corrupt (a frame of ${length} bytes where ` +
+          `${(this.#seenTail - head) >>> 0} are published)`,
+      );
+    }
     const bytes = this.#bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
     let value: T;
     if (view && this.#codec === (codecs.bytes as unknown)) {
@@ -815,18 +990,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /** Wakes every waiter of both sides, in every process, to look again (close, abort). */
   #wakeAll(): void {
-    Atomics.add(this.#cells, C_WAKE_ALLS, 1);
-    const c = libc();
-    for (
-      const [sem, counter] of [[this.#data, C_RECEIVERS_WAITING], [
-        this.#space,
-        C_SENDERS_WAITING,
-      ]] as const
-    ) {
-      for (let waiting = Atomics.load(this.#cells, counter); waiting > 0; waiting--) {
-        c.sem_post(sem);
-      }
-    }
+    wakeAll(this.#cells, this.#data, this.#space);
   }
 
   /**

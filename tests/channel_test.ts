@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Channel, type Codec, codecs, spawnDeno } from "../mod.ts";
-import { fixture, ipcTest, thrown, uniqueName } from "./helpers.ts";
+import { Channel, type Codec, codecs, SharedMemory, spawnDeno } from "../mod.ts";
+import { fixture, ipcTest, runDeno, thrown, uniqueName } from "./helpers.ts";
 import { checksum, sizes } from "./fixtures/channel_message.ts";
 
 const child = fixture("channel_child.ts");
@@ -238,4 +238,93 @@ ipcTest("close() removes the creator's name at once, even while a receive is pen
   channel.close();
   assert.throws(() => Channel.open(name), Deno.errors.NotFound);
   assert.ok((await pending) instanceof Deno.errors.BadResource);
+});
+
+ipcTest(
+  "200 channels dropped without close() give back their mappings, fds and names to the garbage collector; a transferred view stays safe",
+  async () => {
+    const prefix = uniqueName("channel-gc");
+    const output = await runDeno(fixture("channel_gc.ts"), [prefix], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
+    const result = JSON.parse(output.stdout);
+    assert.ok(result.dropped.maps >= 400, `the channels were mapped: ${output.stdout}`);
+    assert.ok(result.collected.maps < 10, `mappings given back: ${output.stdout}`);
+    assert.equal(result.collected.fds, 0, `descriptors given back: ${output.stdout}`);
+    assert.equal(result.collected.names, 0, `owned names removed: ${output.stdout}`);
+    assert.equal(result.escapedFds, 0, `the escaped channel's descriptor too: ${output.stdout}`);
+    assert.equal(result.heldBefore, 4096 * 3, "the transferred buffer held the ring");
+    assert.equal(result.touched, 0, "it reads zeros after, never a hole");
+  },
+);
+
+ipcTest("option values are looked up as own values: prototype keys are no roles", () => {
+  using channel = Channel.create({ capacity: 4096 });
+  for (const role of ["toString", "__proto__", "constructor", "valueOf", "hasOwnProperty"]) {
+    for (
+      const make of [
+        () => Channel.create({ capacity: 4096, role: role as "both" }),
+        () => Channel.fromFd(channel, { role: role as "both" }),
+      ]
+    ) {
+      assert.throws(
+        make,
+        (error: unknown) => error instanceof TypeError && error.message.includes(`role "${role}"`),
+      );
+    }
+  }
+  for (const role of [1, false, Symbol("send"), { toString: () => "send" }]) {
+    assert.throws(
+      () => Channel.create({ capacity: 4096, role: role as unknown as "both" }),
+      /Cannot use channel role of type/,
+    );
+  }
+  for (const multi of ["yes", 1, {}]) {
+    assert.throws(
+      () => Channel.create({ capacity: 4096, multi: multi as unknown as boolean }),
+      /multi must be true or false/,
+    );
+  }
+});
+
+ipcTest("codecs are checked before anything is made, and told apart by their whole name", () => {
+  const named = (name: string): Codec<Uint8Array> => ({ ...codecs.bytes, name });
+  for (const codec of [false, {}, { name: "x", encode: () => new Uint8Array() }, "json"]) {
+    assert.throws(
+      () => Channel.create({ capacity: 4096, codec: codec as unknown as Codec<Uint8Array> }),
+      /give an object with a name and encode and decode functions/,
+    );
+  }
+  for (const name of ["", "a\0b", "x".repeat(32), "é".repeat(16)]) {
+    assert.throws(() => Channel.create({ capacity: 4096, codec: named(name) }), RangeError);
+  }
+  const long = "v".repeat(30);
+  using channel = Channel.create({ capacity: 4096, codec: named(`${long}1`) });
+  assert.throws(
+    () => Channel.fromFd(channel, { codec: named(`${long}2`) }),
+    /it was created with v+1/,
+    "names that share their first 30 characters are two codecs",
+  );
+  using same = Channel.fromFd(channel, { codec: named(`${long}1`) });
+  assert.equal(same.capacity, 4096);
+});
+
+ipcTest("a header or frame that lies about sizes is refused, never trusted", () => {
+  // A segment whose header claims a ring larger than the segment: mapping it would let a
+  // receive touch pages past its end (SIGBUS).
+  using channel = Channel.create({ capacity: 4096 });
+  using memory = SharedMemory.fromFd(channel); // a duplicate of its descriptor
+  const header = new Int32Array(memory.buffer, 0, 16);
+  header[2] = 1 << 20; // C_CAPACITY
+  assert.throws(
+    () => Channel.fromFd(channel),
+    (error: unknown) =>
+      error instanceof Deno.errors.InvalidData && /ring of 1048576 bytes/.test(String(error)),
+  );
+  header[2] = 4096;
+  channel.sendSync(new Uint8Array([1, 2, 3]));
+  new Uint32Array(memory.buffer, 4096, 1)[0] = 100_000; // the frame's length
+  assert.throws(() => channel.tryReceive(), /ring is corrupt/);
 });
