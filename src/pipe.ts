@@ -33,7 +33,8 @@ import {
   POLLOUT,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { validateMode } from "./_validate.ts";
+import { INT_MAX, validateInteger, validateMode } from "./_validate.ts";
+import { readProcNumber } from "./_proc.ts";
 import {
   pollAsync,
   pollSync,
@@ -420,13 +421,34 @@ export interface Pipe extends Disposable {
 }
 
 /**
+ * Checks a pipe capacity: an integer from 1 to 2^31 - 1 bytes, the most `F_SETPIPE_SZ` takes
+ * (a C int). The message says what the kernel allows on this machine.
+ */
+function validateCapacity(capacity: unknown): void {
+  if (Number.isInteger(capacity) && (capacity as number) >= 1 && (capacity as number) <= INT_MAX) {
+    return;
+  }
+  const max = readProcNumber("/proc/sys/fs/pipe-max-size");
+  validateInteger(
+    capacity,
+    "pipe capacity",
+    1,
+    INT_MAX,
+    "bytes, rounded up to a power of two pages; past /proc/sys/fs/pipe-max-size " +
+      `(${max ?? "unknown"} now) only a process with CAP_SYS_RESOURCE may go`,
+  );
+}
+
+/**
  * Creates a pipe (`pipe2` with O_CLOEXEC): bytes written to `writer` come out of `reader`.
  *
  * @param options The buffer's `capacity`.
  * @returns Both ends, owned; `using p = pipe()` closes both.
  * @throws {IpcError} with code `EMFILE` when the process has no descriptors left.
- * @throws {RangeError} for a capacity that is not a positive integer.
- * @throws {Deno.errors.PermissionDenied} for a capacity over the kernel's limits.
+ * @throws {RangeError} for a capacity that is not an integer from 1 to 2^31 - 1 bytes, the
+ * most the kernel's `F_SETPIPE_SZ` takes (it rounds up to a power of two pages).
+ * @throws {Deno.errors.PermissionDenied} for a capacity over `/proc/sys/fs/pipe-max-size`
+ * (1 MiB by default) in a process without CAP_SYS_RESOURCE.
  * @example
  * ```ts
  * import { pipe } from "@posix/ipc/pipe";
@@ -440,9 +462,7 @@ export interface Pipe extends Disposable {
  */
 export function pipe(options: PipeOptions = {}): Pipe {
   const { capacity } = options;
-  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity <= 0)) {
-    throw new RangeError(`Cannot create a pipe: capacity ${capacity} must be a positive integer`);
-  }
+  if (capacity !== undefined) validateCapacity(capacity);
   const fds = new Int32Array(2);
   check(libc().pipe2(fds, O_CLOEXEC), "pipe2", { action: "create a pipe" });
   const reader = new ReadEnd(fds[0]!);
