@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  Channel,
   IPC_PRIVATE,
   MessageQueue,
   Semaphore,
@@ -79,6 +80,8 @@ ipcTest(
     const semName = uniqueName("cli-sem");
     const mqName = uniqueName("cli-mq");
     using _memory = SharedMemory.create(shmName, { size: 8192, persist: true });
+    const channelName = uniqueName("cli-channel");
+    using _channel = Channel.create({ name: channelName, capacity: 4096 });
     using _semaphore = Semaphore.create(semName, { value: 3, persist: true });
     using queue = queuesVisible ? MessageQueue.create(mqName, { persist: true }) : undefined;
     await queue?.send(new Uint8Array(10));
@@ -97,7 +100,9 @@ ipcTest(
     assert.ok(shm, `${shmName} listed`);
     assert.deepEqual([shm.size, shm.mode, shm.uid, shm.attached], [8192, 0o600, me, 1]);
     assert.deepEqual(shm.processes, [{ pid: Deno.pid, role: "user", alive: true }]);
-    assert.equal(shm.orphaned, false);
+    assert.deepEqual([shm.orphaned, shm.state, shm.owned], [false, "in use", false]);
+    const channel = find("shm", channelName);
+    assert.deepEqual([channel?.owned, channel?.state], [true, "in use"], "a named Channel owns it");
     assert.ok(Date.now() - Date.parse(shm.created) < 60_000);
 
     const sem = find("sem", semName);
