@@ -90,10 +90,11 @@ interface SemaphoreLease {
  * thread can be inside the `sem_t` when this runs.
  */
 const releaseWhenUnreachable = new FinalizationRegistry<SemaphoreLease>((lease) => {
+  if (lease.ownedName) libc().sem_unlink(cstring(lease.ownedName));
   try {
     lease.release();
-  } finally {
-    if (lease.ownedName) libc().sem_unlink(cstring(lease.ownedName));
+  } catch {
+    // A safety net has no one to report to, and an error thrown here would end the process.
   }
 });
 
