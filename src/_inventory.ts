@@ -230,15 +230,20 @@ function removeUnderOwnerLock(object: IpcObject): void {
   }
 }
 
-/** Checks that the System V id still names the object listed (same key, same change time). */
+/**
+ * Checks that the System V id still names the object listed: same key and owner, and for a
+ * segment the same creator. (Not the change time: a semaphore set's changes with every SETVAL.)
+ * An id names a new object only after the old one went and its slot's sequence number wrapped.
+ */
 function assertSameSystemV(object: IpcObject): number {
   const kind = object.kind as SystemVKind;
   const now = systemV(kind, new Map(), []).find((fresh) => fresh.id === object.id);
-  if (!now || now.name !== object.name || now.created !== object.created) {
-    throw replaced(
-      object,
-      kind === "sysv-shm" ? "shmctl" : kind === "sysv-sem" ? "semctl" : "msgctl",
-    );
+  const creator = (o: IpcObject) => o.processes.find((p) => p.role === "creator")?.pid;
+  if (
+    !now || now.name !== object.name || now.uid !== object.uid || creator(now) !== creator(object)
+  ) {
+    const syscall = kind === "sysv-shm" ? "shmctl" : kind === "sysv-sem" ? "semctl" : "msgctl";
+    throw replaced(object, syscall);
   }
   return now.id!;
 }
