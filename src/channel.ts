@@ -276,10 +276,16 @@ interface RingLease {
  * mapping and owned name. A safety net only.
  */
 const releaseWhenUnreachable = new FinalizationRegistry<RingLease>((lease) => {
+  // Never throws: an error in a finalizer would end the process. Each step goes as far as it can.
   try {
     leave(lease);
-  } finally {
+  } catch {
+    // the slot stays open: peers see a dead process, as after a crash
+  }
+  try {
     releaseRing(lease, true);
+  } catch {
+    // what could not be released stays: a leak, never a hole
   }
 });
 
