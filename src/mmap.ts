@@ -30,8 +30,6 @@ import {
   MADV_RANDOM,
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
-  MAP_ANONYMOUS,
-  MAP_FIXED,
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -52,6 +50,7 @@ import { check, closedError, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
+import { entombRange } from "./_tomb.ts";
 import { statDescriptor, statPath, typeName } from "./_stat.ts";
 
 /** How to map a file or descriptor. */
@@ -99,24 +98,9 @@ interface Region {
   release: () => void;
 }
 
-/**
- * Replaces the range, in one mmap call, with private zero pages that stay valid for the life of
- * the process: the file's pages are released, and an `ArrayBuffer` still over the range (one that
- * was transferred away) reads zeros and takes writes instead of touching a hole. Replacing with
- * MAP_FIXED is atomic for other threads: a worker that holds the buffer sees the old pages or the
- * new ones, never a gap. When even that fails (out of memory), the shared pages stay mapped: a
- * leak, never a hole.
- */
+/** Entombs the range (see `_tomb.ts`) and, once that worked, ends the record of its views. */
 function entomb(region: Region): void {
-  const result = libc().mmap(
-    region.base,
-    BigInt(region.length),
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-    -1,
-    0n,
-  );
-  if (result !== null && address(result) === address(region.base)) region.release();
+  if (entombRange(region.base, region.length)) region.release();
 }
 
 /**
