@@ -47,4 +47,4 @@ export * from "./src/semaphore.ts";
 export * from "./src/mqueue.ts";
 export * from "./src/sysv/mod.ts";
 export * from "./src/sync/mod.ts";
-export * from "./src/channel.ts";
+export * from "./src/channel/mod.ts";

@@ -1,102 +1,58 @@
 /**
- * The fast lane: a ring buffer of variable-length messages in shared memory, between Deno
- * processes, at close to memory speed.
- *
- * The ring lives in an anonymous segment by default (hand `channel.fd` to a child with
- * `spawn`'s `fds`; the child calls `Channel.fromFd`), or in a named one that unrelated processes
- * `Channel.open`. A channel carries messages one way: make two for a conversation.
- *
- * How it goes fast: the data region is mapped twice, back to back, so that every message is
- * contiguous even where it wraps; each side keeps its own index and publishes it with one
- * atomic store per message; a receiver that finds the ring empty spins for a few microseconds
- * (bounded) before it sleeps on a semaphore in the segment, and a sender posts it only when it
- * sleeps. A process that was asleep, or has just woken a sleeping peer, yields the CPU once its
- * message is out: the kernel often runs the woken peer on the same CPU. An idle receiver costs
- * almost nothing: it wakes every 400 ms to see whether its peers are alive, and at once on close
- * or abort.
- *
- * @example Text messages
- * ```ts
- * import { Channel, codecs } from "@posix/ipc/channel";
- *
- * using channel = Channel.create({ codec: codecs.text });
- * channel.sendSync("hello");
- * console.log(channel.tryReceive()); // "hello"
- * ```
+ * The `Channel` API: sending and receiving values over a ring in shared memory, on top of the
+ * ring's layout (src/channel/layout.ts), its participant registry (src/channel/registry.ts) and
+ * its wait-and-wake strategy (src/channel/wait.ts). It owns a handle's life: what it maps, the
+ * slot it takes, what `close()` and the garbage collector release. Internal: the public entry
+ * is src/channel/mod.ts.
  *
  * @module
  */
 
-import { address, MAP_FAILED } from "../ffi/cstring.ts";
+import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { type Codec, codecs } from "../codec.ts";
+import { check, closedError } from "../errors.ts";
+import type { FdLike } from "../fd.ts";
+import { SharedMemory } from "../shm.ts";
+import { Mutex } from "../sync/mutex.ts";
 import {
-  CLOCK_MONOTONIC,
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-} from "../ffi/constants.ts";
-import { errno, libc } from "../ffi/libc.ts";
-import { processIsDead } from "./_liveness.ts";
-import { entombRange } from "./_tomb.ts";
-import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "./_wait.ts";
-import { type Codec, codecs } from "./codec.ts";
-import { check, closedError, systemError } from "./errors.ts";
-import type { FdLike } from "./fd.ts";
-import { SharedMemory } from "./shm.ts";
-import { Mutex } from "./sync/mutex.ts";
-
-export { type Codec, codecs } from "./codec.ts";
-export type { WaitOptions } from "./_wait.ts";
-
-/** The header page, then the data region. Cells are Int32 indexes into the header. */
-const HEADER = 4096;
-const MAGIC = 0x50495043; // "PIPC"
-const VERSION = 1;
-const C_MAGIC = 0;
-const C_VERSION = 1;
-const C_CAPACITY = 2;
-const C_MULTI = 3;
-const C_CODEC = 4; // 32 bytes of codec name from byte 16
-/** Counts close and abort wake-ups, so that a waiter that drains its semaphore keeps them. */
-const C_WAKE_ALLS = 12;
-const C_TAIL = 16; // byte 64: the producers' cache line
-const C_RECEIVERS_WAITING = 17;
-const C_HEAD = 32; // byte 128: the consumers' cache line
-const C_SENDERS_WAITING = 33;
-const SENDER_LOCK = 192; // bytes: two robust mutexes for the multi mode
-const RECEIVER_LOCK = 200;
-const C_PARTICIPANTS = 64; // byte 256: 32 slots of [pid, state]
-/** Bytes: two process-shared sem_t where waiters sleep: receivers on DATA, senders on SPACE. */
-const DATA_SEMAPHORE = 512;
-const SPACE_SEMAPHORE = 576;
-const SLOTS = 32;
-/** A slot's state: 0 when free, else role bits, and CLOSED once its handle closed. */
-const SENDS = 1;
-const RECEIVES = 2;
-const CLOSED = 4;
-const FRAME_HEADER = 4;
-const SPIN_MS = 0.02;
-/**
- * A waiting side wakes this often to see whether its peers are alive. Close and abort wake it
- * at once through its semaphore, so the slice sets only the idle cost (each wake-up of Deno's event
- * loop costs about half a millisecond of CPU) and how soon a dead peer is noticed.
- */
-const CHANNEL_SLICE_MS = 400;
-
-/**
- * Whether the next send yields the CPU once its message is out: set when this process wakes
- * from a sleep in a wait, or wakes a sleeping peer. The kernel often runs a woken process on its
- * waker's CPU, so the peer that woke us, or that we woke, may be waiting for that CPU. Yielding
- * at once (not only at the next spin or sleep) cut the round trip to a sleeping peer by a
- * fifth. Each yield is a system call, on paths that have just made one.
- */
-let yieldAfterSend = false;
+  C_HEAD,
+  C_TAIL,
+  CODEC_NAME_MAX,
+  DATA_SEMAPHORE,
+  FRAME_HEADER,
+  HEADER,
+  headerCells,
+  mapRing,
+  readHeader,
+  RECEIVER_LOCK,
+  type RingMapping,
+  SENDER_LOCK,
+  SPACE_SEMAPHORE,
+  unmapRing,
+  validateCapacity,
+  writeHeader,
+} from "./layout.ts";
+import {
+  attach,
+  type ChannelRole,
+  detach,
+  peers,
+  RECEIVES,
+  SENDS,
+  validateRole,
+} from "./registry.ts";
+import {
+  initWaits,
+  waitAsync,
+  type WaitHost,
+  waitSync,
+  wakeAll,
+  wakeReceivers,
+  wakeSenders,
+  yieldIfDue,
+} from "./wait.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Options of {@linkcode Channel.create}. */
 export interface CreateChannelOptions<T> {
@@ -120,38 +76,12 @@ export interface CreateChannelOptions<T> {
   role?: ChannelRole;
 }
 
-/**
- * What a handle does: peers use it to tell when a channel has ended. A waiting receiver gives up
- * once no handle that may send is open; a waiting sender once no handle that may receive is.
- */
-export type ChannelRole = "send" | "receive" | "both";
-
 /** Options of {@linkcode Channel.open} and {@linkcode Channel.fromFd}. */
 export interface OpenChannelOptions<T> {
   /** The codec; it must be the creator's. Default `codecs.bytes`. */
   codec?: Codec<T>;
   /** What this handle does. Default `"both"`. */
   role?: ChannelRole;
-}
-
-/** A Map, not an object: a prototype key such as "toString" is no role. */
-const ROLES: ReadonlyMap<string, number> = new Map([
-  ["send", SENDS],
-  ["receive", RECEIVES],
-  ["both", SENDS | RECEIVES],
-]);
-
-/** The role bits of `role`, or a TypeError naming the argument. */
-function validateRole(role: unknown): number {
-  const bits = typeof role === "string" ? ROLES.get(role) : undefined;
-  if (bits === undefined) {
-    throw new TypeError(
-      `Cannot use channel role ${
-        typeof role === "string" ? `"${role}"` : `of type ${typeof role}`
-      }: use "send", "receive" or "both"`,
-    );
-  }
-  return bits;
 }
 
 /** A boolean option, or `false` when left out; anything else is a TypeError naming it. */
@@ -164,9 +94,6 @@ function validateFlag(value: unknown, name: string): boolean {
   }
   return value;
 }
-
-/** The longest codec name, in UTF-8 bytes: the header keeps 32 bytes, NUL-terminated. */
-const CODEC_NAME_MAX = 31;
 
 /**
  * Checks a codec before anything is created: an object with `encode` and `decode` functions and
@@ -207,48 +134,6 @@ function defaultCodec<T>(): Codec<T> {
   return codecs.bytes as unknown as Codec<T>;
 }
 
-function validateCapacity(capacity: unknown): number {
-  if (
-    typeof capacity !== "number" || !Number.isInteger(capacity) || capacity < 4096 ||
-    capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0
-  ) {
-    throw new RangeError(
-      `Cannot create a channel of ${String(capacity)} bytes: use a power of two from 4096 to 1 GiB`,
-    );
-  }
-  return capacity;
-}
-
-/** Maps header + data, then the data again right after, so that wrapped messages are contiguous. */
-function mapRing(
-  fd: number,
-  capacity: number,
-): { base: Deno.PointerObject; buffer: ArrayBuffer; length: number } {
-  const c = libc();
-  const length = HEADER + 2 * capacity;
-  const base = c.mmap(null, BigInt(length), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
-  if (base === null || address(base) === MAP_FAILED) {
-    throw systemError(errno(), "mmap", { action: "reserve a channel's ring" });
-  }
-  const rw = PROT_READ | PROT_WRITE;
-  const first = c.mmap(base, BigInt(HEADER + capacity), rw, MAP_SHARED | MAP_FIXED, fd, 0n);
-  const second = first &&
-    c.mmap(
-      Deno.UnsafePointer.offset(base, HEADER + capacity),
-      BigInt(capacity),
-      rw,
-      MAP_SHARED | MAP_FIXED,
-      fd,
-      BigInt(HEADER),
-    );
-  if (!first || !second || address(first) === MAP_FAILED || address(second) === MAP_FAILED) {
-    const code = errno();
-    c.munmap(base, BigInt(length));
-    throw systemError(code, "mmap", { action: "map a channel's ring" });
-  }
-  return { base, buffer: Deno.UnsafePointerView.getArrayBuffer(base, length), length };
-}
-
 /**
  * What a handle must release, kept apart from the handle so that a finalizer can use it: it
  * references the segment and the ring, never the handle.
@@ -256,10 +141,8 @@ function mapRing(
 interface RingLease {
   /** The segment: its descriptor, its own mapping and, for an owner, its name. */
   readonly memory: SharedMemory;
-  readonly base: Deno.PointerObject;
-  readonly length: number;
-  /** The ring's ArrayBuffer, which every view of the handle shares. */
-  readonly buffer: ArrayBuffer;
+  /** The ring's mappings; its ArrayBuffer is the one every view of the handle shares. */
+  readonly ring: RingMapping;
   readonly cells: Int32Array<ArrayBuffer>;
   readonly data: Deno.PointerObject;
   readonly space: Deno.PointerObject;
@@ -289,46 +172,23 @@ const releaseWhenUnreachable = new FinalizationRegistry<RingLease>((lease) => {
   }
 });
 
-/** Marks the handle's slot closed and wakes every waiter, so that peers see it gone. */
+/** Gives back the handle's slot and wakes every waiter, so that peers see it gone. */
 function leave(lease: RingLease): void {
   if (lease.slot < 0) return;
   // A ring whose buffer was transferred away is still mapped: reach its header afresh.
-  const cells = lease.buffer.detached
-    ? new Int32Array(Deno.UnsafePointerView.getArrayBuffer(lease.base, HEADER))
-    : lease.cells;
-  Atomics.store(cells, C_PARTICIPANTS + 2 * lease.slot + 1, lease.role | CLOSED);
+  const cells = headerCells(lease.ring, lease.cells);
+  detach(cells, lease.slot, lease.role);
   wakeAll(cells, lease.data, lease.space);
 }
 
-/** Wakes every waiter of both sides, in every process, to look again (close, abort). */
-function wakeAll(
-  cells: Int32Array<ArrayBuffer>,
-  data: Deno.PointerObject,
-  space: Deno.PointerObject,
-): void {
-  Atomics.add(cells, C_WAKE_ALLS, 1);
-  const c = libc();
-  for (const [sem, counter] of [[data, C_RECEIVERS_WAITING], [space, C_SENDERS_WAITING]] as const) {
-    for (let waiting = Atomics.load(cells, counter); waiting > 0; waiting--) c.sem_post(sem);
-  }
-}
-
 /**
- * Lets go of the ring: its locks, then its pages. When the ring's buffer is still here, it is
- * detached (every view over it, zero-copy ones included, reads as empty) and the range
- * unmapped. When it was transferred away (`view.buffer.transfer()`), its new owner may still
- * read it, so the range is entombed instead: it reads zeros, never a hole (src/_tomb.ts).
- * Then, with `closeMemory`, the segment. Returns munmap's result (0 when entombed).
+ * Lets go of the ring: its locks, then its pages (src/channel/layout.ts: a transferred buffer
+ * is entombed, never left over a hole), then, with `closeMemory`, the segment. Returns munmap's
+ * result (0 when entombed).
  */
 function releaseRing(lease: RingLease, closeMemory: boolean): number {
   for (const lock of lease.locks) lock.close();
-  let result = 0;
-  if (lease.buffer.detached) {
-    entombRange(lease.base, lease.length); // on failure the pages stay: a leak, never a hole
-  } else {
-    lease.buffer.transfer(0);
-    result = libc().munmap(lease.base, BigInt(lease.length));
-  }
+  const result = unmapRing(lease.ring);
   if (closeMemory) lease.memory.close();
   return result;
 }
@@ -359,8 +219,6 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
  */
 export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #memory: SharedMemory;
-  readonly #base: Deno.PointerObject;
-  readonly #length: number;
   readonly #cells: Int32Array<ArrayBuffer>;
   readonly #bytes: Uint8Array<ArrayBuffer>;
   /** The ring as 32-bit words, for the frame headers (8-aligned). */
@@ -387,6 +245,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #ownsName: boolean;
   /** What close, or the garbage collector, releases. */
   readonly #lease: RingLease;
+  /** What a wait needs of this handle (src/channel/wait.ts). */
+  readonly #host: WaitHost;
 
   private constructor(
     memory: SharedMemory,
@@ -398,62 +258,23 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#ownsName = initialise?.ownsName ?? false;
     this.#codec = codec;
     this.#role = role;
-    if (memory.size < HEADER) {
-      throw new Deno.errors.InvalidData(
-        `Cannot use this memory as a channel: it holds ${memory.size} bytes, less than a header`,
-      );
-    }
-    const header = new Int32Array(memory.buffer, 0, HEADER / 4);
     if (initialise) {
-      header[C_CAPACITY] = initialise.capacity;
-      header[C_MULTI] = initialise.multi ? 1 : 0;
-      encoder.encodeInto(codec.name, new Uint8Array(memory.buffer, C_CODEC * 4, CODEC_NAME_MAX));
-      header[C_VERSION] = VERSION;
-      Atomics.store(header, C_MAGIC, MAGIC);
+      writeHeader(memory, initialise.capacity, initialise.multi, codec.name);
     }
-    if (header[C_MAGIC] !== MAGIC || header[C_VERSION] !== VERSION) {
-      throw new Deno.errors.InvalidData(
-        "Cannot use this memory as a channel: no channel was created in it",
-      );
-    }
-    // Shared state is trusted only once checked: a ring larger than the segment would map pages
-    // past its end, and touching them kills the process with SIGBUS.
-    const capacity = header[C_CAPACITY]!;
-    const multi = header[C_MULTI]!;
-    if (
-      capacity < 4096 || capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0 ||
-      HEADER + capacity > memory.size || (multi !== 0 && multi !== 1)
-    ) {
-      throw new Deno.errors.InvalidData(
-        `Cannot use this memory as a channel: its header says a ring of ${capacity} bytes ` +
-          `(multi ${multi}), which a segment of ${memory.size} bytes cannot hold`,
-      );
-    }
-    const stored = decoder.decode(new Uint8Array(memory.buffer, C_CODEC * 4, 32)).replace(
-      /\0[^]*$/,
-      "",
-    );
-    if (stored !== codec.name) {
-      throw new TypeError(
-        `Cannot open the channel with the ${codec.name} codec: it was created with ${stored}`,
-      );
-    }
+    const { capacity, multi } = readHeader(memory, codec.name);
     this.#capacity = capacity;
     this.#mask = this.#capacity - 1;
-    this.#multi = multi === 1;
+    this.#multi = multi;
     const ring = mapRing(memory.fd, this.#capacity);
-    this.#base = ring.base;
-    this.#length = ring.length;
     this.#cells = new Int32Array(ring.buffer, 0, HEADER / 4);
     this.#bytes = new Uint8Array(ring.buffer);
     this.#words = new Uint32Array(ring.buffer);
-    this.#data = Deno.UnsafePointer.offset(this.#base, DATA_SEMAPHORE) as Deno.PointerObject;
-    this.#space = Deno.UnsafePointer.offset(this.#base, SPACE_SEMAPHORE) as Deno.PointerObject;
+    this.#data = Deno.UnsafePointer.offset(ring.base, DATA_SEMAPHORE) as Deno.PointerObject;
+    this.#space = Deno.UnsafePointer.offset(ring.base, SPACE_SEMAPHORE) as Deno.PointerObject;
+    this.#host = this.#waitHost();
     const lease: RingLease = {
       memory,
-      base: ring.base,
-      length: ring.length,
-      buffer: ring.buffer,
+      ring,
       cells: this.#cells,
       data: this.#data,
       space: this.#space,
@@ -464,8 +285,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#lease = lease;
     try {
       if (initialise) {
-        check(libc().sem_init(this.#data, 1, 0), "sem_init", { action: "create a channel" });
-        check(libc().sem_init(this.#space, 1, 0), "sem_init", { action: "create a channel" });
+        initWaits(this.#data, this.#space);
       }
       this.#senderLock = this.#multi
         ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
@@ -477,7 +297,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       if (this.#receiverLock) lease.locks.push(this.#receiverLock);
       this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
       this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-      this.#slot = lease.slot = this.#attach();
+      this.#slot = lease.slot = attach(this.#cells, role);
     } catch (error) {
       releaseRing(lease, false); // the caller closes the memory
       throw error;
@@ -650,11 +470,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     validateWaitOptions(options, "send on the channel");
     const bytes = this.#encode(value);
     if (this.#trySend(bytes)) return;
-    await this.#wait(
+    await waitAsync(
+      this.#host,
+      false,
       options,
       "send on the channel",
       () => this.#trySend(bytes) || undefined,
-      false,
     );
   }
 
@@ -674,7 +495,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   sendSync(value: T, options: { timeout?: number } = {}): void {
     const bytes = this.#encode(value);
     if (this.#trySend(bytes)) return;
-    this.#waitSync(options, "send on the channel", () => this.#trySend(bytes) || undefined, false);
+    waitSync(
+      this.#host,
+      false,
+      options,
+      "send on the channel",
+      () => this.#trySend(bytes) || undefined,
+    );
   }
 
   /**
@@ -717,11 +544,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const view = options.view === true;
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
-    return await this.#wait(
+    return await waitAsync(
+      this.#host,
+      true,
       options,
       "receive from the channel",
       () => this.#tryReceive(view),
-      true,
     );
   }
 
@@ -744,7 +572,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const view = options.view === true;
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
-    return this.#waitSync(options, "receive from the channel", () => this.#tryReceive(view), true);
+    return waitSync(
+      this.#host,
+      true,
+      options,
+      "receive from the channel",
+      () => this.#tryReceive(view),
+    );
   }
 
   /**
@@ -773,7 +607,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     if (this.#closed) return;
     this.#closed = true;
     // (A ring whose buffer was transferred away cannot be read from here any more.)
-    if (this.#held !== 0 && !this.#lease.buffer.detached) this.#release();
+    if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
     releaseWhenUnreachable.unregister(this);
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
@@ -813,56 +647,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     return bytes;
   }
 
-  /** Takes a participant slot: [pid, state], so that peers can tell closed from dead. */
-  #attach(): number {
-    const cells = this.#cells;
-    for (let slot = 0; slot < SLOTS; slot++) {
-      const state = C_PARTICIPANTS + 2 * slot + 1;
-      const current = Atomics.load(cells, state);
-      if (
-        (current === 0 || current & CLOSED) &&
-        Atomics.compareExchange(cells, state, current, this.#role) === current
-      ) {
-        Atomics.store(cells, C_PARTICIPANTS + 2 * slot, Deno.pid);
-        return slot;
-      }
-    }
-    throw new RangeError(`Cannot open the channel: it has ${SLOTS} handles open already`);
-  }
-
-  /**
-   * What the other handles say while this one waits: "alive" (someone may still act), "ended"
-   * (all closed), "died" (none alive, one died without closing), or "alone" (none ever came).
-   */
-  #peers(thorough: boolean, role: number): "alive" | "ended" | "died" | "alone" {
-    const cells = this.#cells;
-    let died = false;
-    let others = false;
-    for (let slot = 0; slot < SLOTS; slot++) {
-      if (slot === this.#slot) continue;
-      const state = Atomics.load(cells, C_PARTICIPANTS + 2 * slot + 1);
-      if ((state & role) === 0) continue;
-      others = true;
-      if (state & CLOSED) continue;
-      // A pid not yet written (0), or not a pid at all, never reaches kill(): it counts as alive.
-      const pid = Atomics.load(cells, C_PARTICIPANTS + 2 * slot);
-      if (pid <= 0 || !processIsDead(pid, thorough)) return "alive";
-      died = true;
-    }
-    if (died) return "died";
-    return others ? "ended" : "alone";
-  }
-
   #trySend(bytes: Uint8Array): boolean {
     this.#assertOpen();
     if (!(this.#role & SENDS)) {
       throw new TypeError("Cannot send on a channel handle opened to receive only");
     }
     if (!this.#publish(bytes)) return false;
-    if (yieldAfterSend) {
-      yieldAfterSend = false;
-      libc().sched_yield(); // not under the sender lock: the peer that runs may take a while
-    }
+    yieldIfDue(); // not under the sender lock: the peer that runs may take a while
     return true;
   }
 
@@ -888,10 +679,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#bytes.set(bytes, at + FRAME_HEADER);
     this.#tail = (tail + frame) | 0;
     Atomics.store(cells, C_TAIL, this.#tail);
-    if (Atomics.load(cells, C_RECEIVERS_WAITING) !== 0) {
-      libc().sem_post(this.#data);
-      yieldAfterSend = true;
-    }
+    wakeReceivers(cells, this.#data);
     return true;
   }
 
@@ -959,31 +747,42 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const cells = this.#cells;
     this.#head = (this.#head + frame) | 0;
     Atomics.store(cells, C_HEAD, this.#head);
-    if (Atomics.load(cells, C_SENDERS_WAITING) !== 0) {
-      libc().sem_post(this.#space);
-    }
+    wakeSenders(cells, this.#space);
+  }
+
+  /** What a wait needs of this handle: made once, so that a wait allocates nothing for it. */
+  #waitHost(): WaitHost {
+    return {
+      cells: this.#cells,
+      data: this.#data,
+      space: this.#space,
+      seen: (receiving) => receiving ? this.#head : this.#seenHead,
+      giveUp: (attempt, receiving, thorough) => this.#giveUp(attempt, receiving, thorough),
+      assertOpen: () => this.#assertOpen(),
+      begin: () => {
+        this.#waiting++;
+      },
+      end: () => {
+        if (--this.#waiting === 0 && this.#closed) this.#unmap();
+      },
+    };
   }
 
   /**
-   * One try, then, when it fails, a look at the peers: once none is left to act, one more try
-   * (a peer may have sent just before leaving), then the end of the stream or a broken pipe.
+   * After a failed try, a look at the peers: once none is left to act, one more try (a peer may
+   * have sent just before leaving), then the end of the stream or a broken pipe.
    */
-  #attemptOrGiveUp<R>(
+  #giveUp<R>(
     attempt: () => R | undefined,
     receiving: boolean,
-    sliceStarted: number,
-    slice: number,
+    thorough: boolean,
   ): R | typeof RETRY {
-    const result = attempt();
-    if (result !== undefined) return result;
-    // A sleep that lasted its whole slice: time for the thorough look (zombies) at the peers.
-    const thorough = sliceStarted > 0 && performance.now() - sliceStarted >= slice * 0.9;
-    const peers = this.#peers(thorough, receiving ? SENDS : RECEIVES);
-    if (peers === "alive" || peers === "alone") return RETRY;
+    const judged = peers(this.#cells, this.#slot, receiving ? SENDS : RECEIVES, thorough);
+    if (judged === "alive" || judged === "alone") return RETRY;
     const last = attempt();
     if (last !== undefined) return last;
     const verb = receiving ? "receive from" : "send on";
-    if (peers === "died") {
+    if (judged === "died") {
       throw new Deno.errors.BrokenPipe(
         `Cannot ${verb} the channel: its peer process died without closing it`,
       );
@@ -992,131 +791,5 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       throw new Deno.errors.UnexpectedEof("Cannot receive: every other handle closed the channel");
     }
     throw new Deno.errors.BrokenPipe("Cannot send on the channel: every other handle closed it");
-  }
-
-  /** Wakes every waiter of both sides, in every process, to look again (close, abort). */
-  #wakeAll(): void {
-    wakeAll(this.#cells, this.#data, this.#space);
-  }
-
-  /**
-   * Whether a waiter that has announced itself may go to sleep now. First it takes the counts
-   * that earlier posts left in the semaphore (they found a waiter awake): whatever they were
-   * for happened before and shows in the checks that follow. A close or abort since `wakeAlls`
-   * was read (before the last look at the peers) means look again; otherwise sleep unless the
-   * other side has moved.
-   *
-   * Draining here, not after a wake-up, keeps the path from a wake-up to the message short.
-   */
-  #maySleep(sem: Deno.PointerObject, wakeAlls: number, receiving: boolean): boolean {
-    while (libc().sem_trywait(sem) === 0) {
-      // a count that no one needs any more
-    }
-    return Atomics.load(this.#cells, C_WAKE_ALLS) === wakeAlls &&
-      this.#sleepValue(receiving) !== undefined;
-  }
-
-  /**
-   * The value to sleep on, read after announcing the wait (so that no wake-up is lost), or
-   * `undefined` when the other side has moved since the last try.
-   */
-  #sleepValue(receiving: boolean): number | undefined {
-    if (receiving) {
-      const tail = Atomics.load(this.#cells, C_TAIL);
-      return tail === this.#head ? tail : undefined;
-    }
-    const head = Atomics.load(this.#cells, C_HEAD);
-    return head === this.#seenHead ? head : undefined;
-  }
-
-  /**
-   * Spins briefly on the other side's index: a hot peer answers within microseconds. The spin
-   * yields the CPU now and then: the kernel often wakes a peer on the waker's CPU, and there it
-   * could run only once this spin ended, which tripled the round trip to a sleeping peer.
-   */
-  #spin(receiving: boolean): void {
-    const until = performance.now() + SPIN_MS;
-    for (let tries = 1; this.#sleepValue(receiving) !== undefined; tries++) {
-      if ((tries & 63) === 0) {
-        if (performance.now() >= until) return; // bounded: SPIN_MS at most
-        libc().sched_yield();
-      }
-    }
-  }
-
-  async #wait<R>(
-    options: WaitOptions,
-    what: string,
-    attempt: () => R | undefined,
-    receiving: boolean,
-  ): Promise<R> {
-    this.#spin(receiving);
-    const sem = receiving ? this.#data : this.#space;
-    const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
-    const cells = this.#cells;
-    let sliceStarted = 0;
-    let wakeAlls = 0;
-    const wake = () => this.#wakeAll(); // an abort must not wait for the slice to end
-    options.signal?.addEventListener("abort", wake);
-    this.#waiting++;
-    try {
-      return await waitUntil<R>(options, {
-        what,
-        slice: CHANNEL_SLICE_MS,
-        attempt: () => {
-          wakeAlls = Atomics.load(cells, C_WAKE_ALLS);
-          return this.#attemptOrGiveUp(attempt, receiving, sliceStarted, CHANNEL_SLICE_MS);
-        },
-        sleep: async (ms) => {
-          Atomics.add(cells, counter, 1);
-          try {
-            sliceStarted = performance.now();
-            if (this.#maySleep(sem, wakeAlls, receiving)) {
-              await libc().sem_clockwait_async(sem, CLOCK_MONOTONIC, deadlineIn(ms));
-              yieldAfterSend = true;
-            }
-          } finally {
-            Atomics.sub(cells, counter, 1);
-          }
-        },
-        assertOpen: () => this.#assertOpen(),
-      });
-    } finally {
-      options.signal?.removeEventListener("abort", wake);
-      if (--this.#waiting === 0 && this.#closed) this.#unmap();
-    }
-  }
-
-  #waitSync<R>(
-    options: { timeout?: number },
-    what: string,
-    attempt: () => R | undefined,
-    receiving: boolean,
-  ): R {
-    validateWaitOptions(options, what);
-    this.#spin(receiving);
-    const sem = receiving ? this.#data : this.#space;
-    const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
-    const cells = this.#cells;
-    const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
-    let sliceStarted = 0;
-    let slice = 0;
-    while (true) {
-      const wakeAlls = Atomics.load(cells, C_WAKE_ALLS);
-      const result = this.#attemptOrGiveUp(attempt, receiving, sliceStarted, slice);
-      if (result !== RETRY) return result;
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        throw new Deno.errors.TimedOut(`Cannot ${what}: timed out after ${options.timeout} ms`);
-      }
-      slice = Math.min(CHANNEL_SLICE_MS, left);
-      Atomics.add(cells, counter, 1);
-      sliceStarted = performance.now();
-      if (this.#maySleep(sem, wakeAlls, receiving)) {
-        libc().sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(slice, true));
-        yieldAfterSend = true;
-      }
-      Atomics.sub(cells, counter, 1);
-    }
   }
 }

@@ -1,0 +1,247 @@
+/**
+ * The wait-and-wake strategy of a channel: how a side that finds the ring empty (a receiver) or
+ * full (a sender) waits for the other side, and how the other side wakes it. Internal.
+ *
+ * A waiter first spins for a few microseconds (bounded) on the other side's index: a hot peer
+ * answers within that time. Then it announces itself in its side's "waiting" counter and sleeps
+ * on a process-shared semaphore in the header (receivers on DATA, senders on SPACE); the other
+ * side posts the semaphore only when that counter says someone sleeps, so a busy channel makes
+ * no system call per message. A sleep lasts a slice at most ({@linkcode CHANNEL_SLICE_MS}), after
+ * which the waiter looks at its peers (src/channel/registry.ts) to notice one that died. Close
+ * and abort wake every waiter of both sides at once ({@linkcode wakeAll}).
+ *
+ * A process that was asleep, or has just woken a sleeping peer, yields the CPU once its message
+ * is out: the kernel often runs the woken peer on the same CPU.
+ *
+ * @module
+ */
+
+import { CLOCK_MONOTONIC } from "../../ffi/constants.ts";
+import { libc } from "../../ffi/libc.ts";
+import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import { check } from "../errors.ts";
+import { C_HEAD, C_RECEIVERS_WAITING, C_SENDERS_WAITING, C_TAIL, C_WAKE_ALLS } from "./layout.ts";
+
+/** How long a waiter spins on the other side's index before it sleeps. */
+const SPIN_MS = 0.02;
+
+/**
+ * A waiting side wakes this often to see whether its peers are alive. Close and abort wake it
+ * at once through its semaphore, so the slice sets only the idle cost (each wake-up of Deno's event
+ * loop costs about half a millisecond of CPU) and how soon a dead peer is noticed.
+ */
+export const CHANNEL_SLICE_MS = 400;
+
+/**
+ * Whether the next send yields the CPU once its message is out: set when this process wakes
+ * from a sleep in a wait, or wakes a sleeping peer. The kernel often runs a woken process on its
+ * waker's CPU, so the peer that woke us, or that we woke, may be waiting for that CPU. Yielding
+ * at once (not only at the next spin or sleep) cut the round trip to a sleeping peer by a
+ * fifth. Each yield is a system call, on paths that have just made one.
+ */
+let yieldAfterSend = false;
+
+/** Yields the CPU if this process has just slept or woken a peer; after a send, outside locks. */
+export function yieldIfDue(): void {
+  if (yieldAfterSend) {
+    yieldAfterSend = false;
+    libc().sched_yield();
+  }
+}
+
+/** Makes the two semaphores of a new ring, where receivers and senders sleep. */
+export function initWaits(data: Deno.PointerObject, space: Deno.PointerObject): void {
+  const c = libc();
+  check(c.sem_init(data, 1, 0), "sem_init", { action: "create a channel" });
+  check(c.sem_init(space, 1, 0), "sem_init", { action: "create a channel" });
+}
+
+/** After a message was published: wakes a sleeping receiver, if one announced itself. */
+export function wakeReceivers(cells: Int32Array, data: Deno.PointerObject): void {
+  if (Atomics.load(cells, C_RECEIVERS_WAITING) !== 0) {
+    libc().sem_post(data);
+    yieldAfterSend = true;
+  }
+}
+
+/** After a message was consumed: wakes a sleeping sender, if one announced itself. */
+export function wakeSenders(cells: Int32Array, space: Deno.PointerObject): void {
+  if (Atomics.load(cells, C_SENDERS_WAITING) !== 0) libc().sem_post(space);
+}
+
+/** Wakes every waiter of both sides, in every process, to look again (close, abort). */
+export function wakeAll(
+  cells: Int32Array,
+  data: Deno.PointerObject,
+  space: Deno.PointerObject,
+): void {
+  Atomics.add(cells, C_WAKE_ALLS, 1);
+  const c = libc();
+  for (const [sem, counter] of [[data, C_RECEIVERS_WAITING], [space, C_SENDERS_WAITING]] as const) {
+    for (let waiting = Atomics.load(cells, counter); waiting > 0; waiting--) c.sem_post(sem);
+  }
+}
+
+/** What a wait needs from the handle that waits; made once per handle. */
+export interface WaitHost {
+  /** The header's cells. */
+  readonly cells: Int32Array<ArrayBuffer>;
+  /** The semaphore receivers sleep on. */
+  readonly data: Deno.PointerObject;
+  /** The semaphore senders sleep on. */
+  readonly space: Deno.PointerObject;
+  /**
+   * The other side's index as this handle last saw it: its own head when receiving (the ring is
+   * empty while the tail equals it), the head it last read when sending (full while unchanged).
+   */
+  seen(receiving: boolean): number;
+  /**
+   * After a failed attempt: judges the peers, and returns the result of one last attempt or
+   * `RETRY` to wait on, or throws the end of the stream or a broken pipe. `thorough` when the
+   * waiter slept its whole slice (time for the costlier look at zombies).
+   */
+  giveUp<R>(attempt: () => R | undefined, receiving: boolean, thorough: boolean): R | typeof RETRY;
+  /** Throws `BadResource` once the handle closed. */
+  readonly assertOpen: () => void;
+  /** A wait begins: the handle keeps its mapping until every wait has ended. */
+  begin(): void;
+  /** A wait ended. */
+  end(): void;
+}
+
+/**
+ * Whether the other side has not moved since `seen`: the value a waiter may sleep on, read after
+ * announcing the wait, so that no wake-up is lost.
+ */
+function unmoved(cells: Int32Array, receiving: boolean, seen: number): boolean {
+  return Atomics.load(cells, receiving ? C_TAIL : C_HEAD) === seen;
+}
+
+/**
+ * Whether a waiter that has announced itself may go to sleep now. First it takes the counts
+ * that earlier posts left in the semaphore (they found a waiter awake): whatever they were
+ * for happened before and shows in the checks that follow. A close or abort since `wakeAlls`
+ * was read (before the last look at the peers) means look again; otherwise sleep unless the
+ * other side has moved.
+ *
+ * Draining here, not after a wake-up, keeps the path from a wake-up to the message short.
+ */
+function maySleep(
+  host: WaitHost,
+  sem: Deno.PointerObject,
+  wakeAlls: number,
+  receiving: boolean,
+): boolean {
+  while (libc().sem_trywait(sem) === 0) {
+    // a count that no one needs any more
+  }
+  return Atomics.load(host.cells, C_WAKE_ALLS) === wakeAlls &&
+    unmoved(host.cells, receiving, host.seen(receiving));
+}
+
+/**
+ * Spins briefly on the other side's index: a hot peer answers within microseconds. The spin
+ * yields the CPU now and then: the kernel often wakes a peer on the waker's CPU, and there it
+ * could run only once this spin ended, which tripled the round trip to a sleeping peer.
+ */
+function spin(cells: Int32Array, receiving: boolean, seen: number): void {
+  const until = performance.now() + SPIN_MS;
+  for (let tries = 1; unmoved(cells, receiving, seen); tries++) {
+    if ((tries & 63) === 0) {
+      if (performance.now() >= until) return; // bounded: SPIN_MS at most
+      libc().sched_yield();
+    }
+  }
+}
+
+/** Whether a sleep that began at `sliceStarted` lasted its whole `slice`. */
+function sleptWholeSlice(sliceStarted: number, slice: number): boolean {
+  return sliceStarted > 0 && performance.now() - sliceStarted >= slice * 0.9;
+}
+
+/**
+ * Waits, without blocking the event loop, until `attempt` gives a value: spins, then sleeps in
+ * slices on the side's semaphore, judging the peers after every look.
+ */
+export async function waitAsync<R>(
+  host: WaitHost,
+  receiving: boolean,
+  options: WaitOptions,
+  what: string,
+  attempt: () => R | undefined,
+): Promise<R> {
+  const cells = host.cells;
+  spin(cells, receiving, host.seen(receiving));
+  const sem = receiving ? host.data : host.space;
+  const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
+  let sliceStarted = 0;
+  let wakeAlls = 0;
+  const wake = () => wakeAll(cells, host.data, host.space); // an abort must not wait for the slice
+  options.signal?.addEventListener("abort", wake);
+  host.begin();
+  try {
+    return await waitUntil<R>(options, {
+      what,
+      slice: CHANNEL_SLICE_MS,
+      attempt: () => {
+        wakeAlls = Atomics.load(cells, C_WAKE_ALLS);
+        const result = attempt();
+        if (result !== undefined) return result;
+        return host.giveUp(attempt, receiving, sleptWholeSlice(sliceStarted, CHANNEL_SLICE_MS));
+      },
+      sleep: async (ms) => {
+        Atomics.add(cells, counter, 1);
+        try {
+          sliceStarted = performance.now();
+          if (maySleep(host, sem, wakeAlls, receiving)) {
+            await libc().sem_clockwait_async(sem, CLOCK_MONOTONIC, deadlineIn(ms));
+            yieldAfterSend = true;
+          }
+        } finally {
+          Atomics.sub(cells, counter, 1);
+        }
+      },
+      assertOpen: host.assertOpen,
+    });
+  } finally {
+    options.signal?.removeEventListener("abort", wake);
+    host.end();
+  }
+}
+
+/** Waits, blocking this thread, until `attempt` gives a value; see {@linkcode waitAsync}. */
+export function waitSync<R>(
+  host: WaitHost,
+  receiving: boolean,
+  options: { timeout?: number },
+  what: string,
+  attempt: () => R | undefined,
+): R {
+  validateWaitOptions(options, what);
+  const cells = host.cells;
+  spin(cells, receiving, host.seen(receiving));
+  const sem = receiving ? host.data : host.space;
+  const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
+  const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
+  let sliceStarted = 0;
+  let slice = 0;
+  while (true) {
+    const wakeAlls = Atomics.load(cells, C_WAKE_ALLS);
+    const first = attempt();
+    if (first !== undefined) return first;
+    const result = host.giveUp(attempt, receiving, sleptWholeSlice(sliceStarted, slice));
+    if (result !== RETRY) return result;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new Deno.errors.TimedOut(`Cannot ${what}: timed out after ${options.timeout} ms`);
+    }
+    slice = Math.min(CHANNEL_SLICE_MS, left);
+    Atomics.add(cells, counter, 1);
+    sliceStarted = performance.now();
+    if (maySleep(host, sem, wakeAlls, receiving)) {
+      libc().sem_clockwait(sem, CLOCK_MONOTONIC, deadlineIn(slice, true));
+      yieldAfterSend = true;
+    }
+    Atomics.sub(cells, counter, 1);
+  }
+}
