@@ -1,75 +1,72 @@
 /**
- * The fast lane against every other way between two Deno processes, side by side.
+ * The fast lane against every other way between two Deno processes, side by side. The first row
+ * of every group is the natural path, the way a Deno user writes it: async on both sides
+ * (`await send`, `await receive()` or `for await`, copies), against a Unix socket from
+ * `Deno.listen` / `Deno.connect` with async reads and writes (the baseline). Every peer is a
+ * child that this process spawns the same way, and every clock starts after start-up. Rows named
+ * "(best case)" take the fastest path instead: sync calls, zero-copy views, peers that spin.
+ * "(reference)" rows are no way between processes: the in-process copy, and the raw floor of two
+ * processes spinning on one Int32 cell with Atomics.load/store.
  *
- * - "64 B round trip": a message to an echo process and back: Channel (sync and async),
- *   semaphores (sync), a POSIX message queue (sync), `pipe()`, `Deno.Command` stdio through `cat`,
- *   and a Unix socket from `Deno.listen` (the baseline).
- * - "64 B round trip to a sleeping peer": the same after 2 ms of silence, so that the echo
- *   process has gone to sleep: Channel against semaphores (the baseline), timed without the pause.
- * - "stream N B one way": 1 MiB per iteration in messages of N bytes to a sink process: Channel
- *   (and Channel with `multi: true`, which takes a robust lock per message), `pipe()` into `cat`,
- *   `Deno.Command` stdin into `cat` (the parent writes, as with the others), a Unix socket (the
- *   baseline), and an in-process `TypedArray.set` copy of the same bytes (the memory-speed
- *   ceiling).
+ * - "64 B round trip": a message to an echo process and back; also semaphores, a POSIX message
+ *   queue, `pipe()` and `Deno.Command` stdio through `cat`.
+ * - "64 B round trip after 2 ms idle": the same after 2 ms of silence, so that both sides have
+ *   gone to sleep; timed without the pause.
+ * - "64 KiB one way" and "64 B one way": a child sends as fast as this process takes the
+ *   messages (child `await send`, parent `for await`; the socket's parent reads into a reused
+ *   buffer).
  *
- * `deno task bench:report` runs this and writes bench/REPORT.md. Run alone:
+ * Medians come from bench/fixtures/natural_round_trip.ts and hot_round_trip.ts, which time trips
+ * one by one; `deno task bench:report` runs all and writes bench/REPORT.md. Run alone:
  * deno task bench bench/channel_bench.ts
  *
  * @module
  */
 
-import { Channel, MessageQueue, pipe, Semaphore, spawn, spawnDeno } from "../mod.ts";
+import { MessageQueue, pipe, Semaphore, spawnDeno } from "@posix/ipc";
+import type { ChildProcess } from "@posix/ipc";
+import { Channel } from "@posix/ipc/channel";
+import { AtomicsFloor } from "./fixtures/atomics_floor.ts";
 
-const echo = new URL("./fixtures/echo.ts", import.meta.url);
-const peer = new URL("./fixtures/channel_peer.ts", import.meta.url);
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 const prefix = `/pipc-bench-channel-${Deno.pid}`;
 const ffi = { ffi: true } as const;
-const children: { kill(signal: "SIGKILL"): void }[] = [];
-const closers: (() => void)[] = [];
+const socketPermissions = { ffi: true, net: true, read: true, write: true } as const;
+const children: ChildProcess[] = [];
+const closers: (() => unknown)[] = [];
+const socketDir = Deno.makeTempDirSync();
 const message = new Uint8Array(64).fill(1);
 const reply = new Uint8Array(64 * 1024);
 
-// --- echo processes for the round trips ----------------------------------------------------
+/** A pair of channels to an echo child running `module` (`args`): ping out, pong back. */
+function channelEcho(module: string, args: string[] = []): [Channel, Channel] {
+  const ping = Channel.create({ capacity: 1 << 16, role: "send" });
+  const pong = Channel.create({ capacity: 1 << 16, role: "receive" });
+  children.push(spawnDeno(fixture(module), { args, permissions: ffi, fds: { 3: ping, 4: pong } }));
+  closers.push(() => ping.close(), () => pong.close());
+  return [ping, pong];
+}
 
-const ping = Channel.create({ capacity: 1 << 16, role: "send" });
-const pong = Channel.create({ capacity: 1 << 16, role: "receive" });
-children.push(spawnDeno(peer, { args: ["echo"], permissions: ffi, fds: { 3: ping, 4: pong } }));
+/** A channel that a child fills with `size`-byte messages (`mode` of `module`). */
+function channelSource(module: string, mode: string, size: number): Channel {
+  const channel = Channel.create({ capacity: 1 << 21, role: "receive" });
+  children.push(
+    spawnDeno(fixture(module), { args: [mode, `${size}`], permissions: ffi, fds: { 3: channel } }),
+  );
+  closers.push(() => channel.close());
+  return channel;
+}
 
-const semPing = Semaphore.create(`${prefix}-ping`);
-const semPong = Semaphore.create(`${prefix}-pong`);
-children.push(
-  spawnDeno(echo, { args: ["semaphore", `${prefix}-ping`, `${prefix}-pong`], permissions: ffi }),
-);
-
-const toQueue = MessageQueue.create(`${prefix}-in`, { messageSize: 64 });
-const fromQueue = MessageQueue.create(`${prefix}-out`, { messageSize: 64 });
-children.push(
-  spawnDeno(echo, { args: ["mqueue", `${prefix}-in`, `${prefix}-out`], permissions: ffi }),
-);
-
-const toPipe = pipe();
-const fromPipe = pipe();
-children.push(
-  spawnDeno(echo, {
-    args: ["pipe"],
-    permissions: ffi,
-    fds: { 3: toPipe.reader, 4: fromPipe.writer },
-  }),
-);
-toPipe.reader.close();
-fromPipe.writer.close();
-
-const socketDir = Deno.makeTempDirSync();
-const listener = Deno.listen({ transport: "unix", path: `${socketDir}/echo.sock` });
-children.push(spawnDeno(echo, {
-  args: ["socket", `${socketDir}/echo.sock`],
-  permissions: { ffi: true, net: true, read: true, write: true },
-}));
-const socket = await listener.accept();
-
-const cat = new Deno.Command("cat", { stdin: "piped", stdout: "piped" }).spawn();
-const catWriter = cat.stdin.getWriter();
-const catReader = cat.stdout.getReader({ mode: "byob" });
+/** A Unix socket from Deno.listen, accepted from a child running echo.ts or natural_source.ts. */
+async function socketTo(module: string, args: (path: string) => string[]): Promise<Deno.UnixConn> {
+  const path = `${socketDir}/${children.length}.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  children.push(spawnDeno(fixture(module), { args: args(path), permissions: socketPermissions }));
+  const connection = await listener.accept();
+  listener.close();
+  closers.push(() => connection.close());
+  return connection;
+}
 
 async function readExactly(
   read: (buffer: Uint8Array) => Promise<number | null>,
@@ -78,168 +75,211 @@ async function readExactly(
   for (let got = 0; got < length;) got += (await read(reply.subarray(got, length)))!;
 }
 
-const roundTrip = "64 B round trip between two processes";
-const benches: [string, boolean, () => void | Promise<void>][] = [
-  ["Unix socket (Deno.listen)", true, async () => {
-    await socket.write(message);
-    await readExactly((buffer) => socket.read(buffer), 64);
-  }],
-  ["Channel, sendSync/receiveSync", false, () => {
-    ping.sendSync(message);
-    pong.receiveSync({ view: true });
-  }],
-  ["Channel, await send/receive", false, async () => {
-    await ping.send(message);
-    await pong.receive({ view: true });
-  }],
-  ["semaphores, post/waitSync", false, () => {
-    semPing.post();
-    semPong.waitSync();
-  }],
-  ["POSIX message queue, sync", false, () => {
+// --- round trips -----------------------------------------------------------------------------
+
+const [naturalPing, naturalPong] = channelEcho("natural_echo.ts");
+const [syncPing, syncPong] = channelEcho("channel_peer.ts", ["echo"]);
+const socket = await socketTo("echo.ts", (path) => ["socket", path]);
+const floor = new AtomicsFloor();
+closers.push(() => floor.close());
+
+const semPing = Semaphore.create(`${prefix}-ping`);
+const semPong = Semaphore.create(`${prefix}-pong`);
+children.push(
+  spawnDeno(fixture("echo.ts"), {
+    args: ["semaphore", `${prefix}-ping`, `${prefix}-pong`],
+    permissions: ffi,
+  }),
+);
+const toQueue = MessageQueue.create(`${prefix}-in`, { messageSize: 64 });
+const fromQueue = MessageQueue.create(`${prefix}-out`, { messageSize: 64 });
+children.push(
+  spawnDeno(fixture("echo.ts"), {
+    args: ["mqueue", `${prefix}-in`, `${prefix}-out`],
+    permissions: ffi,
+  }),
+);
+const toPipe = pipe();
+const fromPipe = pipe();
+children.push(
+  spawnDeno(fixture("echo.ts"), {
+    args: ["pipe"],
+    permissions: ffi,
+    fds: { 3: toPipe.reader, 4: fromPipe.writer },
+  }),
+);
+toPipe.reader.close();
+fromPipe.writer.close();
+const cat = new Deno.Command("cat", { stdin: "piped", stdout: "piped" }).spawn();
+const catWriter = cat.stdin.getWriter();
+const catReader = cat.stdout.getReader({ mode: "byob" });
+closers.push(
+  () => [semPing, semPong, toQueue, fromQueue].forEach((handle) => handle.close()),
+  () => [toPipe, fromPipe].forEach((p) => p[Symbol.dispose]()),
+  () => catWriter.close().catch(() => {}),
+  () => cat.kill("SIGKILL"),
+);
+
+async function naturalTrip(): Promise<void> {
+  await naturalPing.send(message);
+  await naturalPong.receive();
+}
+async function socketTrip(): Promise<void> {
+  await socket.write(message);
+  await readExactly((buffer) => socket.read(buffer), 64);
+}
+function syncTrip(): void {
+  syncPing.sendSync(message);
+  syncPong.receiveSync({ view: true });
+}
+function semaphoreTrip(): void {
+  semPing.post();
+  semPong.waitSync();
+}
+
+const hot = "64 B round trip between two processes";
+Deno.bench({ group: hot, name: "Channel, await send / await receive", fn: naturalTrip });
+Deno.bench({
+  group: hot,
+  name: "Unix socket (Deno.listen), async",
+  baseline: true,
+  fn: socketTrip,
+});
+Deno.bench({ group: hot, name: "Channel, sendSync / receiveSync view (best case)", fn: syncTrip });
+Deno.bench({ group: hot, name: "semaphores, post / waitSync", fn: semaphoreTrip });
+Deno.bench({
+  group: hot,
+  name: "POSIX message queue, sync",
+  fn() {
     toQueue.sendSync(message);
     fromQueue.receiveSync();
-  }],
-  ["pipe(), await write/read", false, async () => {
+  },
+});
+Deno.bench({
+  group: hot,
+  name: "pipe(), await write / read",
+  async fn() {
     await toPipe.writer.write(message);
     await readExactly((buffer) => fromPipe.reader.read(buffer), 64);
-  }],
-  ["Deno.Command stdio through cat", false, async () => {
+  },
+});
+Deno.bench({
+  group: hot,
+  name: "Deno.Command stdio through cat",
+  async fn() {
     await catWriter.write(message);
     for (let got = 0; got < 64;) {
       got += (await catReader.read(new Uint8Array(64 - got))).value!.length;
     }
-  }],
-];
-for (const [name, baseline, run] of benches) {
-  Deno.bench({
-    group: roundTrip,
-    name,
-    baseline,
-    fn: run.constructor.name === "AsyncFunction" ? async () => await run() : () => void run(),
-  });
-}
-
-const pause = () => new Promise((resolve) => setTimeout(resolve, 2));
-// Each iteration sleeps 2 ms: a fixed count, large enough that a few slow wake-ups (the host
-// preempting this machine) do not decide the mean.
-const sleepingRuns = { n: 1000, warmup: 50 };
+  },
+});
 Deno.bench({
-  group: "64 B round trip to a sleeping peer",
-  name: "semaphores, post/waitSync",
+  group: hot,
+  name: "Atomics.load/store on one Int32 cell, spinning (reference)",
+  fn: () => floor.trip(),
+});
+
+const idle = "64 B round trip after 2 ms idle";
+// Each iteration sleeps 2 ms first: a fixed count, large enough that a few slow wake-ups (the
+// host preempting this machine) do not decide the mean.
+const idleRuns = { n: 300, warmup: 30 };
+const afterIdle = (trip: () => void | Promise<void>) => async (t: Deno.BenchContext) => {
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  t.start();
+  await trip();
+  t.end();
+};
+Deno.bench({
+  group: idle,
+  name: "Channel, await send / await receive",
+  ...idleRuns,
+  fn: afterIdle(naturalTrip),
+});
+Deno.bench({
+  group: idle,
+  name: "Unix socket (Deno.listen), async",
   baseline: true,
-  ...sleepingRuns,
-  async fn(t) {
-    await pause();
-    t.start();
-    semPing.post();
-    semPong.waitSync();
-    t.end();
-  },
+  ...idleRuns,
+  fn: afterIdle(socketTrip),
 });
 Deno.bench({
-  group: "64 B round trip to a sleeping peer",
-  name: "Channel, sendSync/receiveSync",
-  ...sleepingRuns,
-  async fn(t) {
-    await pause();
-    t.start();
-    ping.sendSync(message);
-    pong.receiveSync({ view: true });
-    t.end();
-  },
+  group: idle,
+  name: "Channel, sendSync / receiveSync view (best case)",
+  ...idleRuns,
+  fn: afterIdle(syncTrip),
+});
+Deno.bench({
+  group: idle,
+  name: "semaphores, post / waitSync",
+  ...idleRuns,
+  fn: afterIdle(semaphoreTrip),
 });
 
-// --- one-way streams into sink processes ---------------------------------------------------
-
-const stream = Channel.create({ capacity: 1 << 21, role: "send" });
-children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: stream } }));
-const multiStream = Channel.create({ capacity: 1 << 21, role: "send", multi: true });
-children.push(spawnDeno(peer, { args: ["sink"], permissions: ffi, fds: { 3: multiStream } }));
-
-const toCat = pipe({ capacity: 1 << 20 });
-children.push(spawn("cat", { stdin: toCat.reader, stdout: "null" }));
-toCat.reader.close();
-
-const commandCat = new Deno.Command("cat", { stdin: "piped", stdout: "null" }).spawn();
-const commandWriter = commandCat.stdin.getWriter();
-
-const sinkListener = Deno.listen({ transport: "unix", path: `${socketDir}/sink.sock` });
-children.push(spawnDeno(echo, {
-  args: ["socket-sink", `${socketDir}/sink.sock`],
-  permissions: { ffi: true, net: true, read: true, write: true },
-}));
-const sinkSocket = await sinkListener.accept();
-const copyTarget = new Uint8Array(2 << 20);
+// --- one way, from a child as fast as this process takes it ----------------------------------
 
 const TOTAL = 1 << 20;
-for (const size of [64, 4096, 65536, 1 << 20]) {
-  const chunk = new Uint8Array(size).fill(3);
+for (const size of [65536, 64]) {
   const count = TOTAL / size;
-  const group = `stream ${
-    size >= 1 << 20 ? "1 MiB" : size >= 1024 ? `${size / 1024} KiB` : `${size} B`
-  } one way, 1 MiB per iteration`;
+  const natural = channelSource("natural_source.ts", "channel", size);
+  const best = channelSource("channel_peer.ts", "source", size);
+  const stream = await socketTo("natural_source.ts", (path) => ["socket", path, `${size}`]);
+  const received = new Uint8Array(size);
+  const group = `${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} messages one way, ${
+    count === 1 ? "1 message" : `${count} messages (1 MiB)`
+  } per iteration`;
   Deno.bench({
     group,
-    name: "Unix socket (Deno.listen)",
+    name: "Channel, child await send, parent for await",
+    async fn() {
+      let n = 0;
+      for await (const bytes of natural) {
+        received[0] = bytes[0]!; // the message is read, as a user would
+        if (++n === count) break;
+      }
+    },
+  });
+  Deno.bench({
+    group,
+    name: "Unix socket (Deno.connect), await write, await read into a reused buffer",
     baseline: true,
     async fn() {
-      for (let i = 0; i < count; i++) await sinkSocket.write(chunk);
+      for (let got = 0; got < TOTAL;) {
+        got += (await stream.read(reply.subarray(0, Math.min(reply.length, TOTAL - got))))!;
+      }
     },
   });
   Deno.bench({
     group,
-    name: "Channel, sendSync",
+    name: "Channel, child sendSync, parent receiveSync view (best case)",
     fn() {
-      for (let i = 0; i < count; i++) stream.sendSync(chunk);
+      for (let i = 0; i < count; i++) received[0] = best.receiveSync({ view: true })[0]!;
     },
   });
-  Deno.bench({
-    group,
-    name: "Channel with multi: true, sendSync",
-    fn() {
-      for (let i = 0; i < count; i++) multiStream.sendSync(chunk);
-    },
-  });
-  Deno.bench({
-    group,
-    name: "pipe({ capacity: 1 MiB }) into cat",
-    async fn() {
-      for (let i = 0; i < count; i++) await toCat.writer.write(chunk);
-    },
-  });
-  Deno.bench({
-    group,
-    name: "Deno.Command stdin into cat",
-    async fn() {
-      for (let i = 0; i < count; i++) await commandWriter.write(chunk);
-    },
-  });
-  Deno.bench({
-    group,
-    name: "in-process copy (TypedArray.set)",
-    fn() {
-      for (let i = 0; i < count; i++) copyTarget.set(chunk, (i * size) & (1 << 20) - 1);
-    },
-  });
+  if (size === 65536) {
+    const chunk = new Uint8Array(size).fill(3);
+    const target = new Uint8Array(size);
+    Deno.bench({
+      group,
+      name: "in-process new Uint8Array + set (reference)",
+      fn() {
+        for (let i = 0; i < count; i++) new Uint8Array(size).set(chunk);
+      },
+    });
+    Deno.bench({
+      group,
+      name: "in-process set into a reused buffer (reference)",
+      fn() {
+        for (let i = 0; i < count; i++) target.set(chunk);
+      },
+    });
+  }
 }
-
-closers.push(
-  () =>
-    [ping, pong, stream, semPing, semPong, toQueue, fromQueue].forEach((handle) => handle.close()),
-  () => [toPipe, fromPipe, toCat].forEach((p) => p[Symbol.dispose]()),
-  () => [socket, listener, sinkSocket, sinkListener].forEach((handle) => handle.close()),
-  () => void catWriter.close().catch(() => {}),
-  () => void commandWriter.close().catch(() => {}),
-);
 
 globalThis.addEventListener("unload", () => {
   for (const child of children) child.kill("SIGKILL");
-  cat.kill("SIGKILL");
-  commandCat.kill("SIGKILL");
   for (const close of closers) {
     try {
-      close();
+      void close();
     } catch {
       // already closed
     }
