@@ -47,9 +47,9 @@ function channelEcho(module: string, args: string[] = []): [Channel, Channel] {
   return [ping, pong];
 }
 
-/** A channel that a child fills with `size`-byte messages (`mode` of `module`). */
-function channelSource(module: string, mode: string, size: number): Channel {
-  const channel = Channel.create({ capacity: 1 << 21, role: "receive" });
+/** A channel (of `capacity`) that a child fills with `size`-byte messages (`mode` of `module`). */
+function channelSource(module: string, mode: string, size: number, capacity?: number): Channel {
+  const channel = Channel.create({ capacity, role: "receive" });
   children.push(
     spawnDeno(fixture(module), { args: [mode, `${size}`], permissions: ffi, fds: { 3: channel } }),
   );
@@ -220,8 +220,8 @@ Deno.bench({
 const TOTAL = 1 << 20;
 for (const size of [65536, 64]) {
   const count = TOTAL / size;
-  const natural = channelSource("natural_source.ts", "channel", size);
-  const best = channelSource("channel_peer.ts", "source", size);
+  const natural = channelSource("natural_source.ts", "channel", size); // the default capacity
+  const best = channelSource("channel_peer.ts", "source", size, 1 << 21);
   const stream = await socketTo("natural_source.ts", (path) => ["socket", path, `${size}`]);
   const received = new Uint8Array(size);
   const group = `${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} messages one way, ${
