@@ -27,6 +27,7 @@ import { MessageQueue, pipe, Semaphore, spawnDeno } from "@posix/ipc";
 import type { ChildProcess } from "@posix/ipc";
 import { Channel } from "@posix/ipc/channel";
 import { AtomicsFloor } from "./fixtures/atomics_floor.ts";
+import { readBytes } from "./fixtures/natural_trials.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 const prefix = `/pipc-bench-channel-${Deno.pid}`;
@@ -66,13 +67,6 @@ async function socketTo(module: string, args: (path: string) => string[]): Promi
   listener.close();
   closers.push(() => connection.close());
   return connection;
-}
-
-async function readExactly(
-  read: (buffer: Uint8Array) => Promise<number | null>,
-  length: number,
-): Promise<void> {
-  for (let got = 0; got < length;) got += (await read(reply.subarray(got, length)))!;
 }
 
 // --- round trips -----------------------------------------------------------------------------
@@ -126,7 +120,7 @@ async function naturalTrip(): Promise<void> {
 }
 async function socketTrip(): Promise<void> {
   await socket.write(message);
-  await readExactly((buffer) => socket.read(buffer), 64);
+  await readBytes(socket, reply, 64);
 }
 function syncTrip(): void {
   syncPing.sendSync(message);
@@ -160,7 +154,7 @@ Deno.bench({
   name: "pipe(), await write / read",
   async fn() {
     await toPipe.writer.write(message);
-    await readExactly((buffer) => fromPipe.reader.read(buffer), 64);
+    await readBytes(fromPipe.reader, reply, 64);
   },
 });
 Deno.bench({
@@ -243,9 +237,7 @@ for (const size of [65536, 64]) {
     name: "Unix socket (Deno.connect), await write, await read into a reused buffer",
     baseline: true,
     async fn() {
-      for (let got = 0; got < TOTAL;) {
-        got += (await stream.read(reply.subarray(0, Math.min(reply.length, TOTAL - got))))!;
-      }
+      await readBytes(stream, reply, TOTAL);
     },
   });
   Deno.bench({
