@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
-import { Channel, type Codec, codecs, SharedMemory, spawnDeno } from "../mod.ts";
-import { fixture, ipcTest, runDeno, thrown, uniqueName } from "./helpers.ts";
+import { Channel, type Codec, codecs, OwnedFd, SharedMemory, spawnDeno } from "../mod.ts";
+import { sem_t } from "../ffi/layout.ts";
+import * as layout from "../src/channel/layout.ts";
+import { LOCK_WORD_SIZE } from "../src/sync/_lock_word.ts";
+import {
+  fixture,
+  ipcTest,
+  runDeno,
+  spawnDeno as spawnProcess,
+  thrown,
+  uniqueName,
+} from "./helpers.ts";
 import { checksum, sizes } from "./fixtures/channel_message.ts";
 
 const child = fixture("channel_child.ts");
@@ -53,8 +63,8 @@ ipcTest(
     const senders = [0, 1, 2].map((id) =>
       spawnDeno(child, { ...options, args: ["send", String(perSender), String(id)] })
     );
-    channel.close(); // the parent takes no part: the children hold their own handles
     for (const sender of senders) assert.ok((await sender.status).success);
+    channel.close(); // now the receivers see the end, after every message
     const seen = new Map<string, number>();
     for (const receiver of receivers) {
       const { status, stdout } = await receiver.output();
@@ -311,20 +321,272 @@ ipcTest("codecs are checked before anything is made, and told apart by their who
   assert.equal(same.capacity, 4096);
 });
 
-ipcTest("a header or frame that lies about sizes is refused, never trusted", () => {
-  // A segment whose header claims a ring larger than the segment: mapping it would let a
-  // receive touch pages past its end (SIGBUS).
+ipcTest(
+  "a forged header (magic, version, capacity, multi, a short segment) is InvalidData at open, never a SIGBUS",
+  async () => {
+    const output = await runDeno(fixture("channel_forged.ts"), [], {
+      flags: ["--allow-ffi"],
+      timeout: 30_000,
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
+    const lines = output.stdout.trim().split("\n");
+    assert.equal(lines.length, 10, output.stdout);
+    for (const line of lines) assert.match(line, /: InvalidData$/);
+  },
+);
+
+ipcTest("the header's regions neither overlap nor leave the header page", () => {
+  const regions: [string, number, number][] = [
+    ["magic, version, capacity, multi", 4 * layout.C_MAGIC, 16],
+    ["codec name", 4 * layout.C_CODEC, layout.CODEC_NAME_MAX + 1],
+    ["wake-ups", 4 * layout.C_WAKE_ALLS, 4],
+    ["tail, receivers waiting", 4 * layout.C_TAIL, 8],
+    ["head, senders waiting", 4 * layout.C_HEAD, 8],
+    ["sender lock", layout.SENDER_LOCK, LOCK_WORD_SIZE],
+    ["receiver lock", layout.RECEIVER_LOCK, LOCK_WORD_SIZE],
+    ["registry records", 4 * layout.C_LEFT, 16],
+    ["registry slots", 4 * layout.C_PARTICIPANTS, 8 * 32],
+    ["data semaphore", layout.DATA_SEMAPHORE, sem_t.size],
+    ["space semaphore", layout.SPACE_SEMAPHORE, sem_t.size],
+  ];
+  assert.deepEqual(
+    [layout.C_LEFT, layout.C_DIED, layout.C_CREATOR_PID, layout.C_CREATOR_TAG].map((cell) =>
+      cell - layout.C_LEFT
+    ),
+    [0, 1, 2, 3],
+  );
+  regions.sort((a, b) => a[1] - b[1]);
+  for (const [name, start, length] of regions) {
+    assert.ok(start >= 0 && start + length <= layout.HEADER, `${name} within the header`);
+  }
+  for (let i = 1; i < regions.length; i++) {
+    const [before, start, length] = regions[i - 1]!;
+    assert.ok(start + length <= regions[i]![1], `${before} ends before ${regions[i]![0]}`);
+  }
+  for (const [name, start] of regions) {
+    if (name.includes("slots") || name.includes("lock") || name.includes("semaphore")) {
+      assert.equal(start % 8, 0, `${name} is 8-aligned`);
+    }
+  }
+});
+
+ipcTest("a frame that lies about its size is refused, never trusted", () => {
   using channel = Channel.create({ capacity: 4096 });
   using memory = SharedMemory.fromFd(channel); // a duplicate of its descriptor
-  const header = new Int32Array(memory.buffer, 0, 16);
-  header[2] = 1 << 20; // C_CAPACITY
-  assert.throws(
-    () => Channel.fromFd(channel),
-    (error: unknown) =>
-      error instanceof Deno.errors.InvalidData && /ring of 1048576 bytes/.test(String(error)),
-  );
-  header[2] = 4096;
   channel.sendSync(new Uint8Array([1, 2, 3]));
   new Uint32Array(memory.buffer, 4096, 1)[0] = 100_000; // the frame's length
   assert.throws(() => channel.tryReceive(), /ring is corrupt/);
 });
+
+const named = fixture("channel_named.ts");
+
+/** Starts `channel_named.ts` with `args` and waits until it says "ready" (20 s at most). */
+async function ready(args: string[], command?: Deno.ChildProcess): Promise<Deno.ChildProcess> {
+  const running = command ?? spawnProcess(named, args, { flags: ["--allow-ffi"] });
+  const reader = running.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => running.kill("SIGKILL"), 20_000);
+  try {
+    let said = "";
+    while (!said.includes("ready\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the child ended before it was ready: "${said}"`);
+      said += value;
+    }
+  } finally {
+    clearTimeout(timer);
+    await reader.cancel();
+  }
+  return running;
+}
+
+/** Kills a child of {@linkcode ready} and waits for it. */
+async function kill(running: Deno.ChildProcess): Promise<void> {
+  running.kill("SIGKILL");
+  await running.status;
+  await running.stderr.cancel();
+}
+
+ipcTest(
+  "a sender that closed before the receiver opened still ends the stream: UnexpectedEof, not a wait forever",
+  async () => {
+    // The exact repro of the issue, in one process.
+    const sender = Channel.create({ role: "send", capacity: 4096 });
+    sender.sendSync(new Uint8Array([1]));
+    const fd = new OwnedFd(sender.fd).dup();
+    sender.close();
+    using receiver = Channel.fromFd(fd, { role: "receive" });
+    assert.deepEqual(receiver.receiveSync(), new Uint8Array([1]));
+    await assert.rejects(receiver.receive({ timeout: 3000 }), Deno.errors.UnexpectedEof);
+    assert.throws(() => receiver.receiveSync({ timeout: 3000 }), Deno.errors.UnexpectedEof);
+
+    // Across processes: the sender creates, sends, closes and exits before the receiver opens.
+    const name = uniqueName("channel-late");
+    const output = await runDeno(named, ["create-send", name], {
+      flags: ["--allow-ffi"],
+      timeout: 20_000,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    try {
+      using late = Channel.open(name, { role: "receive" });
+      assert.deepEqual(late.receiveSync({ timeout: 3000 }), new Uint8Array([42]));
+      const started = performance.now();
+      await assert.rejects(late.receive({ timeout: 3000 }), Deno.errors.UnexpectedEof);
+      assert.ok(performance.now() - started < 1000, "at once, not after a timeout");
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  },
+);
+
+ipcTest(
+  "examples/channel_stream.ts with 10 messages ends (the sender closes before the child opens)",
+  async () => {
+    const output = await runDeno(
+      new URL("../examples/channel_stream.ts", import.meta.url).pathname,
+      [
+        "10",
+        "64",
+      ],
+      { flags: ["--allow-ffi", "--allow-run", "--allow-read"], timeout: 30_000 },
+    );
+    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
+    assert.match(output.stdout, /the child saw 10 in order/);
+  },
+);
+
+ipcTest(
+  "slots of killed peers are reclaimed: 31 handles of a SIGKILLed process leave room for 31 new ones, and the death is remembered",
+  async () => {
+    const name = uniqueName("channel-reclaim");
+    using channel = Channel.create({ name, role: "receive", capacity: 4096 });
+    await kill(await ready(["open", name, "31"]));
+    const handles: Channel[] = [];
+    try {
+      for (let i = 0; i < 31; i++) handles.push(Channel.open(name, { role: "receive" }));
+      assert.throws(() => Channel.open(name), /32 handles open already, in live processes/);
+    } finally {
+      for (const handle of handles) handle.close();
+    }
+    using _again = Channel.open(name, { role: "receive" }); // a slot closed cleanly is free again
+    // The senders' slots were taken by receivers, yet their death is not forgotten.
+    const started = performance.now();
+    await assert.rejects(channel.receive({ timeout: 5000 }), Deno.errors.BrokenPipe);
+    assert.ok(performance.now() - started < 1500, `after ${performance.now() - started} ms`);
+  },
+);
+
+ipcTest(
+  "a receiver whose creator died before any sender came gets BrokenPipe within a second, not a wait forever",
+  async () => {
+    const name = uniqueName("channel-orphan");
+    await kill(await ready(["create-receive", name]));
+    try {
+      using receiver = Channel.open(name, { role: "receive" });
+      const started = performance.now();
+      await assert.rejects(receiver.receive({ timeout: 5000 }), Deno.errors.BrokenPipe);
+      assert.throws(() => receiver.receiveSync({ timeout: 5000 }), Deno.errors.BrokenPipe);
+      assert.ok(performance.now() - started < 2000, `after ${performance.now() - started} ms`);
+      // A creator alive, or one that closed cleanly, may still bring senders: the wait goes on.
+      using waiting = Channel.create({ role: "receive", capacity: 4096 });
+      await assert.rejects(waiting.receive({ timeout: 600 }), Deno.errors.TimedOut);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  },
+);
+
+/** Whether this process may make PID namespaces (root, with util-linux unshare): probed once. */
+const pidNamespaces = (() => {
+  if (Deno.uid() !== 0) return "not root";
+  try {
+    const probe = new Deno.Command("unshare", {
+      args: ["--pid", "--fork", "--mount-proc", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return probe.success ? "" : "unshare --pid --fork --mount-proc fails here";
+  } catch {
+    return "no unshare";
+  }
+})();
+if (pidNamespaces) console.log(`(channel PID namespace test skipped: ${pidNamespaces})`);
+
+/** A pid that no process of this namespace has now, nor the next one. */
+function pidNotInUse(): number {
+  for (let pid = 20_000 + Math.floor(Math.random() * 10_000);; pid++) {
+    if (!exists(`/proc/${pid}`) && !exists(`/proc/${pid + 1}`)) return pid;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+ipcTest(
+  `a live peer in another PID namespace is never judged dead, though its pid is none here${
+    pidNamespaces ? ` (skipped: ${pidNamespaces})` : ""
+  }`,
+  async () => {
+    const name = uniqueName("channel-pidns");
+    using channel = Channel.create({ name, role: "receive", capacity: 4096 });
+    // The sender's pid in its namespace is free in ours: judged here, it would look dead.
+    const last = pidNotInUse();
+    const sender = await ready(
+      [],
+      new Deno.Command("unshare", {
+        args: [
+          "--pid",
+          "--fork",
+          "--mount-proc",
+          "--kill-child",
+          "sh",
+          "-c",
+          `echo $3 > /proc/sys/kernel/ns_last_pid && "$0" run --allow-ffi "$1" open "$2" 1; exit $?`,
+          Deno.execPath(),
+          named,
+          name,
+          String(last),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn(),
+    );
+    try {
+      assert.ok(!exists(`/proc/${last + 1}`), "the sender's pid names no process here");
+      await assert.rejects(channel.receive({ timeout: 1500 }), Deno.errors.TimedOut);
+    } finally {
+      await kill(sender);
+    }
+    // Nor is its death judged from here, and its slot is never reclaimed as a dead one's.
+    assert.throws(() => channel.receiveSync({ timeout: 500 }), Deno.errors.TimedOut);
+  },
+  { ignore: pidNamespaces !== "" },
+);
+
+ipcTest(
+  "Channel.fromFd leaves a number or an OwnedFd with the caller when it fails, and owns it when it succeeds",
+  () => {
+    using plain = SharedMemory.anonymous({ size: 8192 }); // zeros: no channel in it
+    const number = new OwnedFd(plain.fd).dup().release();
+    assert.throws(() => Channel.fromFd(number), Deno.errors.InvalidData);
+    using stillOpen = SharedMemory.fromFd(number); // the number is ours still, open
+    assert.equal(stillOpen.size, 8192);
+
+    using channel = Channel.create({ capacity: 4096 });
+    using owned = new OwnedFd(channel.fd).dup();
+    assert.throws(() => Channel.fromFd(owned, { codec: codecs.json }), /created with bytes/);
+    assert.equal(owned.closed, false, "a failed fromFd leaves the OwnedFd open");
+    using taken = Channel.fromFd(owned);
+    assert.equal(owned.closed, true, "a successful one takes it");
+    const given = new OwnedFd(channel.fd).dup().release();
+    using alsoTaken = Channel.fromFd(given); // closed with the channel: the leak check says so
+    channel.sendSync(new Uint8Array([5]));
+    assert.deepEqual(taken.tryReceive(), new Uint8Array([5]));
+    assert.equal(alsoTaken.capacity, 4096);
+  },
+);

@@ -11,7 +11,7 @@
 import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { check, closedError } from "../errors.ts";
-import type { FdLike } from "../fd.ts";
+import { closeFd, type FdLike, OwnedFd, peekFd } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
 import { Mutex } from "../sync/mutex.ts";
 import {
@@ -21,7 +21,7 @@ import {
   DATA_SEMAPHORE,
   FRAME_HEADER,
   HEADER,
-  headerCells,
+  headerBuffer,
   mapRing,
   readHeader,
   RECEIVER_LOCK,
@@ -32,15 +32,7 @@ import {
   validateCapacity,
   writeHeader,
 } from "./layout.ts";
-import {
-  attach,
-  type ChannelRole,
-  detach,
-  peers,
-  RECEIVES,
-  SENDS,
-  validateRole,
-} from "./registry.ts";
+import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
 import {
   initWaits,
   waitAsync,
@@ -146,7 +138,10 @@ interface RingLease {
   readonly cells: Int32Array<ArrayBuffer>;
   readonly data: Deno.PointerObject;
   readonly space: Deno.PointerObject;
+  readonly registry: Registry;
   readonly role: number;
+  /** Whether the handle created the channel (it clears the creator's record on close). */
+  readonly creator: boolean;
   /** The participant slot, or -1 before the handle took one. */
   slot: number;
   /** The robust locks of the multi mode. */
@@ -176,9 +171,10 @@ const releaseWhenUnreachable = new FinalizationRegistry<RingLease>((lease) => {
 function leave(lease: RingLease): void {
   if (lease.slot < 0) return;
   // A ring whose buffer was transferred away is still mapped: reach its header afresh.
-  const cells = headerCells(lease.ring, lease.cells);
-  detach(cells, lease.slot, lease.role);
-  wakeAll(cells, lease.data, lease.space);
+  const detached = lease.ring.buffer.detached;
+  const header = headerBuffer(lease.ring);
+  (detached ? new Registry(header) : lease.registry).detach(lease.slot, lease.role, lease.creator);
+  wakeAll(detached ? new Int32Array(header) : lease.cells, lease.data, lease.space);
 }
 
 /**
@@ -228,6 +224,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #multi: boolean;
   readonly #codec: Codec<T>;
   readonly #slot: number;
+  readonly #registry: Registry;
   readonly #role: number;
   readonly #data: Deno.PointerObject;
   readonly #space: Deno.PointerObject;
@@ -259,6 +256,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#codec = codec;
     this.#role = role;
     if (initialise) {
+      new Registry(memory.buffer).recordCreator();
       writeHeader(memory, initialise.capacity, initialise.multi, codec.name);
     }
     const { capacity, multi } = readHeader(memory, codec.name);
@@ -272,13 +270,16 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#data = Deno.UnsafePointer.offset(ring.base, DATA_SEMAPHORE) as Deno.PointerObject;
     this.#space = Deno.UnsafePointer.offset(ring.base, SPACE_SEMAPHORE) as Deno.PointerObject;
     this.#host = this.#waitHost();
+    this.#registry = new Registry(ring.buffer);
     const lease: RingLease = {
       memory,
       ring,
       cells: this.#cells,
       data: this.#data,
       space: this.#space,
+      registry: this.#registry,
       role,
+      creator: initialise !== undefined,
       slot: -1,
       locks: [],
     };
@@ -297,7 +298,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       if (this.#receiverLock) lease.locks.push(this.#receiverLock);
       this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
       this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-      this.#slot = lease.slot = attach(this.#cells, role);
+      this.#slot = lease.slot = this.#registry.attach(role);
     } catch (error) {
       releaseRing(lease, false); // the caller closes the memory
       throw error;
@@ -364,10 +365,17 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /**
    * Takes a channel from a descriptor, typically one a parent handed down with `spawn`'s `fds`.
+   * As with {@linkcode SharedMemory.fromFd}: on success the channel owns a descriptor given as a
+   * number or an `OwnedFd` (it works on a duplicate and closes the one given), and on failure
+   * the descriptor stays the caller's, open. Another handle (a `Channel`, a `SharedMemory`)
+   * keeps its own descriptor either way.
    *
-   * @param fd The descriptor (for example `inheritedFd(3)`); the channel owns it after.
-   * @param options The `codec`: the creator's.
+   * @param fd The descriptor (for example `inheritedFd(3)`), or a handle that has one.
+   * @param options The `codec`: the creator's; the `role`.
    * @returns The channel.
+   * @throws {Deno.errors.InvalidData} when the descriptor holds no channel, or a header that
+   * does not fit its segment.
+   * @throws {TypeError} when the codec is not the creator's.
    * @example
    * ```ts
    * import { Channel } from "@posix/ipc/channel";
@@ -381,7 +389,21 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   static fromFd<T = Uint8Array>(fd: FdLike, options: OpenChannelOptions<T> = {}): Channel<T> {
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
-    return Channel.#adopt(SharedMemory.fromFd(fd), codec, role);
+    if (typeof fd !== "number" && !(fd instanceof OwnedFd)) {
+      return Channel.#adopt(SharedMemory.fromFd(fd), codec, role); // which duplicates it
+    }
+    const copy = new OwnedFd(peekFd(fd, "fd")).dup();
+    let memory: SharedMemory;
+    try {
+      memory = SharedMemory.fromFd(copy);
+    } catch (error) {
+      copy.close(); // a failed fromFd leaves it with us
+      throw error;
+    }
+    const channel = Channel.#adopt(memory, codec, role); // closes the copy if it fails
+    if (fd instanceof OwnedFd) fd.close();
+    else closeFd(fd);
+    return channel;
   }
 
   static #adopt<T>(
@@ -777,7 +799,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     receiving: boolean,
     thorough: boolean,
   ): R | typeof RETRY {
-    const judged = peers(this.#cells, this.#slot, receiving ? SENDS : RECEIVES, thorough);
+    const judged = this.#registry.peers(this.#slot, receiving ? SENDS : RECEIVES, thorough);
     if (judged === "alive" || judged === "alone") return RETRY;
     const last = attempt();
     if (last !== undefined) return last;

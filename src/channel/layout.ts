@@ -13,7 +13,8 @@
  * | 64-71     | the producers' cache line: tail, receivers waiting (cells 16, 17)        |
  * | 128-135   | the consumers' cache line: head, senders waiting (cells 32, 33)          |
  * | 192-207   | two robust mutexes of the multi mode: senders', receivers'               |
- * | 256-511   | the participant registry (src/channel/registry.ts)                       |
+ * | 208-223   | the registry's records: roles left, roles died, creator pid and tag    |
+ * | 256-511   | the participant registry's 32 slots (src/channel/registry.ts)            |
  * | 512-639   | two process-shared `sem_t` where waiters sleep: DATA, SPACE              |
  * | 4096-     | the data region: frames of [length u32][bytes], each 8-aligned           |
  *
@@ -43,7 +44,8 @@ import type { SharedMemory } from "../shm.ts";
 /** The header page, then the data region. Cells are Int32 indexes into the header. */
 export const HEADER = 4096;
 export const MAGIC = 0x50495043; // "PIPC"
-export const VERSION = 1;
+/** 2: the registry's slots are 64-bit words with a PID-namespace tag, and its records. */
+export const VERSION = 2;
 export const C_MAGIC = 0;
 export const C_VERSION = 1;
 export const C_CAPACITY = 2;
@@ -61,7 +63,12 @@ export const C_SENDERS_WAITING = 33;
 /** Bytes: two robust mutexes for the multi mode. */
 export const SENDER_LOCK = 192;
 export const RECEIVER_LOCK = 200;
-/** Byte 256: the participant registry. */
+/** Bytes 208-223: the registry's records (src/channel/registry.ts). */
+export const C_LEFT = 52;
+export const C_DIED = 53;
+export const C_CREATOR_PID = 54;
+export const C_CREATOR_TAG = 55;
+/** Byte 256: the participant registry's slots, 32 of 8 bytes. */
 export const C_PARTICIPANTS = 64;
 /** Bytes: two process-shared sem_t where waiters sleep: receivers on DATA, senders on SPACE. */
 export const DATA_SEMAPHORE = 512;
@@ -128,9 +135,15 @@ export function readHeader(memory: SharedMemory, codecName: string): RingShape {
     );
   }
   const header = new Int32Array(memory.buffer, 0, HEADER / 4);
-  if (Atomics.load(header, C_MAGIC) !== MAGIC || header[C_VERSION] !== VERSION) {
+  if (Atomics.load(header, C_MAGIC) !== MAGIC) {
     throw new Deno.errors.InvalidData(
       "Cannot use this memory as a channel: no channel was created in it",
+    );
+  }
+  if (header[C_VERSION] !== VERSION) {
+    throw new Deno.errors.InvalidData(
+      `Cannot use this memory as a channel: its layout is version ${header[C_VERSION]}, and ` +
+        `this version of @posix/ipc reads version ${VERSION}: open it with the creator's version`,
     );
   }
   const capacity = header[C_CAPACITY]!;
@@ -203,9 +216,9 @@ export function unmapRing(ring: RingMapping): number {
   return libc().munmap(ring.base, BigInt(ring.length));
 }
 
-/** The header of a mapped ring, also when its buffer was transferred away (still mapped). */
-export function headerCells(ring: RingMapping, cells: Int32Array<ArrayBuffer>): Int32Array {
+/** The header page of a mapped ring, also when its buffer was transferred away (still mapped). */
+export function headerBuffer(ring: RingMapping): ArrayBuffer {
   return ring.buffer.detached
-    ? new Int32Array(Deno.UnsafePointerView.getArrayBuffer(ring.base, HEADER))
-    : cells;
+    ? Deno.UnsafePointerView.getArrayBuffer(ring.base, HEADER)
+    : ring.buffer;
 }
