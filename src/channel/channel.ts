@@ -33,6 +33,7 @@ import {
   writeHeader,
 } from "./layout.ts";
 import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
   waitAsync,
@@ -236,6 +237,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #seenTail: number;
   /** Bytes of a zero-copy message still to release on the next receive. */
   #held = 0;
+  /** Where copying receives put small messages (src/channel/slab.ts). */
+  readonly #slabs = new Slabs();
   #waiting = 0;
   #closed = false;
   /** Whether this handle created the name and removes it on close. */
@@ -604,6 +607,101 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   /**
+   * Copies the next message's bytes into `buffer`, if one is waiting: no allocation at all. The
+   * bytes are the message as sent (the codec's encoding; for the bytes codec, the bytes).
+   *
+   * @param buffer Where the bytes go, from its start; it must hold the whole message.
+   * @returns The message's length in bytes, or `undefined` when the ring is empty.
+   * @throws {RangeError} when `buffer` is shorter than the next message, which stays in the
+   *   channel for a larger buffer.
+   * @throws {TypeError} when `buffer` is not a Uint8Array, was transferred away (detached), or
+   *   is the channel's own ring.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create();
+   * const buffer = new Uint8Array(64);
+   * channel.sendSync(new Uint8Array([1, 2, 3]));
+   * const n = channel.tryReceiveInto(buffer);
+   * console.log(n, buffer.subarray(0, n)); // 3 Uint8Array(3) [ 1, 2, 3 ]
+   * ```
+   */
+  tryReceiveInto(buffer: Uint8Array): number | undefined {
+    return this.#tryReceiveInto(validateIntoBuffer(buffer, this.#lease.ring.buffer));
+  }
+
+  /**
+   * Waits (without blocking the event loop) for the next message and copies its bytes into
+   * `buffer`: the loop that allocates nothing per message, for a caller that is done with each
+   * message before the next (the buffer is overwritten by the next call).
+   *
+   * @param buffer Where the bytes go, from its start; it must hold the whole message.
+   * @param options `timeout` (ms) and `signal`.
+   * @returns The message's length in bytes.
+   * @throws {RangeError} when `buffer` is shorter than the next message, which stays in the
+   *   channel for a larger buffer.
+   * @throws {TypeError} when `buffer` is not a Uint8Array, was transferred away, or is the ring.
+   * @throws {Deno.errors.UnexpectedEof} when every other handle closed and the ring is drained.
+   * @throws {Deno.errors.BrokenPipe} when the peer process died without closing.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create();
+   * const buffer = new Uint8Array(channel.maxMessageSize); // holds any message
+   * setTimeout(() => channel.sendSync(new Uint8Array([9, 8])), 10);
+   * const n = await channel.receiveInto(buffer, { timeout: 1000 });
+   * console.log(buffer.subarray(0, n)); // Uint8Array(2) [ 9, 8 ]
+   * ```
+   */
+  async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<number> {
+    validateWaitOptions(options, "receive from the channel");
+    const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
+    const length = this.#tryReceiveInto(into);
+    if (length !== undefined) return length;
+    return await waitAsync(
+      this.#host,
+      true,
+      options,
+      "receive from the channel",
+      () => this.#tryReceiveInto(into),
+    );
+  }
+
+  /**
+   * Blocks this thread until the next message, and copies its bytes into `buffer`.
+   *
+   * @param buffer Where the bytes go, from its start; it must hold the whole message.
+   * @param options `timeout` (ms).
+   * @returns The message's length in bytes.
+   * @throws {RangeError} when `buffer` is shorter than the next message, which stays in the
+   *   channel.
+   * @throws {Deno.errors.UnexpectedEof} when every other handle closed and the ring is drained.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create();
+   * channel.sendSync(new Uint8Array([5]));
+   * console.log(channel.receiveIntoSync(new Uint8Array(16))); // 1
+   * ```
+   */
+  receiveIntoSync(buffer: Uint8Array, options: { timeout?: number } = {}): number {
+    const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
+    const length = this.#tryReceiveInto(into);
+    if (length !== undefined) return length;
+    return waitSync(
+      this.#host,
+      true,
+      options,
+      "receive from the channel",
+      () => this.#tryReceiveInto(into),
+    );
+  }
+
+  /**
    * Receives until the channel ends: every other handle closed (after their messages) or, with
    * `BrokenPipe`, died. Ends quietly when this handle is closed.
    *
@@ -705,31 +803,51 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     return true;
   }
 
-  #tryReceive(view: boolean): T | undefined {
+  /**
+   * Checks that this handle may receive and releases a zero-copy message still held. In the
+   * multi mode, takes the receivers' lock (the caller disposes it) and the indexes afresh.
+   */
+  #beginReceive(): Disposable | null {
     this.#assertOpen();
     if (!(this.#role & RECEIVES)) {
       throw new TypeError("Cannot receive from a channel handle opened to send only");
     }
     if (this.#held !== 0) this.#release();
     const lock = this.#receiverLock;
-    if (!lock) return this.#read(view);
-    using guard = lock.lockSync();
+    if (!lock) return null;
+    const guard = lock.lockSync();
     if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
     // Other receivers moved the head: take it fresh, and the tail too (a cached tail could now
     // lie behind the head and make old bytes look like a message).
     this.#head = Atomics.load(this.#cells, C_HEAD);
     this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-    return this.#read(false);
+    return guard;
   }
 
-  #read(view: boolean): T | undefined {
+  #tryReceive(view: boolean): T | undefined {
+    using guard = this.#beginReceive();
+    return this.#read(view && guard === null);
+  }
+
+  #tryReceiveInto(buffer: Uint8Array): number | undefined {
+    using _guard = this.#beginReceive();
+    const length = this.#peek();
+    if (length < 0) return undefined;
+    if (length > buffer.length) throw tooSmall(buffer.length, length); // it stays in the ring
+    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
+    buffer.set(this.#bytes.subarray(start, start + length));
+    this.#advance((FRAME_HEADER + length + 7) & ~7);
+    return length;
+  }
+
+  /** The length of the message at the head, checked against what is published; -1 when none. */
+  #peek(): number {
     const head = this.#head;
     if (head === this.#seenTail) {
       this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-      if (head === this.#seenTail) return undefined;
+      if (head === this.#seenTail) return -1;
     }
-    const at = HEADER + (head & this.#mask);
-    const length = this.#words[at >>> 2]!;
+    const length = this.#words[(HEADER + (head & this.#mask)) >>> 2]!;
     const frame = (FRAME_HEADER + length + 7) & ~7;
     if (length > this.#capacity - 8 || frame > ((this.#seenTail - head) >>> 0)) {
       // Not a frame a sender wrote: the ring is corrupt, and nothing in it can be trusted.
@@ -738,14 +856,23 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
           `${(this.#seenTail - head) >>> 0} are published)`,
       );
     }
-    const bytes = this.#bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
+    return length;
+  }
+
+  #read(view: boolean): T | undefined {
+    const length = this.#peek();
+    if (length < 0) return undefined;
+    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
+    const frame = (FRAME_HEADER + length + 7) & ~7;
+    const bytes = this.#bytes.subarray(start, start + length);
     let value: T;
     if (view && this.#codec === (codecs.bytes as unknown)) {
       this.#held = frame;
       return bytes as unknown as T;
     }
     try {
-      value = this.#codec.decode(bytes);
+      // A value that never shares memory with the ring: see src/channel/slab.ts.
+      value = decodeOwned(this.#codec, bytes, this.#slabs);
     } catch (error) {
       this.#advance(frame); // skip what cannot be decoded, so that the channel goes on
       throw new Deno.errors.InvalidData(
