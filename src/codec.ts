@@ -7,7 +7,12 @@
 
 import { deserialize, serialize } from "node:v8";
 
-/** How values become bytes and back. `decode` must not keep `bytes`: it is reused after. */
+/**
+ * How values become bytes and back. A `Channel` gives `decode` a copy of the message that
+ * nothing else writes to, so a value may keep `bytes` or lay views over it (V8's deserializer
+ * does); only the built-in text and JSON codecs, whose values never point into their input,
+ * decode from the ring itself.
+ */
 export interface Codec<T> {
   /** A short name, stored in the channel so that both sides can check they agree. */
   readonly name: string;

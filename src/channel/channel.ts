@@ -118,7 +118,11 @@ function validateCodec<T>(codec: unknown): Codec<T> {
 export interface ReceiveOptions extends WaitOptions {
   /**
    * Zero-copy, for the bytes codec: a view into the ring itself, valid only until the next
-   * receive or close (after which it may be overwritten). Default `false`: a copy you own.
+   * receive or close (after which it may be overwritten). Default `false`: a copy that never
+   * changes. A copy of up to 8 KiB is a part of a 256 KiB slab shared with the messages
+   * received around it (its `buffer` is the slab; a slab is never reused), so holding it keeps
+   * at most 256 KiB alive; `copy.slice()` keeps only its own bytes. A larger copy has an
+   * ArrayBuffer of its own. To allocate nothing per message, use `receiveInto(buffer)`.
    */
   view?: boolean;
 }
@@ -200,6 +204,11 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
  *   `for await`. Once every other handle has closed and the ring is drained, iteration ends and
  *   `receive()` rejects with `Deno.errors.UnexpectedEof`; if a peer process died without
  *   closing, a waiting side rejects with `Deno.errors.BrokenPipe` within a second.
+ * - Copies: a received value never changes and never shares memory with the ring. A bytes
+ *   message of up to 8 KiB is copied into a 256 KiB slab shared with its neighbours (holding it
+ *   keeps that slab alive; a slab is never reused), a larger one into its own buffer;
+ *   `receiveInto(buffer)`, `receiveIntoSync` and `tryReceiveInto` copy into the caller's buffer
+ *   and allocate nothing; `view: true` is zero-copy.
  *
  * @example Handing a channel to a child process
  * ```ts ignore
