@@ -20,6 +20,8 @@
  * @module
  */
 
+import { describe } from "./describe.ts";
+
 /** The integer types of `Deno.dlopen`, which this layer checks. */
 export type IntegerType =
   | "i8"
@@ -112,15 +114,6 @@ function argumentError(
     ? `an integer from ${rule.min} to ${rule.max}, or a bigint from ${rule.bigMin} to ${rule.bigMax}`
     : `an integer from ${rule.min} to ${rule.max}`;
   return new RangeError(`${where} is ${describe(value)}: it must be ${range}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "string") return `the string "${value}"`;
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-    return String(value);
-  }
-  return `a ${typeof value}`;
 }
 
 // deno-lint-ignore no-explicit-any

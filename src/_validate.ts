@@ -6,6 +6,9 @@
 
 import { NAME_MAX } from "../ffi/constants.ts";
 import { byteLength } from "../ffi/cstring.ts";
+import { describe } from "../ffi/describe.ts";
+
+export { describe };
 
 /**
  * Checks a POSIX IPC name: a leading "/", no other "/", no NUL, not "/." or "/..", and
@@ -18,10 +21,10 @@ import { byteLength } from "../ffi/cstring.ts";
  */
 export function validateName(name: unknown, kind: string, maxBytes = NAME_MAX - 1): string {
   if (typeof name !== "string") {
-    throw new TypeError(`Cannot use ${kind} name ${String(name)}: it must be a string`);
+    throw new TypeError(`Cannot use ${kind} name ${describe(name)}: it must be a string`);
   }
   const rule = nameRuleBroken(name, maxBytes);
-  if (rule) throw new TypeError(`Cannot use ${kind} name "${name}": ${rule}`);
+  if (rule) throw new TypeError(`Cannot use ${kind} name ${describe(name)}: ${rule}`);
   return name;
 }
 
@@ -41,7 +44,7 @@ function nameRuleBroken(name: string, maxBytes: number): string | undefined {
 /**
  * Checks that `value` is an integer from `min` to `max`: a TypeError for anything but a number,
  * a RangeError for NaN, ±Infinity, a fraction or a number out of range. The message names the
- * argument and the rule.
+ * argument and the rule. -0 is returned as 0, so that it never reaches FFI as a float.
  *
  * @param value The value to check.
  * @param what The argument, as messages name it: "process id", "priority".
@@ -58,24 +61,15 @@ export function validateInteger(
   rule?: string,
 ): number {
   if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) {
-    return value;
+    return value + 0; // -0 + 0 is 0: Deno's FFI refuses -0 as an integer
   }
   const why = rule ? ` (${rule})` : "";
   if (typeof value !== "number") {
     throw new TypeError(`Cannot use ${what} ${describe(value)}: it must be a number${why}`);
   }
   throw new RangeError(
-    `Cannot use ${what} ${value}: it must be an integer from ${min} to ${max}${why}`,
+    `Cannot use ${what} ${describe(value)}: it must be an integer from ${min} to ${max}${why}`,
   );
-}
-
-/** `String(value)` that never throws (symbols, objects without a prototype). */
-function describe(value: unknown): string {
-  try {
-    return typeof value === "string" ? `"${value}"` : String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 /** The largest C `int`, and so the largest pid, fd or millisecond count a C call takes. */
@@ -144,7 +138,7 @@ export function validateSize(size: unknown, what: string): number {
     throw new TypeError(`Cannot use ${what} ${describe(size)}: it must be a number of bytes`);
   }
   if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new RangeError(`Cannot use ${what} ${size}: it must be a positive integer`);
+    throw new RangeError(`Cannot use ${what} ${describe(size)}: it must be a positive integer`);
   }
   return size;
 }
@@ -166,10 +160,10 @@ export function validateTimeout(timeout: unknown, what: string): number {
   }
   if (!(timeout >= 0)) {
     throw new RangeError(
-      `Cannot ${what}: timeout ${timeout} must be a number of ms >= 0 (Infinity: none)`,
+      `Cannot ${what}: timeout ${describe(timeout)} must be a number of ms >= 0 (Infinity: none)`,
     );
   }
-  return timeout;
+  return timeout + 0; // -0 as 0
 }
 
 /**
@@ -187,10 +181,10 @@ export function cTimeoutMs(ms: number): number {
 export function validateMode(mode: unknown): number {
   if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new RangeError(
-      `Cannot use mode ${String(mode)}: it must be permission bits from 0 to 0o777`,
+      `Cannot use mode ${describe(mode)}: it must be permission bits from 0 to 0o777`,
     );
   }
-  return mode;
+  return mode + 0; // -0 as 0
 }
 
 /** Formats a byte count for messages: "512 bytes", "64 KiB", "1.5 GiB". */
@@ -204,4 +198,77 @@ export function formatBytes(bytes: number): string {
   }
   const digits = unit === 0 || Number.isInteger(value) ? 0 : 1;
   return `${value.toFixed(digits)} ${units[unit]}`;
+}
+
+/**
+ * Checks an options argument: `undefined` is `{}`, an object (a plain one, one without a
+ * prototype, or a class instance) is itself, anything else (null, a number, a string, a symbol,
+ * an array, a function) is a TypeError naming `what`.
+ *
+ * @param options The options given.
+ * @param what The argument, as the message names it: "SharedMemory.create() options".
+ * @returns `options`, or `{}` for `undefined`.
+ * @example
+ * ```ts
+ * import { optionsObject } from "./_validate.ts";
+ * function open(options?: { readOnly?: boolean }) {
+ *   const { readOnly = false } = optionsObject(options, "open() options");
+ *   return readOnly;
+ * }
+ * open(); // false
+ * ```
+ */
+export function optionsObject<T extends object>(options: T | undefined, what: string): T {
+  if (options === undefined) return {} as T;
+  if (typeof options === "object" && options !== null && !Array.isArray(options)) {
+    return options;
+  }
+  throw new TypeError(
+    `Cannot use ${what} ${describe(options)}: it must be an object or undefined`,
+  );
+}
+
+/**
+ * The key that only a module holds, to keep a class's constructor private at run time: the
+ * module makes one, passes it as the first argument of `new`, and the constructor calls
+ * {@linkcode ConstructorToken.check} first, before it touches any other argument. `new X(...)`
+ * from outside then throws a TypeError instead of building a broken object whose `close()` or
+ * finalizer would reach libc with garbage.
+ *
+ * @example
+ * ```ts
+ * import { ConstructorToken } from "./_validate.ts";
+ * const token = new ConstructorToken("Widget", "Widget.create()");
+ * class Widget {
+ *   private constructor(key: ConstructorToken, readonly size: number) {
+ *     token.check(key);
+ *   }
+ *   static create(size: number): Widget {
+ *     return new Widget(token, size);
+ *   }
+ * }
+ * Widget.create(1);
+ * ```
+ */
+export class ConstructorToken {
+  readonly #className: string;
+  readonly #factories: string;
+
+  /**
+   * @param className The class, as the message names it.
+   * @param factories How to make one instead, for the message: "SharedMemory.create() or open()".
+   */
+  constructor(className: string, factories: string) {
+    this.#className = className;
+    this.#factories = factories;
+  }
+
+  /** Throws a TypeError ("Illegal constructor") unless `given` is this token. */
+  check(given: unknown): void {
+    if (given !== this) {
+      throw new TypeError(
+        `Illegal constructor: ${this.#className} cannot be made with new; use ${this.#factories}`,
+      );
+    }
+  }
 }

@@ -2,13 +2,19 @@ import assert from "node:assert/strict";
 import { pipe } from "../mod.ts";
 import {
   cKey,
+  ConstructorToken,
   cTimeoutMs,
+  describe,
   INT_MAX,
+  optionsObject,
   validateFdNumber,
   validateInteger,
   validateKey,
+  validateMode,
+  validateName,
   validatePid,
   validateProcessGroup,
+  validateSize,
   validateTimeout,
 } from "../src/_validate.ts";
 import { deadlineIn, MAX_WAIT_MS, validateWaitOptions } from "../src/_wait.ts";
@@ -97,4 +103,88 @@ ipcTest("pipe({ capacity }) beyond a C int is a RangeError naming the kernel's r
   assert.throws(() => pipe({ capacity: "4096" as unknown as number }), TypeError);
   using ok = pipe({ capacity: 65536 });
   assert.ok(ok.writer.fd >= 0);
+});
+
+Deno.test("describe() shows every value without throwing or running its methods", () => {
+  const hostile = {
+    toString() {
+      throw new Error("toString ran");
+    },
+    valueOf() {
+      throw new Error("valueOf ran");
+    },
+    [Symbol.toPrimitive]() {
+      throw new Error("toPrimitive ran");
+    },
+  };
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const cases: [unknown, string][] = [
+    [Object.create(null), "an object without a prototype"],
+    [hostile, "an object"],
+    [proxy, "an object"],
+    [Symbol("s"), "Symbol(s)"],
+    [Symbol(), "Symbol()"],
+    [5n, "5n"],
+    [-0, "-0"],
+    [0, "0"],
+    [NaN, "NaN"],
+    [null, "null"],
+    [undefined, "undefined"],
+    ["a\0b", '"a\\u0000b"'],
+    ["x".repeat(100), `"${"x".repeat(60)}…"`],
+    [[1, 2], "an array of length 2"],
+    [new Map(), "a Map"],
+    [function named() {}, "function named"],
+  ];
+  for (const [value, shown] of cases) assert.equal(describe(value), shown);
+});
+
+Deno.test("-0 is returned as 0 by every integer check, never reaching FFI as a float", () => {
+  for (const check of [validateFdNumber, (v: unknown) => validateInteger(v, "n", -5, 5)]) {
+    const result = check(-0);
+    assert.ok(Object.is(result, 0), "-0 must come back as +0");
+  }
+  assert.ok(Object.is(validateKey(-0, "test"), 0));
+  assert.ok(Object.is(validateTimeout(-0, "wait"), 0));
+  assert.ok(Object.is(validateMode(-0), 0));
+  assert.throws(() => validatePid(-0), RangeError);
+});
+
+Deno.test("validateName() and validateInteger() name hostile values in a TypeError of their own", () => {
+  for (const bad of [Object.create(null), Symbol.iterator, { toString: null, valueOf: null }]) {
+    assert.throws(() => validateName(bad, "shared memory"), TypeError, "must be a string");
+    assert.throws(() => validateInteger(bad, "count", 1, 9), TypeError, "must be a number");
+    assert.throws(() => validateSize(bad, "size"), TypeError, "must be a number of bytes");
+    assert.throws(() => validateMode(bad), RangeError, "permission bits");
+  }
+  assert.throws(() => validateName("/a\0b", "shared memory"), TypeError, '"/a\\u0000b"');
+});
+
+Deno.test("optionsObject(): undefined is {}, objects are themselves, the rest a TypeError", () => {
+  assert.deepEqual(optionsObject(undefined, "open() options"), {});
+  const given = { a: 1 };
+  assert.equal(optionsObject(given, "open() options"), given);
+  const bare = Object.create(null);
+  assert.equal(optionsObject(bare, "open() options"), bare);
+  for (const bad of [null, 0, "x", [], () => {}, Symbol(), 1n, true]) {
+    assert.throws(
+      () => optionsObject(bad as unknown as object, "open() options"),
+      TypeError,
+      "open() options",
+    );
+  }
+});
+
+Deno.test("ConstructorToken: only the module's token builds an object", () => {
+  const token = new ConstructorToken("Widget", "Widget.create()");
+  class Widget {
+    constructor(key: unknown) {
+      token.check(key);
+    }
+  }
+  assert.ok(new Widget(token) instanceof Widget);
+  for (const wrong of [undefined, null, {}, new ConstructorToken("Widget", "Widget.create()")]) {
+    assert.throws(() => new Widget(wrong), TypeError, "Illegal constructor: Widget");
+  }
 });
