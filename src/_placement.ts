@@ -11,10 +11,13 @@ import { address } from "../ffi/cstring.ts";
 import { Mapping } from "./mmap.ts";
 import { pin } from "./_pins.ts";
 import { SharedMemory } from "./shm.ts";
+import { describe, validateInteger } from "./_validate.ts";
 
-/** Where an object was placed: its address, and how to let go of the pages. */
+/** Where an object was placed: its address, its offset, and how to let go of the pages. */
 export interface Placement {
   pointer: Deno.PointerObject;
+  /** The offset, checked: an integer, -0 given as 0. */
+  offset: number;
   unpin: () => void;
 }
 
@@ -24,14 +27,23 @@ export interface Placement {
  */
 export function place(
   memory: SharedMemory | Mapping,
-  offset: number,
+  given: number,
   size: number,
   align: number,
   what: string,
 ): Placement {
+  const offset = validateInteger(
+    given,
+    `${what} offset`,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    "a byte offset into the memory",
+  );
   const mapping = memory instanceof SharedMemory ? memory.mapping : memory;
   if (!(mapping instanceof Mapping)) {
-    throw new TypeError(`Cannot place a ${what}: memory must be a SharedMemory or a Mapping`);
+    throw new TypeError(
+      `Cannot place a ${what}: memory ${describe(memory)} must be a SharedMemory or a Mapping`,
+    );
   }
   if (!mapping.shared) {
     throw new TypeError(
@@ -39,7 +51,7 @@ export function place(
         `would never see it (open the memory without readOnly, or map with write: true)`,
     );
   }
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > mapping.length) {
+  if (offset + size > mapping.length) {
     throw new RangeError(
       `Cannot place a ${what} at offset ${offset}: it needs ${size} bytes inside the ` +
         `${mapping.length} mapped`,
@@ -51,5 +63,5 @@ export function place(
       `Cannot place a ${what} at offset ${offset}: it must be aligned to ${align} bytes`,
     );
   }
-  return { pointer, unpin: pin(mapping, { what, offset, size }) };
+  return { pointer, offset, unpin: pin(mapping, { what, offset, size }) };
 }

@@ -38,7 +38,15 @@ import {
 } from "../ffi/constants.ts";
 import { mq_attr } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { formatBytes, validateInteger, validateMode, validateName } from "./_validate.ts";
+import {
+  ConstructorToken,
+  formatBytes,
+  optionsObject,
+  validateBoolean,
+  validateInteger,
+  validateMode,
+  validateName,
+} from "./_validate.ts";
 import {
   deadlineAfter,
   pollAsync,
@@ -101,16 +109,15 @@ export interface MessageQueueAttributes {
   readonly currentMessages: number;
 }
 
-function validateCount(value: unknown, what: string): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`Cannot create a message queue: ${what} ${String(value)} must be a number`);
-  }
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(
-      `Cannot create a message queue: ${what} ${value} must be a positive integer`,
-    );
-  }
-  return value;
+/** Checks a queue's capacity or message size: a positive integer (the kernel judges the limit). */
+function validateCount(value: unknown, what: string, unit: string): number {
+  return validateInteger(
+    value,
+    what,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    `a number of ${unit}, 1 or more; /proc/sys/fs/mqueue has the limits`,
+  );
 }
 
 /** Why mq_open failed, in terms of the limit that stopped it and how to raise it. */
@@ -167,6 +174,8 @@ const releaseWhenUnreachable = new FinalizationRegistry<QueueLease>((lease) => {
   if (lease.ownedName) libc().mq_unlink(cstring(lease.ownedName));
 });
 
+const token = new ConstructorToken("MessageQueue", "MessageQueue.create() or open()");
+
 let createQueue: (fd: number, name: string, ownedName: string | null) => MessageQueue;
 
 /**
@@ -193,10 +202,11 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   readonly #priority = new Uint32Array(1);
 
   static {
-    createQueue = (fd, name, ownedName) => new MessageQueue(fd, name, ownedName);
+    createQueue = (fd, name, ownedName) => new MessageQueue(token, fd, name, ownedName);
   }
 
-  private constructor(fd: number, name: string, ownedName: string | null) {
+  private constructor(key: ConstructorToken, fd: number, name: string, ownedName: string | null) {
+    token.check(key);
     this.#fd = fd;
     this.#name = name;
     this.#lease = { fd, ownedName };
@@ -214,6 +224,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * @throws {Deno.errors.AlreadyExists} when the name exists.
    * @throws {IpcError} over a kernel limit, with the limit, its value and how to raise it.
    * @throws {RangeError} for sizes that are not positive integers, or a bad mode.
+   * @throws {TypeError} for a bad name, options that are not an object, a size that is not a
+   * number, or a `persist` that is not a boolean.
    * @example
    * ```ts
    * import { MessageQueue } from "@posix/ipc/mqueue";
@@ -224,9 +236,11 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    */
   static create(name: string, options: CreateMessageQueueOptions = {}): MessageQueue {
     validateName(name, "message queue");
-    const maxMessages = validateCount(options.maxMessages ?? 10, "maxMessages");
-    const messageSize = validateCount(options.messageSize ?? 8192, "messageSize");
-    const mode = validateMode(options.mode ?? 0o600);
+    const given = optionsObject(options, "MessageQueue.create() options");
+    const maxMessages = validateCount(given.maxMessages ?? 10, "maxMessages", "messages");
+    const messageSize = validateCount(given.messageSize ?? 8192, "messageSize", "bytes");
+    const mode = validateMode(given.mode ?? 0o600);
+    const persist = validateBoolean(given.persist ?? false, "persist");
     const attributes = new BigInt64Array(mq_attr.size / 8);
     attributes[mq_attr.mq_maxmsg / 8] = BigInt(maxMessages);
     attributes[mq_attr.mq_msgsize / 8] = BigInt(messageSize);
@@ -240,8 +254,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
         hint: limitHint(errnoCode(code), maxMessages, messageSize),
       });
     }
-    if (!options.persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
-    return createQueue(fd, name, options.persist ? null : name);
+    if (!persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
+    return createQueue(fd, name, persist ? null : name);
   }
 
   /**
@@ -252,6 +266,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * @returns The queue.
    * @throws {Deno.errors.NotFound} when no queue has that name.
    * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @throws {TypeError} for a bad name, options that are not an object, `read` or `write`
+   * that is not a boolean, or both `false`.
    * @example
    * ```ts
    * import { MessageQueue } from "@posix/ipc/mqueue";
@@ -265,8 +281,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    */
   static open(name: string, options: OpenMessageQueueOptions = {}): MessageQueue {
     validateName(name, "message queue");
-    const read = options.read ?? true;
-    const write = options.write ?? true;
+    const given = optionsObject(options, "MessageQueue.open() options");
+    const read = validateBoolean(given.read ?? true, "read");
+    const write = validateBoolean(given.write ?? true, "write");
     if (!read && !write) {
       throw new TypeError(`Cannot open message queue "${name}": open it for read, write or both`);
     }
@@ -345,8 +362,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
-    const [bytes, priority] = this.#message(data, options.priority);
     validateWaitOptions(options, `send to ${this.#label}`);
+    const [bytes, priority] = this.#message(data, options.priority);
     const fd = this.#open();
     await waitUntil<true>(options, {
       what: `send to ${this.#label}`,
@@ -371,8 +388,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   sendSync(data: Uint8Array | string, options: { priority?: number; timeout?: number } = {}): void {
-    const [bytes, priority] = this.#message(data, options.priority);
-    this.#blockUntil(options.timeout, POLLOUT, "send to", () => this.#trySend(bytes, priority));
+    const given = optionsObject(options, "MessageQueue.sendSync() options");
+    const [bytes, priority] = this.#message(data, given.priority);
+    this.#blockUntil(given.timeout, POLLOUT, "send to", () => this.#trySend(bytes, priority));
   }
 
   /**
@@ -390,7 +408,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   trySend(data: Uint8Array | string, options: { priority?: number } = {}): boolean {
-    const [bytes, priority] = this.#message(data, options.priority);
+    const given = optionsObject(options, "MessageQueue.trySend() options");
+    const [bytes, priority] = this.#message(data, given.priority);
     return this.#trySend(bytes, priority);
   }
 
@@ -438,9 +457,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   receiveSync(options: { timeout?: number } = {}): Message {
+    const { timeout } = optionsObject(options, "MessageQueue.receiveSync() options");
     let message: Message | null = null;
     this.#blockUntil(
-      options.timeout,
+      timeout,
       POLLIN,
       "receive from",
       () => (message = this.tryReceive()) !== null,
@@ -542,8 +562,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
         `Cannot send ${bytes.length} bytes to ${this.#label}: its message size is ${this.#messageSize} bytes`,
       );
     }
-    validateInteger(priority, "priority", 0, MQ_PRIO_MAX - 1, "MQ_PRIO_MAX on Linux is 32768");
-    return [bytes, priority];
+    return [
+      bytes,
+      validateInteger(priority, "priority", 0, MQ_PRIO_MAX - 1, "MQ_PRIO_MAX on Linux is 32768"),
+    ];
   }
 
   #trySend(bytes: Uint8Array, priority: number): boolean {

@@ -37,7 +37,14 @@ import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { markOwnedSemaphore } from "./_owned.ts";
 import { place } from "./_placement.ts";
-import { validateInteger, validateMode, validateName } from "./_validate.ts";
+import {
+  ConstructorToken,
+  optionsObject,
+  validateBoolean,
+  validateInteger,
+  validateMode,
+  validateName,
+} from "./_validate.ts";
 import {
   deadlineAfter,
   deadlineIn,
@@ -102,6 +109,11 @@ function validateValue(value: unknown): number {
   return validateInteger(value, "semaphore value", 0, SEM_VALUE_MAX, "SEM_VALUE_MAX is 2^31 - 1");
 }
 
+const token = new ConstructorToken(
+  "Semaphore",
+  "Semaphore.create(), open(), init() or at()",
+);
+
 let createSemaphore: (
   sem: Deno.PointerObject,
   label: string,
@@ -135,15 +147,17 @@ export class Semaphore implements Disposable {
 
   static {
     createSemaphore = (sem, label, release, ownedName) =>
-      new Semaphore(sem, label, release, ownedName);
+      new Semaphore(token, sem, label, release, ownedName);
   }
 
   private constructor(
+    key: ConstructorToken,
     sem: Deno.PointerObject,
     label: string,
     release: Release,
     ownedName: string | null,
   ) {
+    token.check(key);
     this.#sem = sem;
     this.#label = label;
     this.#lease = { release, ownedName };
@@ -157,7 +171,7 @@ export class Semaphore implements Disposable {
    * @param options The initial `value`, the `mode`, and whether the name outlives this handle.
    * @returns The semaphore; this handle owns the name.
    * @throws {Deno.errors.AlreadyExists} when the name exists.
-   * @throws {TypeError} for a bad name.
+   * @throws {TypeError} for a bad name, or options that are not an object.
    * @throws {RangeError} for a bad value or mode.
    * @example
    * ```ts
@@ -169,19 +183,24 @@ export class Semaphore implements Disposable {
    */
   static create(name: string, options: CreateSemaphoreOptions = {}): Semaphore {
     validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
-    const value = validateValue(options.value ?? 0);
-    const mode = validateMode(options.mode ?? 0o600);
+    const { value: given, mode: givenMode, persist: givenPersist } = optionsObject(
+      options,
+      "Semaphore.create() options",
+    );
+    const value = validateValue(given ?? 0);
+    const mode = validateMode(givenMode ?? 0o600);
+    const persist = validateBoolean(givenPersist ?? false, "persist");
     const sem = libc().sem_open(cstring(name), O_CREAT | O_EXCL, mode, value);
     if (sem === null) {
       throw systemError(errno(), "sem_open", { action: "create semaphore", objectName: name });
     }
     // A lock the kernel drops when this handle (or its process) goes: `ipc gc` judges by it.
-    const lock = options.persist ? -1 : markOwnedSemaphore(name);
+    const lock = persist ? -1 : markOwnedSemaphore(name);
     const release = () => {
       libc().sem_close(sem);
       if (lock >= 0) closeFd(lock);
     };
-    return createSemaphore(sem, `semaphore "${name}"`, release, options.persist ? null : name);
+    return createSemaphore(sem, `semaphore "${name}"`, release, persist ? null : name);
   }
 
   /**
@@ -241,7 +260,8 @@ export class Semaphore implements Disposable {
    * @param options The initial `value`. Default 0.
    * @returns The semaphore. The memory stays mapped until it is closed.
    * @throws {RangeError} for an offset out of bounds or misaligned, or a bad value.
-   * @throws {TypeError} for memory that is not shared and writable.
+   * @throws {TypeError} for memory that is not shared and writable, an offset that is not a
+   * number, or options that are not an object.
    * @example
    * ```ts
    * import { Semaphore } from "@posix/ipc/semaphore";
@@ -257,13 +277,18 @@ export class Semaphore implements Disposable {
     offset: number,
     options: { value?: number } = {},
   ): Semaphore {
-    const value = validateValue(options.value ?? 0);
-    const { pointer, unpin } = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
-    if (libc().sem_init(pointer, 1, value) !== 0) {
-      unpin();
+    const value = validateValue(optionsObject(options, "Semaphore.init() options").value ?? 0);
+    const placed = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
+    if (libc().sem_init(placed.pointer, 1, value) !== 0) {
+      placed.unpin();
       throw systemError(errno(), "sem_init", { action: "initialise a semaphore in shared memory" });
     }
-    return createSemaphore(pointer, `semaphore at offset ${offset}`, unpin, null);
+    return createSemaphore(
+      placed.pointer,
+      `semaphore at offset ${placed.offset}`,
+      placed.unpin,
+      null,
+    );
   }
 
   /**
@@ -274,6 +299,7 @@ export class Semaphore implements Disposable {
    * @param offset Where it was placed.
    * @returns The semaphore. The memory stays mapped until it is closed.
    * @throws {RangeError} for an offset out of bounds or misaligned.
+   * @throws {TypeError} for an offset that is not a number, or memory that is not shared.
    * @example
    * ```ts
    * import { Semaphore } from "@posix/ipc/semaphore";
@@ -286,8 +312,13 @@ export class Semaphore implements Disposable {
    * ```
    */
   static at(memory: SharedMemory | Mapping, offset: number): Semaphore {
-    const { pointer, unpin } = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
-    return createSemaphore(pointer, `semaphore at offset ${offset}`, unpin, null);
+    const placed = place(memory, offset, sem_t.size, sem_t.align, "semaphore");
+    return createSemaphore(
+      placed.pointer,
+      `semaphore at offset ${placed.offset}`,
+      placed.unpin,
+      null,
+    );
   }
 
   /** Whether this handle was closed. */

@@ -256,3 +256,64 @@ ipcTest(
     assert.deepEqual(JSON.parse(output.stdout), { made: 200, left: [] });
   },
 );
+
+ipcTest("every MessageQueue options argument refuses null and non-objects with a TypeError", () => {
+  using queue = MessageQueue.create(uniqueName("opts"));
+  const name = queue.name;
+  const calls: [string, (options: never) => unknown][] = [
+    ["create", (options) => MessageQueue.create(uniqueName("opts"), options)],
+    ["open", (options) => MessageQueue.open(name, options)],
+    ["sendSync", (options) => queue.sendSync("x", options)],
+    ["trySend", (options) => queue.trySend("x", options)],
+    ["receiveSync", (options) => queue.receiveSync(options)],
+  ];
+  for (const [call, fn] of calls) {
+    for (const options of [null, 7, "o", Symbol("o")]) {
+      assert.throws(() => fn(options as never), { name: "TypeError", message: /options/ }, call);
+    }
+  }
+  assert.equal(queue.attributes.currentMessages, 0, "nothing was sent");
+});
+
+ipcTest("MessageQueue options: hostile sizes and flags are argument errors, never coerced", () => {
+  for (const messageSize of [Symbol("s"), Object.create(null), 1n]) {
+    assert.throws(
+      () => MessageQueue.create(uniqueName("size"), { messageSize: messageSize as never }),
+      { name: "TypeError", message: /messageSize/ },
+    );
+  }
+  using queue = MessageQueue.create(uniqueName("flags"));
+  for (const flag of ["false", 0, 1, Object.create(null)]) {
+    assert.throws(() => MessageQueue.open(queue.name, { read: flag as never }), {
+      name: "TypeError",
+      message: /read/,
+    });
+    assert.throws(() => MessageQueue.open(queue.name, { write: flag as never }), {
+      name: "TypeError",
+      message: /write/,
+    });
+    assert.throws(
+      () => MessageQueue.create(uniqueName("persist"), { persist: flag as never }),
+      { name: "TypeError", message: /persist/ },
+    );
+  }
+});
+
+ipcTest("new MessageQueue() from JavaScript is refused: the constructor is private", () => {
+  using queue = MessageQueue.create(uniqueName("ctor"));
+  // Given a live queue's fd, an object made this way would close that fd when collected.
+  assert.throws(
+    () =>
+      new (MessageQueue as unknown as new (...args: unknown[]) => MessageQueue)(
+        queue.fd,
+        queue.name,
+        null,
+      ),
+    { name: "TypeError", message: /MessageQueue/ },
+  );
+  assert.throws(
+    () => new (MessageQueue as unknown as new (...args: unknown[]) => MessageQueue)(1e15, "", ""),
+    { name: "TypeError", message: /MessageQueue/ },
+  );
+  queue.sendSync("still open");
+});

@@ -249,3 +249,61 @@ ipcTest("semaphores dropped without close() release their sem_t, lock and name o
   assert.equal(output.code, 0, output.stderr);
   assert.deepEqual(JSON.parse(output.stdout), { made: 400, left: [] });
 });
+
+ipcTest(
+  "Semaphore.create/init refuse null and non-object options, and a non-boolean persist",
+  () => {
+    using memory = SharedMemory.anonymous({ size: 4096 });
+    for (const options of [null, 7, "value", Symbol("o")]) {
+      assert.throws(
+        () => Semaphore.create(uniqueName("opts"), options as never),
+        { name: "TypeError", message: /options/ },
+      );
+      assert.throws(() => Semaphore.init(memory, 0, options as never), {
+        name: "TypeError",
+        message: /options/,
+      });
+    }
+    for (const persist of ["false", 0, 1]) {
+      assert.throws(() => Semaphore.create(uniqueName("persist"), { persist: persist as never }), {
+        name: "TypeError",
+        message: /persist/,
+      });
+    }
+  },
+);
+
+ipcTest(
+  "Semaphore.init/at name the offset in a TypeError or RangeError for any hostile offset",
+  () => {
+    using memory = SharedMemory.anonymous({ size: 4096 });
+    for (const offset of [Symbol.iterator, Object.create(null), 1n, "0", null, undefined]) {
+      assert.throws(() => Semaphore.init(memory, offset as never), {
+        name: "TypeError",
+        message: /offset/,
+      });
+      assert.throws(() => Semaphore.at(memory, offset as never), {
+        name: "TypeError",
+        message: /offset/,
+      });
+    }
+    for (const offset of [NaN, -1, 0.5, Infinity, 4096, 2 ** 53]) {
+      assert.throws(() => Semaphore.init(memory, offset), {
+        name: "RangeError",
+        message: /offset/,
+      });
+    }
+    using _placed = Semaphore.init(memory, -0, { value: 1 }); // -0 is offset 0
+    using again = Semaphore.at(memory, 0);
+    assert.equal(again.value, 1);
+  },
+);
+
+ipcTest("new Semaphore() from JavaScript is refused: the constructor is private", () => {
+  for (const args of [[0, 0, 0, 0], [Deno.UnsafePointer.create(4096n), "", () => {}, "/x"]]) {
+    assert.throws(
+      () => new (Semaphore as unknown as new (...args: unknown[]) => Semaphore)(...args),
+      { name: "TypeError", message: /Semaphore/ },
+    );
+  }
+});
