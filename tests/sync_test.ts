@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { Barrier, Condition, isSystemError, Mutex, SharedMemory, spawnDeno } from "../mod.ts";
+import {
+  Barrier,
+  Condition,
+  isSystemError,
+  Mutex,
+  MutexGuard,
+  SharedMemory,
+  spawnDeno,
+} from "../mod.ts";
 import {
   assertSucceeded,
   collect,
@@ -511,3 +519,74 @@ ipcTest(
     }
   },
 );
+
+ipcTest("Mutex, Condition and Barrier name the offset for any hostile offset", () => {
+  using memory = SharedMemory.anonymous({ size: 4096 });
+  const places = {
+    "Mutex.init": (at: never) => Mutex.init(memory, at),
+    "Mutex.at": (at: never) => Mutex.at(memory, at),
+    "Condition.init": (at: never) => Condition.init(memory, at),
+    "Condition.at": (at: never) => Condition.at(memory, at),
+    "Barrier.init": (at: never) => Barrier.init(memory, at, { parties: 1 }),
+    "Barrier.at": (at: never) => Barrier.at(memory, at),
+  };
+  for (const [call, place] of Object.entries(places)) {
+    for (const offset of [Symbol.iterator, Object.create(null), 1n, "0", null]) {
+      assert.throws(() => place(offset as never), { name: "TypeError", message: /offset/ }, call);
+    }
+    for (const offset of [NaN, -1, 0.5, 4096, 2 ** 53]) {
+      assert.throws(() => place(offset as never), { name: "RangeError", message: /offset/ }, call);
+    }
+  }
+});
+
+ipcTest("Barrier.init refuses null options and hostile parties with argument errors", () => {
+  using memory = SharedMemory.anonymous({ size: 4096 });
+  for (const options of [null, 7, Symbol("o")]) {
+    assert.throws(() => Barrier.init(memory, 0, options as never), {
+      name: "TypeError",
+      message: /options/,
+    });
+  }
+  for (const parties of [Symbol("p"), Object.create(null), "2", 2n]) {
+    assert.throws(() => Barrier.init(memory, 0, { parties: parties as never }), {
+      name: "TypeError",
+      message: /parties/,
+    });
+  }
+  for (const parties of [0, -1, 1.5, NaN, 2 ** 31]) {
+    assert.throws(() => Barrier.init(memory, 0, { parties }), {
+      name: "RangeError",
+      message: /parties/,
+    });
+  }
+});
+
+ipcTest("Condition.wait/waitSync refuse anything but a MutexGuard with a TypeError", async () => {
+  using memory = SharedMemory.anonymous({ size: 4096 });
+  using condition = Condition.init(memory, 64);
+  for (const guard of [null, undefined, {}, Object.create(null), Mutex]) {
+    await assert.rejects(condition.wait(guard as never, { timeout: 10 }), {
+      name: "TypeError",
+      message: /guard/,
+    });
+    assert.throws(() => condition.waitSync(guard as never, { timeout: 10 }), {
+      name: "TypeError",
+      message: /guard/,
+    });
+  }
+});
+
+ipcTest("sync constructors are private: JavaScript cannot build a handle or a guard", () => {
+  using memory = SharedMemory.anonymous({ size: 4096 });
+  using mutex = Mutex.init(memory, 0);
+  const classes = { Mutex, MutexGuard, Condition, Barrier };
+  for (const [name, Class] of Object.entries(classes)) {
+    for (const args of [[memory, 0], [mutex, {}, {}, { ownerDied: false }], [0, 0, 0, 0]]) {
+      assert.throws(
+        () => new (Class as new (...args: unknown[]) => unknown)(...args),
+        { name: "TypeError", message: new RegExp(name) },
+      );
+    }
+  }
+});

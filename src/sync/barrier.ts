@@ -5,6 +5,7 @@
  */
 
 import { place } from "../_placement.ts";
+import { ConstructorToken, INT_MAX, optionsObject, validateInteger } from "../_validate.ts";
 import {
   deadlineAfter,
   RETRY,
@@ -17,6 +18,8 @@ import {
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
+
+const token = new ConstructorToken("Barrier", "Barrier.init() or Barrier.at()");
 
 const ARRIVED = 0;
 const GENERATION = 1;
@@ -45,13 +48,11 @@ export class Barrier implements Disposable {
   readonly #placed: PlacedCells;
   readonly #label: string;
 
-  private constructor(memory: SharedMemory | Mapping, offset: number) {
-    this.#label = `barrier at offset ${offset}`;
-    this.#placed = new PlacedCells(
-      place(memory, offset, Barrier.SIZE, 4, "barrier"),
-      Barrier.SIZE,
-      this.#label,
-    );
+  private constructor(key: ConstructorToken, memory: SharedMemory | Mapping, offset: number) {
+    token.check(key);
+    const placement = place(memory, offset, Barrier.SIZE, 4, "barrier");
+    this.#label = `barrier at offset ${placement.offset}`;
+    this.#placed = new PlacedCells(placement, Barrier.SIZE, this.#label);
   }
 
   /**
@@ -63,6 +64,8 @@ export class Barrier implements Disposable {
    * @param options `parties`: how many arrivals release a round, 1 or more.
    * @returns The barrier.
    * @throws {RangeError} for parties below 1, or an offset out of bounds or misaligned.
+   * @throws {TypeError} for options that are not an object, or parties or an offset that is
+   * not a number.
    * @example
    * ```ts
    * import { Barrier } from "@posix/ipc/sync";
@@ -78,11 +81,14 @@ export class Barrier implements Disposable {
     offset: number,
     options: { parties: number },
   ): Barrier {
-    const parties = options?.parties;
-    if (!Number.isSafeInteger(parties) || parties < 1 || parties > 0x7fffffff) {
-      throw new RangeError(`Cannot make a barrier for ${parties} parties: it needs 1 or more`);
-    }
-    const barrier = new Barrier(memory, offset);
+    const parties = validateInteger(
+      optionsObject(options, "Barrier.init() options").parties,
+      "barrier parties",
+      1,
+      INT_MAX,
+      "how many arrivals release a round: 1 or more",
+    );
+    const barrier = new Barrier(token, memory, offset);
     const cells = barrier.#placed.cells;
     Atomics.store(cells, ARRIVED, 0);
     Atomics.store(cells, GENERATION, 0);
@@ -109,10 +115,10 @@ export class Barrier implements Disposable {
    * ```
    */
   static at(memory: SharedMemory | Mapping, offset: number): Barrier {
-    const barrier = new Barrier(memory, offset);
+    const barrier = new Barrier(token, memory, offset);
     if (Atomics.load(barrier.#placed.cells, PARTIES) < 1) {
       barrier.close();
-      throw new TypeError(`Cannot use the barrier at offset ${offset}: none was initialised there`);
+      throw new TypeError(`Cannot use the ${barrier.#label}: none was initialised there`);
     }
     return barrier;
   }

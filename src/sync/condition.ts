@@ -5,6 +5,7 @@
  */
 
 import { place } from "../_placement.ts";
+import { ConstructorToken, describe } from "../_validate.ts";
 import {
   deadlineAfter,
   RETRY,
@@ -17,7 +18,19 @@ import {
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { futexWait, futexWaitSync, futexWake, PlacedCells } from "./_futex.ts";
-import { type MutexGuard, resumeGuard, resumeGuardSync, suspendGuard } from "./mutex.ts";
+import { MutexGuard, resumeGuard, resumeGuardSync, suspendGuard } from "./mutex.ts";
+
+const token = new ConstructorToken("Condition", "Condition.init() or Condition.at()");
+
+/** Checks the guard given to a wait before anything is changed. */
+function validateGuard(guard: unknown, what: string): MutexGuard {
+  if (!(guard instanceof MutexGuard)) {
+    throw new TypeError(
+      `Cannot ${what}: guard ${describe(guard)} must be the MutexGuard of a held lock`,
+    );
+  }
+  return guard;
+}
 
 /**
  * A condition variable: a process holding a mutex waits until another changes the shared data
@@ -50,13 +63,11 @@ export class Condition implements Disposable {
   readonly #placed: PlacedCells;
   readonly #label: string;
 
-  private constructor(memory: SharedMemory | Mapping, offset: number) {
-    this.#label = `condition at offset ${offset}`;
-    this.#placed = new PlacedCells(
-      place(memory, offset, Condition.SIZE, 4, "condition"),
-      Condition.SIZE,
-      this.#label,
-    );
+  private constructor(key: ConstructorToken, memory: SharedMemory | Mapping, offset: number) {
+    token.check(key);
+    const placement = place(memory, offset, Condition.SIZE, 4, "condition");
+    this.#label = `condition at offset ${placement.offset}`;
+    this.#placed = new PlacedCells(placement, Condition.SIZE, this.#label);
   }
 
   /**
@@ -76,7 +87,7 @@ export class Condition implements Disposable {
    * ```
    */
   static init(memory: SharedMemory | Mapping, offset: number): Condition {
-    const condition = new Condition(memory, offset);
+    const condition = new Condition(token, memory, offset);
     Atomics.store(condition.#placed.cells, 0, 0);
     return condition;
   }
@@ -98,7 +109,7 @@ export class Condition implements Disposable {
    * ```
    */
   static at(memory: SharedMemory | Mapping, offset: number): Condition {
-    return new Condition(memory, offset);
+    return new Condition(token, memory, offset);
   }
 
   /**
@@ -112,9 +123,11 @@ export class Condition implements Disposable {
    * @throws {Deno.errors.TimedOut} after `timeout` (the mutex is held again).
    * @throws {Deno.errors.BadResource} when this condition is closed, or the guard has unlocked.
    * @throws {RangeError} for a timeout that is NaN or negative.
+   * @throws {TypeError} for a guard that is not a {@linkcode MutexGuard}.
    * @example See {@linkcode Condition}.
    */
   async wait(guard: MutexGuard, options: WaitOptions = {}): Promise<void> {
+    validateGuard(guard, `wait on the ${this.#label}`);
     validateWaitOptions(options, `wait on the ${this.#label}`);
     const placed = this.#placed;
     placed.assertOpen();
@@ -157,6 +170,7 @@ export class Condition implements Disposable {
    * ```
    */
   waitSync(guard: MutexGuard, options: { timeout?: number } = {}): void {
+    validateGuard(guard, `wait on the ${this.#label}`);
     const deadline = deadlineAfter(validateWaitOptions(options, `wait on the ${this.#label}`));
     const placed = this.#placed;
     placed.assertOpen();

@@ -14,11 +14,15 @@
  */
 
 import { place } from "../_placement.ts";
+import { ConstructorToken } from "../_validate.ts";
 import { validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { PlacedCells } from "./_futex.ts";
 import { LOCK_WORD_SIZE, LockWord, type Taken } from "./_lock_word.ts";
+
+const mutexToken = new ConstructorToken("Mutex", "Mutex.init() or Mutex.at()");
+const guardToken = new ConstructorToken("MutexGuard", "Mutex.lock(), lockSync() or tryLock()");
 
 let createGuard: (mutex: Mutex, lock: LockWord, placed: PlacedCells, taken: Taken) => MutexGuard;
 
@@ -61,7 +65,8 @@ export class MutexGuard implements Disposable {
   readonly mutex: Mutex;
 
   static {
-    createGuard = (mutex, lock, placed, taken) => new MutexGuard(mutex, lock, placed, taken);
+    createGuard = (mutex, lock, placed, taken) =>
+      new MutexGuard(guardToken, mutex, lock, placed, taken);
     suspendGuard = (guard) => {
       guard.#assertHeld();
       guard.#held = false;
@@ -75,7 +80,14 @@ export class MutexGuard implements Disposable {
     };
   }
 
-  private constructor(mutex: Mutex, lock: LockWord, placed: PlacedCells, taken: Taken) {
+  private constructor(
+    key: ConstructorToken,
+    mutex: Mutex,
+    lock: LockWord,
+    placed: PlacedCells,
+    taken: Taken,
+  ) {
+    guardToken.check(key);
     this.mutex = mutex;
     this.#lock = lock;
     this.#ownerDied = taken.ownerDied;
@@ -193,13 +205,11 @@ export class Mutex implements Disposable {
   readonly #lock: LockWord;
   readonly #label: string;
 
-  private constructor(memory: SharedMemory | Mapping, offset: number) {
-    this.#label = `mutex at offset ${offset}`;
-    this.#placed = new PlacedCells(
-      place(memory, offset, Mutex.SIZE, LOCK_WORD_SIZE, "mutex"),
-      Mutex.SIZE,
-      this.#label,
-    );
+  private constructor(key: ConstructorToken, memory: SharedMemory | Mapping, offset: number) {
+    mutexToken.check(key);
+    const placement = place(memory, offset, Mutex.SIZE, LOCK_WORD_SIZE, "mutex");
+    this.#label = `mutex at offset ${placement.offset}`;
+    this.#placed = new PlacedCells(placement, Mutex.SIZE, this.#label);
     this.#lock = new LockWord(this.#placed, this.#label);
   }
 
@@ -211,6 +221,7 @@ export class Mutex implements Disposable {
    * @param offset Where: 8-aligned, with {@linkcode Mutex.SIZE} bytes inside.
    * @returns The mutex. The memory stays mapped until it is closed.
    * @throws {RangeError} for an offset out of bounds or misaligned.
+   * @throws {TypeError} for an offset that is not a number, or memory that is not shared.
    * @example
    * ```ts
    * import { Mutex } from "@posix/ipc/sync";
@@ -222,7 +233,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static init(memory: SharedMemory | Mapping, offset: number): Mutex {
-    const mutex = new Mutex(memory, offset);
+    const mutex = new Mutex(mutexToken, memory, offset);
     mutex.#lock.init();
     return mutex;
   }
@@ -245,7 +256,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static at(memory: SharedMemory | Mapping, offset: number): Mutex {
-    return new Mutex(memory, offset);
+    return new Mutex(mutexToken, memory, offset);
   }
 
   /**
