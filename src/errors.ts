@@ -25,6 +25,7 @@
  */
 
 import { ERRNO } from "../ffi/constants.ts";
+import { describe } from "../ffi/describe.ts";
 import { errno as lastErrno } from "../ffi/libc.ts";
 
 /** What every error from a failed system call carries. */
@@ -77,14 +78,37 @@ export class IpcError extends Error implements SystemErrorDetails {
    * @param message The whole message, in the form `Cannot <action> "<name>": <why> (<CODE>)`.
    * @param details What failed, and how.
    * @param options Standard error options, such as `cause`.
+   * @throws {TypeError} When `message` is not a string, or `details` not an object with a string
+   * `code`, an integer `errno`, a string `syscall` and a string or `null` `objectName`.
    */
   constructor(message: string, details: SystemErrorDetails, options?: ErrorOptions) {
+    const checked = checkDetails(message, details);
     super(message, options);
-    this.code = details.code;
-    this.errno = details.errno;
-    this.syscall = details.syscall;
-    this.objectName = details.objectName;
+    this.code = checked.code;
+    this.errno = checked.errno;
+    this.syscall = checked.syscall;
+    this.objectName = checked.objectName;
   }
+}
+
+/** The details of an IpcError, each field read once and checked. */
+function checkDetails(message: unknown, details: unknown): SystemErrorDetails {
+  const wrong = (what: string, value: unknown, rule: string) =>
+    new TypeError(`Cannot make an IpcError: ${what} ${describe(value)} must be ${rule}`);
+  if (typeof message !== "string") throw wrong("message", message, "a string");
+  if (typeof details !== "object" || details === null) {
+    throw wrong("details", details, "an object { code, errno, syscall, objectName }");
+  }
+  const { code, errno, syscall, objectName = null } = details as Record<string, unknown>;
+  if (typeof code !== "string") throw wrong("details.code", code, 'a string such as "ENOSPC"');
+  if (typeof errno !== "number" || !Number.isInteger(errno)) {
+    throw wrong("details.errno", errno, "an integer");
+  }
+  if (typeof syscall !== "string") throw wrong("details.syscall", syscall, "a string");
+  if (objectName !== null && typeof objectName !== "string") {
+    throw wrong("details.objectName", objectName, "a string or null");
+  }
+  return { code, errno: errno + 0, syscall, objectName };
 }
 
 /**

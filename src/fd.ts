@@ -17,7 +17,7 @@
 
 import { F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, FD_CLOEXEC } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
-import { validateFdNumber, validateInteger } from "./_validate.ts";
+import { describe, validateFdNumber, validateInteger } from "./_validate.ts";
 import { check, closedError } from "./errors.ts";
 
 /**
@@ -63,13 +63,31 @@ export class OwnedFd implements Disposable {
    * @throws {Deno.errors.BadResource} when closed.
    */
   get fd(): number {
-    if (this.#fd < 0) throw closedError("a closed file descriptor");
-    return this.#fd;
+    return OwnedFd.#open(this, "fd");
+  }
+
+  /**
+   * The open descriptor of `self`, read before any call: a TypeError when `self` is no OwnedFd
+   * (a method borrowed by another object must not act on that object's descriptor), and
+   * BadResource when closed.
+   */
+  static #open(self: unknown, member: string): number {
+    const fd = OwnedFd.#number(self, member);
+    if (fd < 0) throw closedError("a closed file descriptor");
+    return fd;
+  }
+
+  /** The descriptor of `self`, -1 when closed; a TypeError when `self` is no OwnedFd. */
+  static #number(self: unknown, member: string): number {
+    if (typeof self !== "object" || self === null || !(#fd in self)) {
+      throw new TypeError(`Cannot use OwnedFd ${member} on ${describe(self)}: it is no OwnedFd`);
+    }
+    return (self as OwnedFd).#fd;
   }
 
   /** Whether this descriptor was closed or released. */
   get closed(): boolean {
-    return this.#fd < 0;
+    return OwnedFd.#number(this, "closed") < 0;
   }
 
   /**
@@ -77,22 +95,26 @@ export class OwnedFd implements Disposable {
    * descriptor: the inverse of close-on-exec. `false` for every descriptor this library opens.
    *
    * @throws {Deno.errors.BadResource} when closed.
+   * @throws {TypeError} when set to anything but a boolean.
    */
   get inheritable(): boolean {
-    const flags = check(
-      libc().fcntl(this.fd, F_GETFD, 0),
-      "fcntl",
-      fdOperation("inspect", this.#fd),
-    );
+    const fd = OwnedFd.#open(this, "inheritable");
+    const flags = check(libc().fcntl(fd, F_GETFD, 0), "fcntl", fdOperation("inspect", fd));
     return (flags & FD_CLOEXEC) === 0;
   }
 
   set inheritable(value: boolean) {
+    const fd = OwnedFd.#open(this, "inheritable");
+    if (typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot set inheritable to ${describe(value)}: it must be true or false`,
+      );
+    }
     const c = libc();
-    const operation = fdOperation("change", this.fd);
-    const flags = check(c.fcntl(this.#fd, F_GETFD, 0), "fcntl", operation);
+    const operation = fdOperation("change", fd);
+    const flags = check(c.fcntl(fd, F_GETFD, 0), "fcntl", operation);
     const next = value ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC;
-    check(c.fcntl(this.#fd, F_SETFD, next), "fcntl", operation);
+    check(c.fcntl(fd, F_SETFD, next), "fcntl", operation);
   }
 
   /**
@@ -102,9 +124,10 @@ export class OwnedFd implements Disposable {
    * @throws {IpcError} with code `EMFILE` when the process has no descriptor left.
    */
   dup(): OwnedFd {
+    const fd = OwnedFd.#open(this, "dup()"); // first: a wrong receiver must not leak a copy
     return new OwnedFd(
-      check(libc().fcntl(this.fd, F_DUPFD_CLOEXEC, 0), "fcntl", {
-        action: `duplicate file descriptor ${this.#fd}`,
+      check(libc().fcntl(fd, F_DUPFD_CLOEXEC, 0), "fcntl", {
+        action: `duplicate file descriptor ${fd}`,
       }),
     );
   }
@@ -117,15 +140,15 @@ export class OwnedFd implements Disposable {
    * @throws {Deno.errors.BadResource} when closed.
    */
   release(): number {
-    const fd = this.fd;
+    const fd = OwnedFd.#open(this, "release()");
     this.#fd = -1;
     return fd;
   }
 
   /** Closes the descriptor. Closing again does nothing. */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
+    const fd = OwnedFd.#number(this, "close()");
+    if (fd < 0) return;
     this.#fd = -1;
     closeFd(fd);
   }
@@ -159,7 +182,9 @@ export function takeFd(fd: FdLike, argument: string): number {
 export function peekFd(fd: FdLike, argument: string): number {
   if (typeof fd === "number") return validateFd(fd, argument);
   if (fd === null || typeof fd !== "object" || !("fd" in fd)) {
-    throw new TypeError(`Cannot use ${argument}: it must be a descriptor number or have an fd`);
+    throw new TypeError(
+      `Cannot use ${argument} ${describe(fd)}: it must be a descriptor number or have an fd`,
+    );
   }
   return validateFd(fd.fd, argument);
 }
@@ -188,7 +213,7 @@ export function peekFd(fd: FdLike, argument: string): number {
  * ```
  */
 export function inheritedFd(fd: number): OwnedFd {
-  validateInteger(
+  fd = validateInteger(
     fd,
     "inherited fd",
     3,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IpcError, isSystemError } from "../mod.ts";
+import { IpcError, isSystemError, type SystemErrorDetails } from "../mod.ts";
 import { check, errnoCode, systemError } from "../src/errors.ts";
 
 Deno.test("systemError() picks the Deno.errors class of each errno and fills every detail", () => {
@@ -63,4 +63,30 @@ Deno.test("isSystemError() rejects errors without the details", () => {
   assert.equal(isSystemError(new Deno.errors.NotFound("x")), false);
   assert.equal(isSystemError({ code: "E", errno: 1, syscall: "s" }), false);
   assert.equal(isSystemError("EEXIST"), false);
+});
+
+Deno.test("new IpcError() with bad details is a TypeError naming the field", () => {
+  const good = { code: "ENOSPC", errno: 28, syscall: "write", objectName: null };
+  const bad: [unknown, unknown, string][] = [
+    ["m", undefined, "details"],
+    ["m", null, "details"],
+    ["m", 5, "details"],
+    ["m", { ...good, code: undefined }, "details.code"],
+    ["m", { ...good, errno: "28" }, "details.errno"],
+    ["m", { ...good, errno: 1.5 }, "details.errno"],
+    ["m", { ...good, syscall: Symbol() }, "details.syscall"],
+    ["m", { ...good, objectName: 7 }, "details.objectName"],
+    [Object.create(null), good, "message"],
+    [Symbol("m"), good, "message"],
+  ];
+  for (const [message, details, field] of bad) {
+    assert.throws(
+      () => new IpcError(message as string, details as SystemErrorDetails),
+      TypeError,
+      field,
+    );
+  }
+  const made = new IpcError("m", { code: "ENOSPC", errno: -0, syscall: "write" } as never);
+  assert.equal(made.objectName, null);
+  assert.ok(Object.is(made.errno, 0));
 });

@@ -87,3 +87,42 @@ Deno.test("a descriptor that is not open is BadResource with code EBADF", () => 
   );
   fd.release();
 });
+
+/** How many descriptors this process has open. */
+function openFdCount(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+ipcTest(
+  "OwnedFd methods borrowed by another object throw a TypeError and leak no descriptor",
+  () => {
+    using memory = SharedMemory.anonymous({ size: 64 });
+    const before = openFdCount();
+    for (const receiver of [memory, { fd: memory.fd }, Object.create(null), null, undefined, 3]) {
+      assert.throws(() => OwnedFd.prototype.dup.call(receiver), TypeError, "no OwnedFd");
+      assert.throws(() => OwnedFd.prototype.release.call(receiver), TypeError, "no OwnedFd");
+      assert.throws(() => OwnedFd.prototype.close.call(receiver), TypeError, "no OwnedFd");
+    }
+    assert.equal(openFdCount(), before);
+    assert.equal(isOpen(memory.fd), true);
+  },
+);
+
+ipcTest("OwnedFd.inheritable accepts only a boolean: a TypeError names anything else", () => {
+  using memory = SharedMemory.anonymous({ size: 64 });
+  using copy = new OwnedFd(memory.fd).dup();
+  for (const bad of [0, 1, "false", "true", {}, null, undefined, Object.create(null), 1n]) {
+    assert.throws(
+      () => {
+        copy.inheritable = bad as unknown as boolean;
+      },
+      TypeError,
+      "true or false",
+    );
+    assert.equal(copy.inheritable, false);
+  }
+});
+
+Deno.test("inheritedFd(-0) is a RangeError like 0", () => {
+  assert.throws(() => inheritedFd(-0), RangeError, "stdin, stdout and stderr");
+});
