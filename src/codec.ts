@@ -6,6 +6,7 @@
  */
 
 import { deserialize, serialize } from "node:v8";
+import { describe } from "../ffi/describe.ts";
 
 /**
  * How values become bytes and back. A `Channel` gives `decode` a copy of the message that
@@ -25,8 +26,48 @@ export interface Codec<T> {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** `bytes`, known to be a Uint8Array, or a TypeError naming the codec. */
+function input(bytes: unknown, codec: string): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  throw new TypeError(
+    `Cannot decode ${describe(bytes)} with the ${codec} codec: it must be a Uint8Array`,
+  );
+}
+
+/** V8's serializer, its untyped "could not be cloned" Error as the DataCloneError of the web. */
+function structuredEncode(value: unknown): Uint8Array {
+  try {
+    return new Uint8Array(serialize(value));
+  } catch (error) {
+    const why = error instanceof Error ? error.message : describe(error);
+    if (!/could not be cloned/.test(why)) throw error; // a getter's own error, say
+    throw new DOMException(
+      `Cannot send ${describe(value)} with the structured codec: ${why} ` +
+        "(functions, symbols, class instances' methods and host objects have no structured clone)",
+      "DataCloneError",
+    );
+  }
+}
+
+/** V8's deserializer, its untyped Error on bytes it did not make as a TypeError. */
+function structuredDecode(bytes: unknown): unknown {
+  const checked = input(bytes, "structured");
+  try {
+    return deserialize(checked);
+  } catch (error) {
+    throw new TypeError(
+      "Cannot decode with the structured codec: the bytes are no structured clone " +
+        `(${error instanceof Error ? error.message : describe(error)})`,
+      { cause: error },
+    );
+  }
+}
+
 /**
- * The codecs that come with the library.
+ * The codecs that come with the library. Each `decode` throws a TypeError for anything but a
+ * Uint8Array, and for bytes its codec did not make (json: the SyntaxError of `JSON.parse`);
+ * `structured.encode` throws a `DataCloneError` (a `DOMException`, as `structuredClone` does)
+ * for a value without a structured clone, such as a function.
  *
  * @example
  * ```ts
@@ -50,21 +91,23 @@ export const codecs: {
     name: "bytes",
     encode(value) {
       if (!(value instanceof Uint8Array)) {
-        throw new TypeError("Cannot send with the bytes codec: give a Uint8Array");
+        throw new TypeError(
+          `Cannot send ${describe(value)} with the bytes codec: give a Uint8Array`,
+        );
       }
       return value;
     },
-    decode: (bytes) => bytes.slice(),
+    decode: (bytes) => input(bytes, "bytes").slice(),
   },
   text: {
     name: "text",
     encode(value) {
       if (typeof value !== "string") {
-        throw new TypeError("Cannot send with the text codec: give a string");
+        throw new TypeError(`Cannot send ${describe(value)} with the text codec: give a string`);
       }
       return encoder.encode(value);
     },
-    decode: (bytes) => decoder.decode(bytes),
+    decode: (bytes) => decoder.decode(input(bytes, "text")),
   },
   json: {
     name: "json",
@@ -72,16 +115,16 @@ export const codecs: {
       const text = JSON.stringify(value);
       if (text === undefined) {
         throw new TypeError(
-          `Cannot send ${String(value)} with the json codec: it has no JSON form`,
+          `Cannot send ${describe(value)} with the json codec: it has no JSON form`,
         );
       }
       return encoder.encode(text);
     },
-    decode: (bytes) => JSON.parse(decoder.decode(bytes)),
+    decode: (bytes) => JSON.parse(decoder.decode(input(bytes, "json"))),
   },
   structured: {
     name: "structured",
-    encode: (value) => new Uint8Array(serialize(value)),
-    decode: (bytes) => deserialize(bytes),
+    encode: structuredEncode,
+    decode: structuredDecode,
   },
 };
