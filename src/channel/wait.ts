@@ -3,7 +3,12 @@
  * full (a sender) waits for the other side, and how the other side wakes it. Internal.
  *
  * A waiter first spins for a few microseconds (bounded) on the other side's index: a hot peer
- * answers within that time. Then it announces itself in its side's "waiting" counter and sleeps
+ * answers within that time. An async waiter whose peer answered recently then keeps looking
+ * after each turn of the event loop, for up to 3× its last wait and at most
+ * {@linkcode ADAPTIVE_MAX_MS} ({@linkcode adaptiveBudget}): a peer that is about to answer is
+ * seen without a sleep, whose wake-up costs two thread hops (the kernel wakes a pool thread,
+ * which wakes the event loop). Between looks timers and I/O run, so an async wait holds the
+ * event loop for {@linkcode SPIN_MS} at most at once. Then it announces itself in its side's "waiting" counter and sleeps
  * on a process-shared semaphore in the header (receivers on DATA, senders on SPACE); the other
  * side posts the semaphore only when that counter says someone sleeps, so a busy channel makes
  * no system call per message. A sleep lasts a slice at most ({@linkcode CHANNEL_SLICE_MS}), after
@@ -22,8 +27,86 @@ import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } f
 import { check } from "../errors.ts";
 import { C_HEAD, C_RECEIVERS_WAITING, C_SENDERS_WAITING, C_TAIL, C_WAKE_ALLS } from "./layout.ts";
 
-/** How long a waiter spins on the other side's index before it sleeps. */
-const SPIN_MS = 0.02;
+/**
+ * How long a waiter spins on the other side's index before it sleeps, blocking its thread: the
+ * longest an async wait holds the event loop at once.
+ */
+export const SPIN_MS = 0.02;
+
+/**
+ * The longest an async waiter keeps looking, one look per turn of the event loop, before it
+ * sleeps. bench/wake_bench.ts measured it: with 1 ms, a round trip to a sleeping peer took
+ * about 0.75× as long as with a sleep right after the spin (both processes' wake-ups cost two
+ * thread hops; this spares the one of the side that waits for the answer), and an idle waiter
+ * still uses nothing (it sleeps once its budget is spent).
+ */
+export const ADAPTIVE_MAX_MS = 1;
+
+/** How long the last async wait of each handle and side lasted, in ms (the adaptive budget). */
+const lastWaits = new WeakMap<WaitHost, [receive: number, send: number]>();
+
+/**
+ * How long an async waiter may keep looking after each turn of the event loop before it sleeps:
+ * 3× its last wait when that was short (the peer answers quickly: a round trip is under way),
+ * at most {@linkcode ADAPTIVE_MAX_MS} and `timeout`; none after a long wait (an idle peer).
+ */
+export function adaptiveBudget(lastWait: number, timeout: number): number {
+  if (!(lastWait < ADAPTIVE_MAX_MS)) return 0;
+  return Math.min(ADAPTIVE_MAX_MS, 3 * lastWait, timeout);
+}
+
+/**
+ * Turns of the event loop, through a MessageChannel made for one adaptive spin and closed after
+ * it (an open port that listens keeps the process alive): each `next()` resolves once timers and
+ * I/O have had their turn, ~5-10 µs. node's `setImmediate` costs ~2 µs, but importing
+ * node:timers makes Deno set up more of its Node layer (descriptors and mappings) in every
+ * process that uses a channel.
+ */
+class Turns implements Disposable {
+  readonly #channel = new MessageChannel();
+  #resolve: (() => void) | null = null;
+
+  constructor() {
+    this.#channel.port2.onmessage = () => {
+      const resolve = this.#resolve;
+      this.#resolve = null;
+      resolve?.();
+    };
+  }
+
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#channel.port1.postMessage(null);
+    });
+  }
+
+  [Symbol.dispose](): void {
+    this.#channel.port1.close();
+    this.#channel.port2.close();
+  }
+}
+
+/**
+ * Looks at the other side's index after each turn of the event loop until it moves, the budget
+ * is spent, the signal aborts or the handle closes (then the wait loop says why). Yields the
+ * CPU after a look that found nothing: on a busy machine the peer may wait for this CPU.
+ */
+async function spinAcrossTurns(
+  host: WaitHost,
+  receiving: boolean,
+  budget: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const until = performance.now() + budget;
+  const seen = host.seen(receiving);
+  using turns = new Turns();
+  while (performance.now() < until) {
+    await turns.next();
+    if (signal?.aborted || !isOpen(host) || !unmoved(host.cells, receiving, seen)) return;
+    libc().sched_yield();
+  }
+}
 
 /**
  * A waiting side wakes this often to see whether its peers are alive. Close and abort wake it
@@ -171,15 +254,21 @@ export async function waitAsync<R>(
   attempt: () => R | undefined,
 ): Promise<R> {
   const cells = host.cells;
+  const started = performance.now();
   spin(cells, receiving, host.seen(receiving));
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
   let sliceStarted = 0;
   let wakeAlls = 0;
   const wake = () => wakeAll(cells, host.data, host.space); // an abort must not wait for the slice
+  const timeout = validateWaitOptions(options, what);
+  const budget = adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], timeout);
   options.signal?.addEventListener("abort", wake);
   host.begin();
   try {
+    if (budget > 0 && unmoved(cells, receiving, host.seen(receiving))) {
+      await spinAcrossTurns(host, receiving, budget, options.signal);
+    }
     return await waitUntil<R>(options, {
       what,
       slice: CHANNEL_SLICE_MS,
@@ -204,9 +293,30 @@ export async function waitAsync<R>(
       assertOpen: host.assertOpen,
     });
   } finally {
+    lastWaitsOf(host)[receiving ? 0 : 1] = performance.now() - started;
     options.signal?.removeEventListener("abort", wake);
     host.end();
   }
+}
+
+/** Whether the handle is still open (the wait loop then says why it is not). */
+function isOpen(host: WaitHost): boolean {
+  try {
+    host.assertOpen();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The record of `host`'s last async waits, made on first use. */
+function lastWaitsOf(host: WaitHost): [number, number] {
+  let record = lastWaits.get(host);
+  if (record === undefined) {
+    record = [Infinity, Infinity];
+    lastWaits.set(host, record);
+  }
+  return record;
 }
 
 /** Waits, blocking this thread, until `attempt` gives a value; see {@linkcode waitAsync}. */
