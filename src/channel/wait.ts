@@ -8,10 +8,10 @@
  * {@linkcode ADAPTIVE_MAX_MS} ({@linkcode adaptiveBudget}): a peer that is about to answer is
  * seen without a sleep, whose wake-up costs two thread hops (the kernel wakes a pool thread,
  * which wakes the event loop). Between looks timers and I/O run, so an async wait holds the
- * event loop for {@linkcode SPIN_MS} at most at once. Then it announces itself in its side's "waiting" counter and sleeps
- * on a process-shared semaphore in the header (receivers on DATA, senders on SPACE); the other
- * side posts the semaphore only when that counter says someone sleeps, so a busy channel makes
- * no system call per message. A sleep lasts a slice at most ({@linkcode CHANNEL_SLICE_MS}), after
+ * event loop for {@linkcode SPIN_MS} at most at once. Then it announces itself in its side's
+ * "waiting" counter and sleeps on a process-shared semaphore in the header (receivers on DATA,
+ * senders on SPACE); the other side posts the semaphore only when that counter says someone
+ * sleeps, so a busy channel makes no system call per message. A sleep lasts a slice at most ({@linkcode CHANNEL_SLICE_MS}), after
  * which the waiter looks at its peers (src/channel/registry.ts) to notice one that died. Close
  * and abort wake every waiter of both sides at once ({@linkcode wakeAll}).
  *
@@ -35,10 +35,11 @@ export const SPIN_MS = 0.02;
 
 /**
  * The longest an async waiter keeps looking, one look per turn of the event loop, before it
- * sleeps. bench/wake_bench.ts measured it: with 1 ms, a round trip to a sleeping peer took
- * about 0.75× as long as with a sleep right after the spin (both processes' wake-ups cost two
- * thread hops; this spares the one of the side that waits for the answer), and an idle waiter
- * still uses nothing (it sleeps once its budget is spent).
+ * sleeps. bench/fixtures/wake_trials.ts measured it: with 1 ms, a round trip to a sleeping
+ * peer took about 0.8× as long as with a sleep right after the spin (the median of five runs;
+ * 0.7-0.9×): both processes' wake-ups cost two thread hops, and this spares the one of the side
+ * that waits for the answer. An idle waiter still uses nothing: it sleeps once its budget is
+ * spent. bench/wake_bench.ts compares it with the other ways to wake a sleeping async waiter.
  */
 export const ADAPTIVE_MAX_MS = 1;
 
