@@ -4,6 +4,7 @@ import {
   IPC_PRIVATE,
   isSystemError,
   spawnDeno,
+  SysVAttachment,
   SysVMessageQueue,
   SysVSemaphoreSet,
   SysVSharedMemory,
@@ -149,7 +150,7 @@ ipcTest(
       assert.throws(() => Kind.open("1" as unknown as number), TypeError);
     }
     using set = SysVSemaphoreSet.create(IPC_PRIVATE, 2);
-    assert.throws(() => set.getValue(2), /semaphore 2 of .* has 0 to 1/);
+    assert.throws(() => set.getValue(2), /semaphore index 2: .* has 0 to 1/);
     assert.throws(() => set.setValue(0, 40000), RangeError);
     await assert.rejects(set.op([{ index: 0, delta: 40000 }]), RangeError);
     await assert.rejects(set.op([]), TypeError);
@@ -294,3 +295,148 @@ for (
     assert.deepEqual(JSON.parse(output.stdout), { made, left: [] });
   });
 }
+
+ipcTest(
+  "open() of any kind refuses IPC_PRIVATE (0, -0): it would make a new object, never open one",
+  () => {
+    const before = Deno.readTextFileSync("/proc/sysvipc/msg");
+    for (const key of [IPC_PRIVATE, 0, -0]) {
+      for (const Kind of [SysVMessageQueue, SysVSemaphoreSet, SysVSharedMemory]) {
+        assert.throws(
+          () => Kind.open(key),
+          { name: "RangeError", message: /IPC_PRIVATE/ },
+          Kind.name,
+        );
+      }
+    }
+    assert.equal(Deno.readTextFileSync("/proc/sysvipc/msg"), before, "no queue was made");
+  },
+);
+
+ipcTest("System V options refuse null and non-objects with a TypeError", async () => {
+  using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64 });
+  using queue = SysVMessageQueue.create(IPC_PRIVATE);
+  const calls: [string, (options: never) => unknown][] = [
+    ["SysVSharedMemory.create", (options) => SysVSharedMemory.create(IPC_PRIVATE, options)],
+    ["SysVSemaphoreSet.create", (options) => SysVSemaphoreSet.create(IPC_PRIVATE, 1, options)],
+    ["SysVMessageQueue.create", (options) => SysVMessageQueue.create(IPC_PRIVATE, options)],
+    ["attach", (options) => segment.attach(options)],
+  ];
+  for (const options of [null, 7, "o", Symbol("o")]) {
+    for (const [call, fn] of calls) {
+      assert.throws(() => fn(options as never), { name: "TypeError", message: /options/ }, call);
+    }
+    await assert.rejects(queue.receive(options as never), {
+      name: "TypeError",
+      message: /options/,
+    });
+  }
+});
+
+ipcTest(
+  "System V arguments that cannot be numbers are TypeErrors naming the argument",
+  async () => {
+    using set = SysVSemaphoreSet.create(IPC_PRIVATE, 2);
+    using queue = SysVMessageQueue.create(IPC_PRIVATE);
+    using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64 });
+    using attachment = segment.attach({ readOnly: true });
+    const hostile = [Symbol("h"), Object.create(null), 1n, "1", null];
+    for (const value of hostile) {
+      const v = value as never;
+      if (typeof value !== "string") {
+        assert.throws(() => ftok(v, 1), { name: "TypeError", message: /path/ });
+      }
+      assert.throws(() => ftok("/", v), { name: "TypeError", message: /project id/ });
+      assert.throws(() => set.getValue(v), { name: "TypeError", message: /index/ });
+      assert.throws(() => set.setValue(0, v), { name: "TypeError", message: /value/ });
+      assert.throws(() => set.setValue(v, 0), { name: "TypeError", message: /index/ });
+      assert.throws(() => set.tryOp([{ index: v, delta: 1 }]), {
+        name: "TypeError",
+        message: /index/,
+      });
+      assert.throws(() => set.tryOp([{ index: 0, delta: v }]), {
+        name: "TypeError",
+        message: /delta/,
+      });
+      await assert.rejects(queue.send(v, ""), { name: "TypeError", message: /type/ });
+      if (value !== null) { // an option of null is taken as not given
+        await assert.rejects(queue.receive({ type: v, noWait: true }), {
+          name: "TypeError",
+          message: /type/,
+        });
+      }
+      assert.throws(() => attachment.read(v, 1), { name: "TypeError", message: /offset/ });
+      assert.throws(() => attachment.read(0, v), { name: "TypeError", message: /length/ });
+    }
+    for (const operation of [undefined, null, 1, "op", Symbol("op")]) {
+      assert.throws(() => set.tryOp([operation as never]), {
+        name: "TypeError",
+        message: /operation/,
+      });
+      await assert.rejects(set.op([operation as never]), {
+        name: "TypeError",
+        message: /operation/,
+      });
+    }
+    assert.deepEqual(set.values, [0, 0], "nothing was applied");
+  },
+);
+
+ipcTest(
+  "semaphore set flags must be booleans: noWait: 1 never turns a wait into a spin",
+  async () => {
+    using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+    for (const flag of [1, "true", "false", {}]) {
+      assert.throws(() => set.tryOp([{ index: 0, delta: -1, noWait: flag as never }]), {
+        name: "TypeError",
+        message: /noWait/,
+      });
+      await assert.rejects(set.op([{ index: 0, delta: -1, undo: flag as never }]), {
+        name: "TypeError",
+        message: /undo/,
+      });
+    }
+  },
+);
+
+ipcTest("System V constructors are private: JavaScript cannot build a handle from garbage", () => {
+  const classes = { SysVSharedMemory, SysVSemaphoreSet, SysVMessageQueue, SysVAttachment };
+  const garbage = [
+    [-0, "", 1, ""],
+    ["", 0, 0, 2n ** 32n],
+    [1e15, 0, true],
+    // An attachment over an arbitrary address would entomb (MAP_FIXED) that range on detach.
+    [Deno.UnsafePointer.create(0x10000n), 0, true, "forged"],
+  ];
+  for (const [name, Class] of Object.entries(classes)) {
+    for (const args of garbage) {
+      assert.throws(
+        () => new (Class as unknown as new (...args: unknown[]) => unknown)(...args),
+        { name: "TypeError", message: new RegExp(name) },
+      );
+    }
+  }
+});
+
+/** CPU time this process has used, in ms (utime + stime of /proc/self/stat, in 10 ms ticks). */
+function cpuMs(): number {
+  const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+ipcTest(
+  "op() waits with the operations it checked: emptying the array meanwhile neither spins nor changes the wait",
+  async () => {
+    using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+    const operations = [{ index: 0, delta: -1 }];
+    const pending = set.op(operations, { timeout: 10_000 });
+    operations.length = 0; // the kernel must still get the one operation checked, never 0
+    const before = cpuMs();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const used = cpuMs() - before;
+    set.tryOp([{ index: 0, delta: 1 }]);
+    await pending;
+    assert.deepEqual(set.values, [0]);
+    assert.ok(used < 200, `the wait used ${used} ms of CPU in 500 ms: it spun`);
+  },
+);

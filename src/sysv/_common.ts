@@ -7,6 +7,7 @@
  */
 
 import { ipc_perm } from "../../ffi/layout.ts";
+import { validateKey } from "../_validate.ts";
 
 /** Permission and ownership of a System V object, from its `struct ipc_perm`. */
 export interface SysVPermissions {
@@ -47,4 +48,22 @@ export function keyName(key: number): string {
 /** How a System V object's messages name it. */
 export function label(kind: string, key: number, id: number): string {
   return `${kind} ${keyName(key)} (id ${id})`;
+}
+
+/**
+ * Checks the key given to an `open()`: a 32-bit key, and not IPC_PRIVATE (0, also written -0),
+ * which names no existing object: `…get(IPC_PRIVATE)` would make a new one on every call that
+ * no handle owns, and so leak it.
+ *
+ * @returns The key as the unsigned 32-bit number users see.
+ */
+export function validateOpenKey(key: unknown, kind: string): number {
+  const unsigned = validateKey(key, kind);
+  if (unsigned === 0) {
+    throw new RangeError(
+      `Cannot open a System V ${kind} with key IPC_PRIVATE (0): that key names no object (the ` +
+        `kernel would make a new one on each call); pass the key it was created with`,
+    );
+  }
+  return unsigned;
 }

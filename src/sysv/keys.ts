@@ -7,7 +7,7 @@
 import { cstring } from "../../ffi/cstring.ts";
 import { IPC_PRIVATE as PRIVATE_KEY } from "../../ffi/constants.ts";
 import { libc } from "../../ffi/libc.ts";
-import { validateInteger } from "../_validate.ts";
+import { describe, validateInteger } from "../_validate.ts";
 import { check } from "../errors.ts";
 
 /**
@@ -26,6 +26,8 @@ export const IPC_PRIVATE: number = PRIVATE_KEY;
  * @returns The key, as an unsigned 32-bit number (as `ipcs` shows it: 0x0100a1b2).
  * @throws {Deno.errors.NotFound} when the file does not exist.
  * @throws {RangeError} for a project id outside 1 to 255.
+ * @throws {TypeError} for a path that is not a non-empty string without NUL, or a project id
+ * that is not a number.
  * @example
  * ```ts
  * import { ftok } from "@posix/ipc/sysv";
@@ -36,11 +38,11 @@ export const IPC_PRIVATE: number = PRIVATE_KEY;
 export function ftok(path: string, projectId: number): number {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
     throw new TypeError(
-      `Cannot make a key from path ${String(path)}: it must be a non-empty string`,
+      `Cannot make a key from path ${describe(path)}: it must be a non-empty string without NUL`,
     );
   }
-  validateInteger(projectId, "project id", 1, 255, "ftok() keeps only its low 8 bits");
-  const key = check(libc().ftok(cstring(path), projectId), "ftok", {
+  const id = validateInteger(projectId, "project id", 1, 255, "ftok() keeps only its low 8 bits");
+  const key = check(libc().ftok(cstring(path), id), "ftok", {
     action: "make a key from",
     objectName: path,
   });

@@ -18,10 +18,25 @@ import {
 } from "../../ffi/constants.ts";
 import { msqid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
-import { cKey, validateKey, validateMode } from "../_validate.ts";
+import {
+  cKey,
+  ConstructorToken,
+  optionsObject,
+  validateBoolean,
+  validateInteger,
+  validateKey,
+  validateMode,
+} from "../_validate.ts";
 import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
-import { keyName, label, readPermissions, readTime, type SysVPermissions } from "./_common.ts";
+import {
+  keyName,
+  label,
+  readPermissions,
+  readTime,
+  type SysVPermissions,
+  validateOpenKey,
+} from "./_common.ts";
 import { messageMax, messageTooBig, msggetHint } from "./_limits.ts";
 
 const encoder = new TextEncoder();
@@ -91,6 +106,11 @@ const removeWhenUnreachable = new FinalizationRegistry<QueueLease>((lease) => {
   if (lease.owned) libc().msgctl(lease.id, IPC_RMID, null);
 });
 
+const token = new ConstructorToken(
+  "SysVMessageQueue",
+  "SysVMessageQueue.create() or SysVMessageQueue.open()",
+);
+
 let createQueue: (id: number, key: number, owned: boolean) => SysVMessageQueue;
 
 /**
@@ -119,10 +139,11 @@ export class SysVMessageQueue implements Disposable {
   readonly #receiveBuffer: Uint8Array<ArrayBuffer>;
 
   static {
-    createQueue = (id, key, owned) => new SysVMessageQueue(id, key, owned);
+    createQueue = (id, key, owned) => new SysVMessageQueue(token, id, key, owned);
   }
 
-  private constructor(id: number, key: number, owned: boolean) {
+  private constructor(secret: ConstructorToken, id: number, key: number, owned: boolean) {
+    token.check(secret);
     this.id = id;
     this.key = key;
     this.#lease = { id, owned };
@@ -139,6 +160,7 @@ export class SysVMessageQueue implements Disposable {
    * @returns The queue; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
    * @throws {RangeError} for a key that is not 32 bits, or a bad mode.
+   * @throws {TypeError} for options that are not an object, or a `persist` that is not a boolean.
    * @throws {IpcError} with code `ENOSPC` past MSGMNI queues: the message names the limit,
    * its value and how to raise it.
    * @example
@@ -151,7 +173,9 @@ export class SysVMessageQueue implements Disposable {
    */
   static create(key: number, options: { mode?: number; persist?: boolean } = {}): SysVMessageQueue {
     const unsigned = validateKey(key, "message queue");
-    const mode = validateMode(options.mode ?? 0o600);
+    const given = optionsObject(options, "SysVMessageQueue.create() options");
+    const mode = validateMode(given.mode ?? 0o600);
+    const persist = validateBoolean(given.persist ?? false, "persist");
     const id = libc().msgget(cKey(unsigned), IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -161,7 +185,7 @@ export class SysVMessageQueue implements Disposable {
         hint: msggetHint(errnoCode(code)),
       });
     }
-    return createQueue(id, unsigned, !options.persist);
+    return createQueue(id, unsigned, !persist);
   }
 
   /**
@@ -170,6 +194,7 @@ export class SysVMessageQueue implements Disposable {
    * @param key The key.
    * @returns The queue; this handle never removes it.
    * @throws {Deno.errors.NotFound} when no queue has that key.
+   * @throws {RangeError} for IPC_PRIVATE (0), which names no object, or a key that is not 32 bits.
    * @example
    * ```ts
    * import { SysVMessageQueue } from "@posix/ipc/sysv";
@@ -181,7 +206,7 @@ export class SysVMessageQueue implements Disposable {
    * ```
    */
   static open(key: number): SysVMessageQueue {
-    const unsigned = validateKey(key, "message queue");
+    const unsigned = validateOpenKey(key, "message queue");
     const id = check(libc().msgget(cKey(unsigned), 0), "msgget", {
       action: "open System V message queue",
       objectName: keyName(unsigned),
@@ -198,6 +223,8 @@ export class SysVMessageQueue implements Disposable {
    * @throws {RangeError} for a type below 1, a message over MSGMAX (/proc/sys/kernel/msgmax),
    * or one larger than the queue can ever hold (its `limit`, from MSGMNB), which would wait
    * forever: the message names the limit and how to raise it.
+   * @throws {TypeError} for a type that is not a number, data that is neither bytes nor text,
+   * options that are not an object, or a `noWait` that is not a boolean.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
@@ -212,7 +239,13 @@ export class SysVMessageQueue implements Disposable {
     data: Uint8Array | string,
     options: WaitOptions & { noWait?: boolean } = {},
   ): Promise<void> {
-    validateType(type);
+    const checkedType = validateInteger(
+      type,
+      "message type",
+      1,
+      Number.MAX_SAFE_INTEGER,
+      "types are integers from 1",
+    );
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError("Cannot send: a message is a Uint8Array or a string");
@@ -225,8 +258,9 @@ export class SysVMessageQueue implements Disposable {
       );
     }
     validateWaitOptions(options, `send to ${this.#label}`);
+    const noWait = validateBoolean(options.noWait ?? false, "noWait");
     const message = new Uint8Array(8 + bytes.length);
-    new DataView(message.buffer).setBigInt64(0, BigInt(type), true);
+    new DataView(message.buffer).setBigInt64(0, BigInt(checkedType), true);
     message.set(bytes, 8);
     let checkedFit = false;
     await waitUntil<true>(options, {
@@ -255,7 +289,7 @@ export class SysVMessageQueue implements Disposable {
             );
           }
         }
-        return this.#retryOrThrow(code, EAGAIN, options.noWait, "msgsnd", "send to");
+        return this.#retryOrThrow(code, EAGAIN, noWait, "msgsnd", "send to");
       },
       sleep: backoff(),
       assertOpen: () => this.#open(),
@@ -270,6 +304,8 @@ export class SysVMessageQueue implements Disposable {
    * @returns The message.
    * @throws {Deno.errors.WouldBlock} with `noWait` when none matches.
    * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {TypeError} for options that are not an object, a type that is not a number, or a
+   * `noWait` that is not a boolean.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
@@ -281,13 +317,18 @@ export class SysVMessageQueue implements Disposable {
    * ```
    */
   async receive(options: SysVReceiveOptions = {}): Promise<SysVMessage> {
-    const type = options.type ?? 0;
-    if (!Number.isSafeInteger(type)) {
-      throw new RangeError(`Cannot receive type ${type}: it must be an integer`);
-    }
-    validateWaitOptions(options, `receive from ${this.#label}`);
+    const given = optionsObject(options, "SysVMessageQueue.receive() options");
+    const type = validateInteger(
+      given.type ?? 0,
+      "message type",
+      -Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER,
+      "0: any; above 0: that type; below 0: the lowest type up to its absolute value",
+    );
+    const noWait = validateBoolean(given.noWait ?? false, "noWait");
+    validateWaitOptions(given, `receive from ${this.#label}`);
     const buffer = this.#receiveBuffer;
-    return await waitUntil<SysVMessage>(options, {
+    return await waitUntil<SysVMessage>(given, {
       what: `receive from ${this.#label}`,
       attempt: () => {
         this.#open();
@@ -300,7 +341,7 @@ export class SysVMessageQueue implements Disposable {
             data: buffer.slice(8, 8 + n),
           };
         }
-        return this.#retryOrThrow(errno(), ENOMSG, options.noWait, "msgrcv", "receive from");
+        return this.#retryOrThrow(errno(), ENOMSG, noWait, "msgrcv", "receive from");
       },
       sleep: backoff(),
       assertOpen: () => this.#open(),
@@ -387,7 +428,7 @@ export class SysVMessageQueue implements Disposable {
   #retryOrThrow(
     code: number,
     wouldWait: number,
-    noWait: boolean | undefined,
+    noWait: boolean,
     syscall: string,
     verb: string,
   ): typeof RETRY {
@@ -398,11 +439,5 @@ export class SysVMessageQueue implements Disposable {
       );
     }
     throw systemError(code, syscall, { action: `${verb} ${this.#label}` });
-  }
-}
-
-function validateType(type: number): void {
-  if (!Number.isSafeInteger(type) || type < 1) {
-    throw new RangeError(`Cannot send a message of type ${type}: types are integers from 1`);
   }
 }

@@ -23,10 +23,20 @@ import {
 } from "../../ffi/constants.ts";
 import { sembuf, semid_ds, timespec } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
-import { cKey, INT_MAX, validateInteger, validateKey, validateMode } from "../_validate.ts";
+import {
+  cKey,
+  ConstructorToken,
+  describe,
+  INT_MAX,
+  optionsObject,
+  validateBoolean,
+  validateInteger,
+  validateKey,
+  validateMode,
+} from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
-import { keyName, label } from "./_common.ts";
+import { keyName, label, validateOpenKey } from "./_common.ts";
 import { semgetHint, semopHint } from "./_limits.ts";
 
 /** One operation of {@linkcode SysVSemaphoreSet.op}. */
@@ -56,6 +66,11 @@ const removeWhenUnreachable = new FinalizationRegistry<SetLease>((lease) => {
   if (lease.owned) libc().semctl_buffer(lease.id, 0, IPC_RMID, null);
 });
 
+const token = new ConstructorToken(
+  "SysVSemaphoreSet",
+  "SysVSemaphoreSet.create() or SysVSemaphoreSet.open()",
+);
+
 let createSet: (id: number, key: number, count: number, owned: boolean) => SysVSemaphoreSet;
 
 /**
@@ -84,10 +99,17 @@ export class SysVSemaphoreSet implements Disposable {
   #closed = false;
 
   static {
-    createSet = (id, key, count, owned) => new SysVSemaphoreSet(id, key, count, owned);
+    createSet = (id, key, count, owned) => new SysVSemaphoreSet(token, id, key, count, owned);
   }
 
-  private constructor(id: number, key: number, count: number, owned: boolean) {
+  private constructor(
+    secret: ConstructorToken,
+    id: number,
+    key: number,
+    count: number,
+    owned: boolean,
+  ) {
+    token.check(secret);
     this.id = id;
     this.key = key;
     this.count = count;
@@ -105,6 +127,7 @@ export class SysVSemaphoreSet implements Disposable {
    * @returns The set; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
    * @throws {RangeError} for a count below 1, or a key that is not 32 bits.
+   * @throws {TypeError} for options that are not an object, or a `persist` that is not a boolean.
    * @throws {IpcError} with code `EINVAL` for a count over SEMMSL, or `ENOSPC` past SEMMNI sets
    * or SEMMNS semaphores: the message names the limit, its value and how to raise it.
    * @example
@@ -122,7 +145,9 @@ export class SysVSemaphoreSet implements Disposable {
   ): SysVSemaphoreSet {
     const unsigned = validateKey(key, "semaphore set");
     validateInteger(count, "semaphore set size", 1, INT_MAX, "a set needs 1 or more");
-    const mode = validateMode(options.mode ?? 0o600);
+    const given = optionsObject(options, "SysVSemaphoreSet.create() options");
+    const mode = validateMode(given.mode ?? 0o600);
+    const persist = validateBoolean(given.persist ?? false, "persist");
     const id = libc().semget(cKey(unsigned), count, IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -132,7 +157,7 @@ export class SysVSemaphoreSet implements Disposable {
         hint: semgetHint(errnoCode(code), count),
       });
     }
-    return createSet(id, unsigned, count, !options.persist);
+    return createSet(id, unsigned, count, !persist);
   }
 
   /**
@@ -141,6 +166,7 @@ export class SysVSemaphoreSet implements Disposable {
    * @param key The key.
    * @returns The set; this handle never removes it.
    * @throws {Deno.errors.NotFound} when no set has that key.
+   * @throws {RangeError} for IPC_PRIVATE (0), which names no object, or a key that is not 32 bits.
    * @example
    * ```ts
    * import { SysVSemaphoreSet } from "@posix/ipc/sysv";
@@ -152,7 +178,7 @@ export class SysVSemaphoreSet implements Disposable {
    * ```
    */
   static open(key: number): SysVSemaphoreSet {
-    const unsigned = validateKey(key, "semaphore set");
+    const unsigned = validateOpenKey(key, "semaphore set");
     const operation = { action: "open System V semaphore set", objectName: keyName(unsigned) };
     const id = check(libc().semget(cKey(unsigned), 0, 0), "semget", operation);
     const buffer = new Uint8Array(semid_ds.size);
@@ -183,9 +209,9 @@ export class SysVSemaphoreSet implements Disposable {
    * ```
    */
   getValue(index: number): number {
-    this.#validateIndex(index);
+    const semaphore = this.#validateIndex(index);
     return check(
-      libc().semctl_value(this.id, index, GETVAL, 0n),
+      libc().semctl_value(this.id, semaphore, GETVAL, 0n),
       "semctl",
       this.#operation("read"),
     );
@@ -206,14 +232,10 @@ export class SysVSemaphoreSet implements Disposable {
    * ```
    */
   setValue(index: number, value: number): void {
-    this.#validateIndex(index);
-    if (!Number.isInteger(value) || value < 0 || value > SEMVMX) {
-      throw new RangeError(
-        `Cannot set a System V semaphore to ${value}: it must be from 0 to ${SEMVMX}`,
-      );
-    }
+    const semaphore = this.#validateIndex(index);
+    const checked = validateInteger(value, "System V semaphore value", 0, SEMVMX, "SEMVMX");
     check(
-      libc().semctl_value(this.id, index, SETVAL, BigInt(value)),
+      libc().semctl_value(this.id, semaphore, SETVAL, BigInt(checked)),
       "semctl",
       this.#operation("set"),
     );
@@ -243,6 +265,7 @@ export class SysVSemaphoreSet implements Disposable {
     options: WaitOptions = {},
   ): Promise<void> {
     const [now, blocking, noWait] = this.#encode(operations);
+    const nsops = BigInt(blocking.length / sembuf.size); // what was encoded, not what the array has now
     const what = `change ${this.#label}`;
     validateWaitOptions(options, what);
     if (this.#apply(now, noWait)) return;
@@ -258,9 +281,8 @@ export class SysVSemaphoreSet implements Disposable {
             BigInt(Math.round(ms * 1e6)),
             true,
           );
-          doneWhileAsleep =
-            await libc().semtimedop_async(this.id, blocking, BigInt(operations.length), slice) ===
-              0;
+          doneWhileAsleep = await libc().semtimedop_async(this.id, blocking, nsops, slice) ===
+            0;
         },
         assertOpen: () => this.#open(),
       });
@@ -338,13 +360,15 @@ export class SysVSemaphoreSet implements Disposable {
     if (this.#closed) throw closedError(this.#label);
   }
 
-  #validateIndex(index: number): void {
+  #validateIndex(index: unknown): number {
     this.#open();
-    if (!Number.isInteger(index) || index < 0 || index >= this.count) {
-      throw new RangeError(
-        `Cannot use semaphore ${index} of ${this.#label}: it has 0 to ${this.count - 1}`,
-      );
-    }
+    return validateInteger(
+      index,
+      "semaphore index",
+      0,
+      this.count - 1,
+      `${this.#label} has 0 to ${this.count - 1}`,
+    );
   }
 
   /**
@@ -353,28 +377,45 @@ export class SysVSemaphoreSet implements Disposable {
    */
   #encode(operations: readonly SysVSemaphoreOperation[]): [Uint8Array, Uint8Array, boolean] {
     if (!Array.isArray(operations) || operations.length === 0) {
-      throw new TypeError(`Cannot change ${this.#label}: give at least one operation`);
+      throw new TypeError(
+        `Cannot change ${this.#label}: operations ${
+          describe(operations)
+        } must be an array of at least one operation`,
+      );
     }
-    const now = new Uint8Array(sembuf.size * operations.length);
+    const count = operations.length; // read once: a getter may change the array meanwhile
+    const now = new Uint8Array(sembuf.size * count);
     const blocking = new Uint8Array(now.length);
     const nowView = new DataView(now.buffer);
     const blockingView = new DataView(blocking.buffer);
     let noWait = false;
-    operations.forEach(({ index, delta, undo, noWait: dontWait }, i) => {
-      this.#validateIndex(index);
-      if (!Number.isInteger(delta) || delta < -SEMVMX || delta > SEMVMX) {
-        throw new RangeError(
-          `Cannot change a System V semaphore by ${delta}: it must be from -${SEMVMX} to ${SEMVMX}`,
+    for (let i = 0; i < count; i++) {
+      const operation: unknown = operations[i];
+      if (typeof operation !== "object" || operation === null) {
+        throw new TypeError(
+          `Cannot change ${this.#label}: operation ${i} ${describe(operation)} must be an ` +
+            `object { index, delta, undo?, noWait? }`,
         );
       }
+      const given = operation as Partial<SysVSemaphoreOperation>;
+      const index = this.#validateIndex(given.index);
+      const delta = validateInteger(
+        given.delta,
+        "System V semaphore delta",
+        -SEMVMX,
+        SEMVMX,
+        "added to the value; negative waits",
+      );
+      const undo = validateBoolean(given.undo ?? false, "undo");
+      const dontWait = validateBoolean(given.noWait ?? false, "noWait");
       const flags = (undo ? SEM_UNDO : 0) | (dontWait ? IPC_NOWAIT : 0);
-      noWait ||= dontWait === true;
+      noWait ||= dontWait;
       for (const [view, extra] of [[nowView, IPC_NOWAIT], [blockingView, 0]] as const) {
         view.setUint16(i * sembuf.size + sembuf.sem_num, index, true);
         view.setInt16(i * sembuf.size + sembuf.sem_op, delta, true);
         view.setInt16(i * sembuf.size + sembuf.sem_flg, flags | extra, true);
       }
-    });
+    }
     return [now, blocking, noWait];
   }
 

@@ -17,9 +17,25 @@ import {
 import { shmid_ds } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { entombRange } from "../_tomb.ts";
-import { cKey, validateKey, validateMode, validateSize } from "../_validate.ts";
+import {
+  cKey,
+  ConstructorToken,
+  optionsObject,
+  validateBoolean,
+  validateInteger,
+  validateKey,
+  validateMode,
+  validateSize,
+} from "../_validate.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
-import { keyName, label, readPermissions, readTime, type SysVPermissions } from "./_common.ts";
+import {
+  keyName,
+  label,
+  readPermissions,
+  readTime,
+  type SysVPermissions,
+  validateOpenKey,
+} from "./_common.ts";
 import { shmgetHint } from "./_limits.ts";
 
 /** What {@linkcode SysVSharedMemory.stat} reports. */
@@ -74,6 +90,12 @@ const removeWhenUnreachable = new FinalizationRegistry<SegmentLease>((lease) => 
   if (lease.owned) libc().shmctl(lease.id, IPC_RMID, null);
 });
 
+const attachmentToken = new ConstructorToken("SysVAttachment", "SysVSharedMemory.attach()");
+const segmentToken = new ConstructorToken(
+  "SysVSharedMemory",
+  "SysVSharedMemory.create() or SysVSharedMemory.open()",
+);
+
 let createAttachment: (
   pointer: Deno.PointerObject,
   length: number,
@@ -107,15 +129,19 @@ export class SysVAttachment implements Disposable {
 
   static {
     createAttachment = (pointer, length, readOnly, label) =>
-      new SysVAttachment(pointer, length, readOnly, label);
+      new SysVAttachment(attachmentToken, pointer, length, readOnly, label);
   }
 
   private constructor(
+    secret: ConstructorToken,
     pointer: Deno.PointerObject,
     length: number,
     readOnly: boolean,
     label: string,
   ) {
+    // Made from an arbitrary pointer, detach() and the safety net would unmap or entomb any
+    // range of this process: only attach() may make one.
+    attachmentToken.check(secret);
     this.#pointer = pointer;
     this.#length = length;
     this.#readOnly = readOnly;
@@ -173,19 +199,35 @@ export class SysVAttachment implements Disposable {
    * @param length How many bytes. Default: to the end.
    * @returns A copy.
    * @throws {RangeError} for a range outside the segment.
+   * @throws {TypeError} for an offset or length that is not a number.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 16 });
+   * using reader = segment.attach({ readOnly: true });
+   * console.log(reader.read(4, 2)); // Uint8Array(2) [ 0, 0 ]
+   * ```
    */
-  read(offset = 0, length: number = this.#length - offset): Uint8Array {
+  read(offset?: number, length?: number): Uint8Array {
     const pointer = this.#open();
-    if (
-      !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
-      offset + length > this.#length
-    ) {
-      throw new RangeError(
-        `Cannot read ${length} bytes at ${offset}: the segment has ${this.#length}`,
-      );
-    }
-    const copy = new Uint8Array(length);
-    if (length > 0) new Deno.UnsafePointerView(pointer).copyInto(copy, offset);
+    const size = this.#length;
+    const start = validateInteger(
+      offset === undefined ? 0 : offset,
+      "offset",
+      0,
+      size,
+      `the segment has ${size} bytes`,
+    );
+    const count = validateInteger(
+      length === undefined ? size - start : length,
+      "length",
+      0,
+      size - start,
+      `the segment has ${size} bytes, ${size - start} from offset ${start}`,
+    );
+    const copy = new Uint8Array(count);
+    if (count > 0) new Deno.UnsafePointerView(pointer).copyInto(copy, start);
     return copy;
   }
 
@@ -258,10 +300,11 @@ export class SysVSharedMemory implements Disposable {
   readonly #attachments = new Set<WeakRef<SysVAttachment>>();
 
   static {
-    createSegment = (id, key, owned) => new SysVSharedMemory(id, key, owned);
+    createSegment = (id, key, owned) => new SysVSharedMemory(segmentToken, id, key, owned);
   }
 
-  private constructor(id: number, key: number, owned: boolean) {
+  private constructor(secret: ConstructorToken, id: number, key: number, owned: boolean) {
+    segmentToken.check(secret);
     this.id = id;
     this.key = key;
     this.#lease = { id, owned };
@@ -276,6 +319,8 @@ export class SysVSharedMemory implements Disposable {
    * @returns The segment; this handle removes it when closed.
    * @throws {Deno.errors.AlreadyExists} when the key is taken.
    * @throws {RangeError} for a key that is not 32 bits, or a bad size or mode.
+   * @throws {TypeError} for options that are not an object, a size that is not a number, or a
+   * `persist` that is not a boolean.
    * @throws {IpcError} with code `EINVAL` for a size over SHMMAX, or `ENOSPC` past SHMMNI or
    * SHMALL segments: the message names the limit, its value and how to raise it.
    * @example
@@ -291,8 +336,10 @@ export class SysVSharedMemory implements Disposable {
     options: { size: number; mode?: number; persist?: boolean },
   ): SysVSharedMemory {
     const unsigned = validateKey(key, "shared memory");
-    const size = validateSize(options?.size, "shared memory size");
-    const mode = validateMode(options.mode ?? 0o600);
+    const given = optionsObject(options, "SysVSharedMemory.create() options");
+    const size = validateSize(given.size, "shared memory size");
+    const mode = validateMode(given.mode ?? 0o600);
+    const persist = validateBoolean(given.persist ?? false, "persist");
     const id = libc().shmget(cKey(unsigned), BigInt(size), IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -302,7 +349,7 @@ export class SysVSharedMemory implements Disposable {
         hint: shmgetHint(errnoCode(code), size),
       });
     }
-    return createSegment(id, unsigned, !options.persist);
+    return createSegment(id, unsigned, !persist);
   }
 
   /**
@@ -311,6 +358,7 @@ export class SysVSharedMemory implements Disposable {
    * @param key The key.
    * @returns The segment; this handle never removes it.
    * @throws {Deno.errors.NotFound} when no segment has that key.
+   * @throws {RangeError} for IPC_PRIVATE (0), which names no object, or a key that is not 32 bits.
    * @example
    * ```ts
    * import { SysVSharedMemory } from "@posix/ipc/sysv";
@@ -322,7 +370,7 @@ export class SysVSharedMemory implements Disposable {
    * ```
    */
   static open(key: number): SysVSharedMemory {
-    const unsigned = validateKey(key, "shared memory");
+    const unsigned = validateOpenKey(key, "shared memory");
     const id = check(libc().shmget(cKey(unsigned), 0n, 0), "shmget", {
       action: "open System V shared memory",
       objectName: keyName(unsigned),
@@ -347,7 +395,8 @@ export class SysVSharedMemory implements Disposable {
    */
   attach(options: { readOnly?: boolean } = {}): SysVAttachment {
     this.#open();
-    const readOnly = options.readOnly === true;
+    const given = optionsObject(options, "SysVSharedMemory.attach() options");
+    const readOnly = validateBoolean(given.readOnly ?? false, "readOnly");
     const size = Number(stat(this.id, this.#label).getBigUint64(shmid_ds.shm_segsz, true));
     const pointer = libc().shmat(this.id, null, readOnly ? SHM_RDONLY : 0);
     if (pointer === null || address(pointer) === MAP_FAILED) {
