@@ -140,27 +140,45 @@ ipcTest("receiveInto rejects with a RangeError for a message that arrives too la
   assert.deepEqual(channel.tryReceive(), pattern(9, 1));
 });
 
-ipcTest("receiveInto refuses a buffer transferred away, not a Uint8Array, or the ring", () => {
-  using channel = Channel.create({ capacity: 4096 });
-  channel.sendSync(pattern(4, 1));
-  const transferred = new Uint8Array(64);
-  void transferred.buffer.transfer();
-  const error = thrown(() => channel.tryReceiveInto(transferred));
-  assert.ok(error instanceof TypeError && /detached/.test(error.message), String(error));
-  assert.ok(thrown(() => channel.receiveIntoSync(transferred)) instanceof TypeError);
-  for (const bad of [null, undefined, 42, "text", new Uint16Array(8), new ArrayBuffer(8)]) {
-    const error = thrown(() => channel.tryReceiveInto(bad as unknown as Uint8Array));
-    assert.ok(
-      error instanceof TypeError && /must be a Uint8Array/.test(error.message),
-      String(bad),
+ipcTest(
+  "receiveInto refuses a buffer transferred away, not a Uint8Array, the ring, bad options",
+  async () => {
+    using channel = Channel.create({ capacity: 4096 });
+    channel.sendSync(pattern(4, 1));
+    const transferred = new Uint8Array(64);
+    void transferred.buffer.transfer();
+    const error = thrown(() => channel.tryReceiveInto(transferred));
+    assert.ok(error instanceof TypeError && /detached/.test(error.message), String(error));
+    assert.ok(thrown(() => channel.receiveIntoSync(transferred)) instanceof TypeError);
+    for (const bad of [null, undefined, 42, "text", new Uint16Array(8), new ArrayBuffer(8)]) {
+      const error = thrown(() => channel.tryReceiveInto(bad as unknown as Uint8Array));
+      assert.ok(
+        error instanceof TypeError && /must be a Uint8Array/.test(error.message),
+        String(bad),
+      );
+    }
+    // Bad options are refused before anything is received, though a message is waiting.
+    for (
+      const [bad, kind] of [[null, TypeError], [5, TypeError], [
+        { timeout: -1 },
+        RangeError,
+      ]] as const
+    ) {
+      const buffer = new Uint8Array(8);
+      assert.ok(thrown(() => channel.receiveIntoSync(buffer, bad as never)) instanceof kind);
+      await assert.rejects(channel.receiveInto(buffer, bad as never), kind);
+    }
+    await assert.rejects(
+      channel.receiveInto(new Uint8Array(8), { signal: "abort" as never }),
+      TypeError,
     );
-  }
-  channel.sendSync(pattern(4, 2));
-  const view = channel.tryReceive({ view: true })!; // a view into the ring itself
-  assert.ok(thrown(() => channel.tryReceiveInto(view)) instanceof TypeError);
-  assert.deepEqual(channel.tryReceive(), pattern(4, 2)); // both messages still there
-  assert.equal(channel.tryReceive(), undefined);
-});
+    channel.sendSync(pattern(4, 2));
+    const view = channel.tryReceive({ view: true })!; // a view into the ring itself
+    assert.ok(thrown(() => channel.tryReceiveInto(view)) instanceof TypeError);
+    assert.deepEqual(channel.tryReceive(), pattern(4, 2)); // both messages still there
+    assert.equal(channel.tryReceive(), undefined);
+  },
+);
 
 ipcTest("receiveInto on a closed channel throws BadResource", async () => {
   const channel = Channel.create({ capacity: 4096 });

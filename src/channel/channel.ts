@@ -698,6 +698,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   receiveIntoSync(buffer: Uint8Array, options: { timeout?: number } = {}): number {
+    validateWaitOptions(options, "receive from the channel");
     const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
     const length = this.#tryReceiveInto(into);
     if (length !== undefined) return length;
