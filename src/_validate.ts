@@ -249,6 +249,25 @@ export function optionsObject<T extends object>(options: T | undefined, what: st
 }
 
 /**
+ * Checks an optional boolean option: `undefined` stays `undefined` (the caller picks the
+ * default), `true` and `false` are themselves, anything else ("false", 0, null) is a TypeError
+ * naming `what`, since a truthy string would otherwise flip the option.
+ *
+ * @param value The option given.
+ * @param what The option, as the message names it: "readOnly".
+ * @returns `value`.
+ * @example
+ * ```ts
+ * import { optionalBoolean } from "./_validate.ts";
+ * const readOnly = optionalBoolean(undefined, "readOnly") ?? false; // false
+ * ```
+ */
+export function optionalBoolean(value: unknown, what: string): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(`Cannot use ${what} ${describe(value)}: it must be true, false or undefined`);
+}
+
+/**
  * The key that only a module holds, to keep a class's constructor private at run time: the
  * module makes one, passes it as the first argument of `new`, and the constructor calls
  * {@linkcode ConstructorToken.check} first, before it touches any other argument. `new X(...)`

@@ -35,7 +35,15 @@ import {
   O_RDWR,
 } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
-import { formatBytes, validateMode, validateName, validateSize } from "./_validate.ts";
+import {
+  ConstructorToken,
+  formatBytes,
+  optionalBoolean,
+  optionsObject,
+  validateMode,
+  validateName,
+  validateSize,
+} from "./_validate.ts";
 import { markOwned } from "./_owned.ts";
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
@@ -81,6 +89,12 @@ interface Lease {
   ownedName: string | null;
 }
 
+/** The module's key to the constructor: `new SharedMemory()` from outside is a TypeError. */
+const token = new ConstructorToken(
+  "SharedMemory",
+  "SharedMemory.create(), open(), anonymous() or fromFd()",
+);
+
 /** Closes what a user forgot to close: a safety net only. */
 const releaseWhenUnreachable = new FinalizationRegistry<Lease>((lease) => {
   libc().close(lease.fd);
@@ -111,7 +125,14 @@ export class SharedMemory implements Disposable {
   #mapping: Mapping | null;
   #size: number;
 
-  private constructor(name: string | null, lease: Lease, mapping: Mapping, readOnly: boolean) {
+  private constructor(
+    key: ConstructorToken,
+    name: string | null,
+    lease: Lease,
+    mapping: Mapping,
+    readOnly: boolean,
+  ) {
+    token.check(key);
     this.#name = name;
     this.#lease = lease;
     this.#mapping = mapping;
@@ -142,20 +163,23 @@ export class SharedMemory implements Disposable {
    */
   static create(name: string, options: CreateSharedMemoryOptions): SharedMemory {
     validateName(name, "shared memory");
-    const size = validateSize(options?.size, "shared memory size");
+    options = optionsObject(options, "SharedMemory.create() options");
+    const size = validateSize(options.size, "shared memory size");
     const mode = validateMode(options.mode ?? 0o600);
+    const persist = optionalBoolean(options.persist, "persist") ?? false;
     const operation = { action: "create shared memory", objectName: name };
     const c = libc();
     const path = cstring(name);
     const fd = check(c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode), "shm_open", operation);
     try {
-      if (!options.persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
+      if (!persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
       reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
       const mapping = Mapping.fromFd(fd, { write: true, label: name });
       return new SharedMemory(
+        token,
         name,
-        { fd, ownedName: options.persist ? null : name },
+        { fd, ownedName: persist ? null : name },
         mapping,
         false,
       );
@@ -199,7 +223,8 @@ export class SharedMemory implements Disposable {
    */
   static open(name: string, options: OpenSharedMemoryOptions = {}): SharedMemory {
     validateName(name, "shared memory");
-    const readOnly = options.readOnly === true;
+    options = optionsObject(options, "SharedMemory.open() options");
+    const readOnly = optionalBoolean(options.readOnly, "readOnly") ?? false;
     const fd = check(
       libc().shm_open(cstring(name), readOnly ? O_RDONLY : O_RDWR, 0),
       "shm_open",
@@ -225,7 +250,8 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static anonymous(options: AnonymousSharedMemoryOptions): SharedMemory {
-    const size = validateSize(options?.size, "shared memory size");
+    options = optionsObject(options, "SharedMemory.anonymous() options");
+    const size = validateSize(options.size, "shared memory size");
     const operation = { action: "create anonymous shared memory" };
     const c = libc();
     const fd = check(c.memfd_create(cstring("posix-ipc"), MFD_CLOEXEC), "memfd_create", operation);
@@ -261,17 +287,25 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static fromFd(fd: FdLike, options: OpenSharedMemoryOptions = {}): SharedMemory {
+    options = optionsObject(options, "SharedMemory.fromFd() options");
+    const askedReadOnly = optionalBoolean(options.readOnly, "readOnly");
     const descriptor = peekFd(fd, "fd");
     const flags = check(libc().fcntl(descriptor, F_GETFL, 0), "fcntl", {
       action: `map shared memory from file descriptor ${descriptor}`,
     });
-    const readOnly = options.readOnly ?? (flags & O_ACCMODE) === O_RDONLY;
+    const readOnly = askedReadOnly ?? (flags & O_ACCMODE) === O_RDONLY;
     const label = `shared memory fd ${descriptor}`;
     const operation = { action: "map shared memory", objectName: label };
     ensureBacked(descriptor, readOnly, operation, `/proc/self/fd/${descriptor}`);
     const mapping = Mapping.fromFd(descriptor, { write: !readOnly, label });
     try {
-      return new SharedMemory(null, { fd: takeFd(fd, "fd"), ownedName: null }, mapping, readOnly);
+      return new SharedMemory(
+        token,
+        null,
+        { fd: takeFd(fd, "fd"), ownedName: null },
+        mapping,
+        readOnly,
+      );
     } catch (error) {
       mapping.close();
       throw error;
@@ -313,7 +347,7 @@ export class SharedMemory implements Disposable {
         ensureBacked(fd, readOnly, { action: "open shared memory", objectName: label }, SHM_DIR);
       }
       const mapping = Mapping.fromFd(fd, { write: !readOnly, label });
-      return new SharedMemory(name, { fd, ownedName: null }, mapping, readOnly);
+      return new SharedMemory(token, name, { fd, ownedName: null }, mapping, readOnly);
     } catch (error) {
       closeFd(fd);
       throw error;

@@ -512,3 +512,55 @@ ipcTest("a close() that failed still removes the name, unmaps, and is not retrie
     c.close(reused);
   }
 });
+
+ipcTest(
+  "new SharedMemory() from JavaScript is a TypeError and builds nothing a finalizer closes",
+  () => {
+    const Unchecked = SharedMemory as unknown as new (...args: unknown[]) => SharedMemory;
+    for (const args of [["", 0, 1e15], [null, { fd: 0, ownedName: null }, {}, false], []]) {
+      assert.throws(() => new Unchecked(...args), TypeError, "Illegal constructor: SharedMemory");
+    }
+  },
+);
+
+ipcTest(
+  "SharedMemory options of the wrong shape are TypeErrors naming them, before any call",
+  () => {
+    const name = uniqueName("options");
+    const hostile = [null, 5, "size", [], () => {}];
+    for (const bad of hostile) {
+      assert.throws(
+        () => SharedMemory.create(name, bad as never),
+        TypeError,
+        "SharedMemory.create() options",
+      );
+      assert.throws(() => SharedMemory.open(name, bad as never), TypeError, "open() options");
+      assert.throws(() => SharedMemory.anonymous(bad as never), TypeError, "anonymous() options");
+    }
+    using memory = SharedMemory.anonymous({ size: 64 });
+    for (const bad of hostile) {
+      assert.throws(() => SharedMemory.fromFd(memory.fd, bad as never), TypeError, "fromFd()");
+    }
+    for (const bad of ["false", 0, 1, null, {}]) {
+      assert.throws(
+        () => SharedMemory.create(name, { size: 64, persist: bad as never }),
+        TypeError,
+        "persist",
+      );
+      assert.throws(
+        () => SharedMemory.open(name, { readOnly: bad as never }),
+        TypeError,
+        "readOnly",
+      );
+      assert.throws(
+        () => SharedMemory.fromFd(memory.fd, { readOnly: bad as never }),
+        TypeError,
+        "readOnly",
+      );
+    }
+    for (const bad of [Object.create(null), Symbol.iterator, { toString: null }]) {
+      assert.throws(() => SharedMemory.create(bad, { size: 64 }), TypeError, "must be a string");
+      assert.throws(() => SharedMemory.unlink(bad), TypeError, "must be a string");
+    }
+  },
+);
