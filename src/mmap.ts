@@ -47,6 +47,7 @@ import {
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { check, closedError, systemError } from "./errors.ts";
+import { ConstructorToken, describe, optionalBoolean, optionsObject } from "./_validate.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
@@ -86,6 +87,9 @@ const ADVICE: ReadonlyMap<string, number> = new Map<Advice, number>([
   ["willneed", MADV_WILLNEED],
   ["dontneed", MADV_DONTNEED],
 ]);
+
+/** The module's key to the constructor: `new Mapping()` from outside is a TypeError. */
+const token = new ConstructorToken("Mapping", "mapFile() or Mapping.fromFd()");
 
 /** What can be mapped: a regular file, which is also what shm_open and memfd_create give. */
 const MAPPABLE = "only regular files and shared memory can be mapped";
@@ -175,11 +179,13 @@ export class Mapping implements Disposable {
   readonly #label: string;
 
   private constructor(
+    key: ConstructorToken,
     base: Deno.PointerObject,
     file: { identity: string; offset: number; skip: number; length: number },
     shared: boolean,
     label: string,
   ) {
+    token.check(key);
     const release = noteMappedFile(this, file.identity, file.offset, file.length);
     const region = { base, length: file.length + file.skip, release };
     this.#region = region;
@@ -217,27 +223,24 @@ export class Mapping implements Disposable {
    * ```
    */
   static fromFd(fd: FdLike, options: MapFdOptions = {}): Mapping {
+    options = optionsObject(options, "Mapping.fromFd() options");
     const descriptor = peekFd(fd, "fd");
+    if (options.label !== undefined && typeof options.label !== "string") {
+      throw new TypeError(`Cannot map with label ${describe(options.label)}: it must be a string`);
+    }
     const label = options.label ?? `file descriptor ${descriptor}`;
-    const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new RangeError(
-        `Cannot map "${label}": offset ${offset} must be a non-negative integer`,
-      );
-    }
-    if (
-      options.length !== undefined && (!Number.isSafeInteger(options.length) || options.length <= 0)
-    ) {
-      throw new RangeError(
-        `Cannot map "${label}": length ${options.length} must be a positive integer`,
-      );
-    }
+    const offset = rangeOption(options.offset ?? 0, "offset", 0, label);
+    const wanted = options.length === undefined
+      ? undefined
+      : rangeOption(options.length, "length", 1, label);
+    const write = optionalBoolean(options.write, "write") ?? false;
+    const copyOnWrite = optionalBoolean(options.private, "private") ?? false;
     const c = libc();
     // fstat, not lseek: it tells the type too, and leaves the descriptor's offset alone.
     const facts = statDescriptor(descriptor, { action: "map", objectName: label });
     refuseUnmappable(facts.type, label);
     const size = facts.size;
-    const length = options.length ?? size - offset;
+    const length = wanted ?? size - offset;
     if (size === 0) {
       throw new Deno.errors.InvalidData(
         `Cannot map "${label}": it is empty, and a mapping needs at least one byte`,
@@ -254,8 +257,8 @@ export class Mapping implements Disposable {
           `(size ${size}); touching them would kill the process with SIGBUS`,
       );
     }
-    const shared = options.write === true && options.private !== true;
-    const copyOnWriteFlags = options.write ? MAP_PRIVATE : MAP_PRIVATE | MAP_NORESERVE;
+    const shared = write && !copyOnWrite;
+    const copyOnWriteFlags = write ? MAP_PRIVATE : MAP_PRIVATE | MAP_NORESERVE;
     const skip = offset % pageSize();
     const base = c.mmap(
       null,
@@ -268,7 +271,13 @@ export class Mapping implements Disposable {
     if (base === null || address(base) === MAP_FAILED) {
       throw systemError(errno(), "mmap", { action: "map", objectName: label });
     }
-    return new Mapping(base, { identity: facts.identity, offset, skip, length }, shared, label);
+    return new Mapping(
+      token,
+      base,
+      { identity: facts.identity, offset, skip, length },
+      shared,
+      label,
+    );
   }
 
   /**
@@ -326,9 +335,11 @@ export class Mapping implements Disposable {
    * @throws {Deno.errors.BadResource} when closed.
    */
   sync(options: { async?: boolean } = {}): void {
+    options = optionsObject(options, "Mapping.sync() options");
+    const async = optionalBoolean(options.async, "async") ?? false;
     const region = this.#open();
     check(
-      libc().msync(region.base, BigInt(region.length), options.async ? MS_ASYNC : MS_SYNC),
+      libc().msync(region.base, BigInt(region.length), async ? MS_ASYNC : MS_SYNC),
       "msync",
       { action: "sync the mapping of", objectName: this.#label },
     );
@@ -353,7 +364,7 @@ export class Mapping implements Disposable {
     const value = typeof advice === "string" ? ADVICE.get(advice) : undefined;
     if (value === undefined) {
       throw new TypeError(
-        `Cannot advise "${String(advice)}": use one of ${[...ADVICE.keys()].join(", ")}`,
+        `Cannot advise ${describe(advice)}: use one of ${[...ADVICE.keys()].join(", ")}`,
       );
     }
     const region = this.#open();
@@ -442,9 +453,13 @@ export class Mapping implements Disposable {
 export function mapFile(path: string | URL, options: MapOptions = {}): Mapping {
   const file = path instanceof URL ? fileUrlToPath(path) : path;
   if (typeof file !== "string" || file.length === 0 || file.includes("\0")) {
-    throw new TypeError(`Cannot map "${file}": the path must be a non-empty string without NUL`);
+    throw new TypeError(
+      `Cannot map ${describe(file)}: the path must be a non-empty string without NUL`,
+    );
   }
-  const shared = options.write === true && options.private !== true;
+  options = optionsObject(options, "mapFile() options");
+  const write = optionalBoolean(options.write, "write") ?? false;
+  const shared = write && optionalBoolean(options.private, "private") !== true;
   requirePermission("read", file);
   if (shared) requirePermission("write", file);
   let type: number | undefined;
@@ -466,6 +481,21 @@ export function mapFile(path: string | URL, options: MapOptions = {}): Mapping {
   } finally {
     closeFd(fd);
   }
+}
+
+/**
+ * Checks an offset or length option: a TypeError for a non-number, a RangeError for anything but
+ * a safe integer from `min`; -0 comes back as 0.
+ */
+function rangeOption(value: unknown, what: string, min: number, label: string): number {
+  const rule = min === 0 ? "a non-negative integer" : "a positive integer";
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot map "${label}": ${what} ${describe(value)} must be ${rule}`);
+  }
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`Cannot map "${label}": ${what} ${describe(value)} must be ${rule}`);
+  }
+  return value + 0;
 }
 
 /** Throws the typed error for a file type that cannot be mapped: all but regular files. */

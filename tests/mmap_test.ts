@@ -247,3 +247,68 @@ ipcTest("close() after the buffer was transferred away unmaps the file without t
     Deno.removeSync(path);
   }
 });
+
+/** An assert.throws() matcher: an error of `kind` whose message includes `text`. */
+function failsWith(kind: new (...args: never[]) => Error, text: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+    assert.ok(error.message.includes(text), `"${error.message}" lacks "${text}"`);
+    return true;
+  };
+}
+
+ipcTest("new Mapping() from JavaScript is a TypeError", () => {
+  const Unchecked = Mapping as unknown as new (...args: unknown[]) => Mapping;
+  for (const args of [[{}, null, 0, 0], [null, { identity: "x", offset: 0, skip: 0, length: 1 }]]) {
+    assert.throws(
+      () => new Unchecked(...args),
+      failsWith(TypeError, "Illegal constructor: Mapping"),
+    );
+  }
+});
+
+ipcTest("mapping options and arguments of the wrong type are TypeErrors of their own", () => {
+  using memory = SharedMemory.anonymous({ size: 8192 });
+  for (const bad of [null, 5, "x", [], () => {}]) {
+    assert.throws(
+      () => Mapping.fromFd(memory.fd, bad as never),
+      failsWith(TypeError, "fromFd() options"),
+    );
+    assert.throws(
+      () => mapFile("/dev/null", bad as never),
+      failsWith(TypeError, "mapFile() options"),
+    );
+    assert.throws(() => memory.mapping.sync(bad as never), failsWith(TypeError, "sync() options"));
+  }
+  const hostile = [Symbol("s"), Object.create(null), { valueOf: () => 1 }, 1n, "4096"];
+  for (const bad of hostile) {
+    assert.throws(
+      () => Mapping.fromFd(memory.fd, { offset: bad as never }),
+      failsWith(TypeError, "offset"),
+    );
+    assert.throws(
+      () => Mapping.fromFd(memory.fd, { length: bad as never }),
+      failsWith(TypeError, "length"),
+    );
+    assert.throws(
+      () => Mapping.fromFd(memory.fd, { write: bad as never }),
+      failsWith(TypeError, "write"),
+    );
+    assert.throws(() => memory.mapping.advise(bad as never), failsWith(TypeError, "use one of"));
+    if (typeof bad !== "string") {
+      assert.throws(() => mapFile(bad as never), failsWith(TypeError, "the path must be"));
+    }
+  }
+  for (const bad of ["false", 0, 1]) {
+    assert.throws(
+      () => Mapping.fromFd(memory.fd, { private: bad as never }),
+      failsWith(TypeError, "private"),
+    );
+    assert.throws(
+      () => memory.mapping.sync({ async: bad as never }),
+      failsWith(TypeError, "async"),
+    );
+  }
+  using zero = Mapping.fromFd(memory.fd, { offset: -0, length: 4096 });
+  assert.equal(zero.length, 4096);
+});

@@ -513,12 +513,24 @@ ipcTest("a close() that failed still removes the name, unmaps, and is not retrie
   }
 });
 
+/** An assert.throws() matcher: an error of `kind` whose message includes `text`. */
+function failsWith(kind: new (...args: never[]) => Error, text: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+    assert.ok(error.message.includes(text), `"${error.message}" lacks "${text}"`);
+    return true;
+  };
+}
+
 ipcTest(
   "new SharedMemory() from JavaScript is a TypeError and builds nothing a finalizer closes",
   () => {
     const Unchecked = SharedMemory as unknown as new (...args: unknown[]) => SharedMemory;
     for (const args of [["", 0, 1e15], [null, { fd: 0, ownedName: null }, {}, false], []]) {
-      assert.throws(() => new Unchecked(...args), TypeError, "Illegal constructor: SharedMemory");
+      assert.throws(
+        () => new Unchecked(...args),
+        failsWith(TypeError, "Illegal constructor: SharedMemory"),
+      );
     }
   },
 );
@@ -531,36 +543,44 @@ ipcTest(
     for (const bad of hostile) {
       assert.throws(
         () => SharedMemory.create(name, bad as never),
-        TypeError,
-        "SharedMemory.create() options",
+        failsWith(TypeError, "SharedMemory.create() options"),
       );
-      assert.throws(() => SharedMemory.open(name, bad as never), TypeError, "open() options");
-      assert.throws(() => SharedMemory.anonymous(bad as never), TypeError, "anonymous() options");
+      assert.throws(
+        () => SharedMemory.open(name, bad as never),
+        failsWith(TypeError, "open() options"),
+      );
+      assert.throws(
+        () => SharedMemory.anonymous(bad as never),
+        failsWith(TypeError, "anonymous() options"),
+      );
     }
     using memory = SharedMemory.anonymous({ size: 64 });
     for (const bad of hostile) {
-      assert.throws(() => SharedMemory.fromFd(memory.fd, bad as never), TypeError, "fromFd()");
+      assert.throws(
+        () => SharedMemory.fromFd(memory.fd, bad as never),
+        failsWith(TypeError, "fromFd()"),
+      );
     }
     for (const bad of ["false", 0, 1, null, {}]) {
       assert.throws(
         () => SharedMemory.create(name, { size: 64, persist: bad as never }),
-        TypeError,
-        "persist",
+        failsWith(TypeError, "persist"),
       );
       assert.throws(
         () => SharedMemory.open(name, { readOnly: bad as never }),
-        TypeError,
-        "readOnly",
+        failsWith(TypeError, "readOnly"),
       );
       assert.throws(
         () => SharedMemory.fromFd(memory.fd, { readOnly: bad as never }),
-        TypeError,
-        "readOnly",
+        failsWith(TypeError, "readOnly"),
       );
     }
     for (const bad of [Object.create(null), Symbol.iterator, { toString: null }]) {
-      assert.throws(() => SharedMemory.create(bad, { size: 64 }), TypeError, "must be a string");
-      assert.throws(() => SharedMemory.unlink(bad), TypeError, "must be a string");
+      assert.throws(
+        () => SharedMemory.create(bad, { size: 64 }),
+        failsWith(TypeError, "must be a string"),
+      );
+      assert.throws(() => SharedMemory.unlink(bad), failsWith(TypeError, "must be a string"));
     }
   },
 );
