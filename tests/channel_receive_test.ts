@@ -225,3 +225,69 @@ ipcTest("receiveInto works in the multi mode, where receivers share the ring", (
   assert.equal(channel.receiveIntoSync(buffer, { timeout: 1000 }), 20);
   assert.deepEqual(buffer.subarray(0, 20), pattern(20, 2));
 });
+
+ipcTest(
+  "for await hands out a waiting message in one resolved promise, no generator hops",
+  async () => {
+    using channel = Channel.create({ capacity: 4096 });
+    channel.sendSync(pattern(3, 1));
+    const iterator = channel[Symbol.asyncIterator]();
+    let got: IteratorResult<Uint8Array> | undefined;
+    void iterator.next().then((result) => got = result);
+    await Promise.resolve(); // one turn of the microtask queue
+    assert.deepEqual(got, { value: pattern(3, 1), done: false });
+    await iterator.return?.();
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+  },
+);
+
+ipcTest("for await: next() calls made while waiting get the messages in order", async () => {
+  using channel = Channel.create({ capacity: 4096 });
+  const iterator = channel[Symbol.asyncIterator]();
+  const first = iterator.next();
+  const second = iterator.next();
+  setTimeout(() => {
+    channel.sendSync(pattern(2, 1));
+    channel.sendSync(pattern(2, 2));
+  }, 20);
+  assert.deepEqual(await first, { value: pattern(2, 1), done: false });
+  assert.deepEqual(await second, { value: pattern(2, 2), done: false });
+  await iterator.return?.();
+});
+
+ipcTest(
+  "for await ends at the end of the stream and on close, and throws other errors once",
+  async () => {
+    using receiver = Channel.create({ capacity: 4096, role: "receive" });
+    const sender = Channel.fromFd(receiver, { role: "send" });
+    sender.sendSync(pattern(1, 1));
+    sender.sendSync(pattern(1, 2));
+    sender.close();
+    const values: Uint8Array[] = [];
+    for await (const value of receiver) values.push(value);
+    assert.deepEqual(values, [pattern(1, 1), pattern(1, 2)]);
+
+    const closing = Channel.create({ capacity: 4096 });
+    const pending = closing[Symbol.asyncIterator]().next();
+    setTimeout(() => closing.close(), 20);
+    assert.deepEqual(await pending, { value: undefined, done: true });
+
+    const failing: Codec<number> = {
+      name: "fails-on-0",
+      encode: (value) => new Uint8Array([value]),
+      decode: (bytes) => {
+        if (bytes[0] === 0) throw new Error("zero");
+        return bytes[0]!;
+      },
+    };
+    using channel = Channel.create({ capacity: 4096, codec: failing });
+    channel.sendSync(1);
+    channel.sendSync(0);
+    channel.sendSync(2);
+    const iterator = channel[Symbol.asyncIterator]();
+    assert.deepEqual(await iterator.next(), { value: 1, done: false });
+    await assert.rejects(iterator.next(), Deno.errors.InvalidData);
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true }); // as a generator
+    assert.equal(channel.tryReceive(), 2); // the channel itself goes on
+  },
+);
