@@ -291,3 +291,13 @@ ipcTest(
     assert.equal(channel.tryReceive(), 2); // the channel itself goes on
   },
 );
+
+ipcTest(
+  "for await over something that is no channel rejects with a TypeError, never throws",
+  async () => {
+    const iterator = Channel.prototype[Symbol.asyncIterator].call({} as Channel);
+    let promise: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => promise = iterator.next());
+    await assert.rejects(promise!, TypeError);
+  },
+);

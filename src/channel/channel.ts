@@ -738,8 +738,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     };
     const next = (): Promise<IteratorResult<T>> => {
       if (waiting !== null) return waiting.then(next, next);
-      if (done || this.#closed) return Promise.resolve(end());
       try {
+        if (done || this.#closed) return Promise.resolve(end());
         const value = this.#tryReceive(false);
         if (value !== undefined) return Promise.resolve({ value, done: false });
       } catch (error) {
