@@ -33,7 +33,7 @@ import {
   POLLOUT,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { INT_MAX, validateInteger, validateMode } from "./_validate.ts";
+import { describe, INT_MAX, optionsObject, validateInteger, validateMode } from "./_validate.ts";
 import { readProcNumber } from "./_proc.ts";
 import {
   pollAsync,
@@ -79,8 +79,12 @@ export abstract class PipeEnd implements Disposable {
    * @param fd The descriptor; the end takes ownership (an `OwnedFd` is released to it, another
    * object's descriptor is duplicated).
    * @param label How messages name this end, such as a FIFO's path. Default `"pipe"`.
+   * @throws {TypeError} when `label` is not a string, before the descriptor is taken.
    */
   constructor(fd: FdLike, label = "pipe") {
+    if (typeof label !== "string") {
+      throw new TypeError(`Cannot use pipe end label ${describe(label)}: it must be a string`);
+    }
     this.#fd = new OwnedFd(takeFd(fd, "fd"));
     this.label = label;
     closeWhenUnreachable.register(this, this.#fd.fd, this);
@@ -150,12 +154,6 @@ function bufferToRead(end: PipeEnd, buffer: Uint8Array): Uint8Array {
     );
   }
   return buffer;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return Object.getPrototypeOf(value)?.constructor?.name ?? "an object";
 }
 
 /**
@@ -461,7 +459,7 @@ function validateCapacity(capacity: unknown): void {
  * ```
  */
 export function pipe(options: PipeOptions = {}): Pipe {
-  const { capacity } = options;
+  const { capacity } = optionsObject(options, "pipe() options");
   if (capacity !== undefined) validateCapacity(capacity);
   const fds = new Int32Array(2);
   check(libc().pipe2(fds, O_CLOEXEC), "pipe2", { action: "create a pipe" });
@@ -509,7 +507,7 @@ export function pipe(options: PipeOptions = {}): Pipe {
  */
 export function createFifo(path: string, options: { mode?: number } = {}): void {
   validatePath(path);
-  const mode = validateMode(options.mode ?? 0o600);
+  const mode = validateMode(optionsObject(options, "createFifo() options").mode ?? 0o600);
   requirePermission("write", path);
   check(libc().mkfifo(cstring(path), mode), "mkfifo", { action: "create FIFO", objectName: path });
 }
@@ -548,7 +546,9 @@ export async function openFifo<Direction extends "read" | "write">(
 ): Promise<Direction extends "read" ? ReadEnd : WriteEnd> {
   validatePath(path);
   if (direction !== "read" && direction !== "write") {
-    throw new TypeError(`Cannot open FIFO "${path}": direction must be "read" or "write"`);
+    throw new TypeError(
+      `Cannot open FIFO "${path}": direction ${describe(direction)} must be "read" or "write"`,
+    );
   }
   validateWaitOptions(options, `open FIFO "${path}"`);
   requirePermission(direction, path);
@@ -560,7 +560,7 @@ export async function openFifo<Direction extends "read" | "write">(
 function validatePath(path: unknown): asserts path is string {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
     throw new TypeError(
-      `Cannot use path ${String(path)}: it must be a non-empty string without NUL`,
+      `Cannot use path ${describe(path)}: it must be a non-empty string without NUL`,
     );
   }
 }

@@ -334,3 +334,37 @@ ipcTest("pipe ends dropped without close() release their descriptors on GC", asy
   assert.equal(output.code, 0, output.stderr);
   assert.equal(output.stdout.trim(), "dropped 400 left 0");
 });
+
+/** An assert.throws() matcher: an error of `kind` whose message includes `text`. */
+function failsWith(kind: new (...args: never[]) => Error, text: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+    assert.ok(error.message.includes(text), `"${error.message}" lacks "${text}"`);
+    return true;
+  };
+}
+
+ipcTest("hostile paths, directions, labels and options are TypeErrors of their own", async () => {
+  for (const bad of [Object.create(null), Symbol.iterator, { toString: null }]) {
+    assert.throws(() => createFifo(bad), failsWith(TypeError, "non-empty string without NUL"));
+    await assert.rejects(openFifo(bad, "read"), failsWith(TypeError, "non-empty string"));
+    await assert.rejects(
+      openFifo("/nonexistent/fifo", bad),
+      failsWith(TypeError, 'must be "read" or "write"'),
+    );
+  }
+  for (const bad of [null, 5, "x", [], () => {}]) {
+    assert.throws(() => pipe(bad as never), failsWith(TypeError, "pipe() options"));
+    assert.throws(
+      () => createFifo("/nonexistent/fifo", bad as never),
+      failsWith(TypeError, "createFifo() options"),
+    );
+  }
+  using p = pipe();
+  const fd = p.reader.fd;
+  for (const bad of [Symbol("label"), Object.create(null), 5]) {
+    assert.throws(() => new ReadEnd(p.reader, bad as never), failsWith(TypeError, "label"));
+    assert.throws(() => new WriteEnd(fd, bad as never), failsWith(TypeError, "label"));
+  }
+  assert.equal(p.reader.closed, false); // the failed ends took nothing
+});
