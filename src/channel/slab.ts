@@ -1,14 +1,24 @@
 /**
  * Where a channel's copying receive puts the bytes it takes out of the ring. Internal.
  *
- * A fresh ArrayBuffer per message costs far more than the copy itself: V8 zero-fills it, counts
- * it as external memory (which schedules garbage collections), and the C allocator hands out
- * fresh pages that fault in. bench/copy_bench.ts measured, per message (average, garbage
- * collections included, on the shared 2-core machine): 64 B, 0.23 µs fresh against 0.08 µs
- * in a slab; 4 KiB, 0.90 µs against 0.36 µs; 64 KiB, 4.5 µs fresh against 5.4 µs in a 1 MiB
- * slab and 2.7 µs into a reused buffer; 1 MiB, about the same fresh or in a slab. So slabs pay
- * off for small messages only: from 64 KiB on, every fresh byte costs the same, whether the
- * allocation is one message or one slab, and only reuse is cheaper.
+ * A fresh ArrayBuffer per message costs far more than the copy itself: V8 zero-fills it (half
+ * of `new ArrayBuffer(65536)` under perf is calloc's memset), counts it as external memory
+ * (which schedules garbage collections), and the C allocator hands out pages that fault in.
+ * bench/fixtures/copy_alloc.ts, medians of batches of 4 MiB (collections included), µs per
+ * message on the shared 2-core machine, fresh (`slice()`) / in a 256 KiB slab / into a reused
+ * buffer: 64 B 0.34 / 0.07 / 0.04; 4 KiB 1.33 / 0.36 / 0.12; 8 KiB 1.21 / 0.66 / 0.18;
+ * 16 KiB 1.72 / 1.40 / 0.37; 64 KiB 5.2-6.6 / 4.9-7.0 (1-4 MiB slabs alike) / 1.5;
+ * 1 MiB 100 / 97-109 / 24. So slabs pay off for small messages only: from 16 KiB on, every
+ * fresh byte costs about the same, whether the allocation is one message or one slab, and only
+ * reuse is cheaper. A resizable ArrayBuffer costs 10× more than a plain one. Hence slabs up to
+ * 8 KiB (at least 32 messages a slab, at most 3% of it left unused when it fills) and slabs of
+ * 256 KiB (1 and 4 MiB were no faster, and keep more alive).
+ *
+ * End to end (bench/fixtures/copy_stream.ts, a child's `await send`, the parent's `for await`,
+ * medians of 5 alternating trials): 64 B messages went from 0.94 to 2.3 million a second with
+ * the slabs and the plain iterator; 64 KiB messages stay at 3.1-3.4 GB/s with copies, about a
+ * Unix socket read into a reused buffer, where `receiveInto` gives 6.5-9.3 GB/s and the
+ * zero-copy view 10-12.6 GB/s: for large messages, a fresh zero-filled buffer is the bound.
  *
  * The defaults, safe for a caller who holds on to messages:
  * - A message of up to {@linkcode SLAB_MESSAGE_MAX} bytes is copied into a slab, one
