@@ -1,0 +1,251 @@
+/**
+ * `deno task test:aarch64`: runs the tests that exercise layouts and system calls on aarch64,
+ * under qemu-user, on any Linux machine.
+ *
+ * - Fetches the aarch64 Deno from npm (`@deno/linux-arm64-glibc`, the version .ci/run installs)
+ *   into .cache/aarch64/ (git ignores it), once.
+ * - Runs `tests/leftovers.ts deno test` with it under `qemu-aarch64 -L /usr/aarch64-linux-gnu`,
+ *   as `deno task test` does natively, on {@linkcode FILES}.
+ * - The tests start child Deno processes (`Deno.execPath()`, an aarch64 binary), which need the
+ *   kernel to hand aarch64 programs to qemu: it registers qemu-aarch64 with binfmt_misc in a
+ *   private user and mount namespace (Linux 6.7 and later give each user namespace its own
+ *   binfmt_misc), which changes nothing on the machine; where that cannot be made, it uses a
+ *   registration the machine already has (qemu-user-binfmt).
+ * - Prints every test it skips, with the reason ({@linkcode SKIPS}).
+ *
+ * Anything missing fails the run with what to install. Usage:
+ * `deno task test:aarch64 [test files…]` (default {@linkcode FILES}).
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const CACHE = `${ROOT}.cache/aarch64`;
+const TRIPLE = "aarch64-linux-gnu";
+const SYSROOT = `/usr/${TRIPLE}`;
+const QEMU = "qemu-aarch64";
+const DEBIAN_PACKAGES = "qemu-user libc6-arm64-cross libgcc-s1-arm64-cross gcc-aarch64-linux-gnu";
+
+/**
+ * The test files that run: every one that exercises struct layouts, constants or system calls.
+ * Left out, as they test nothing that depends on the architecture and would only add minutes
+ * of emulated start-up: cli (the inspector's output), examples, errors (errno mapping, checked
+ * by the layout check), helpers, ffi_guard (the JavaScript validation layer), libc (paths),
+ * kill (argument validation).
+ */
+export const FILES = [
+  "tests/layout_test.ts",
+  "tests/shm_test.ts",
+  "tests/mmap_test.ts",
+  "tests/semaphore_test.ts",
+  "tests/mqueue_test.ts",
+  "tests/sysv_test.ts",
+  "tests/sync_test.ts",
+  "tests/channel_test.ts",
+  "tests/spawn_test.ts",
+  "tests/signal_test.ts",
+  "tests/pipe_test.ts",
+  "tests/fd_test.ts",
+];
+
+/** Tests that do not run under emulation, by exact name, each with the reason. */
+export const SKIPS: readonly { test: string; reason: string }[] = [];
+
+/** The Deno version .ci/run installs, so that both architectures run the same Deno. */
+function denoVersion(): string {
+  const ci = Deno.readTextFileSync(`${ROOT}.ci/run`);
+  const version = /npm install -g deno@(\d+\.\d+\.\d+)/.exec(ci)?.[1];
+  if (!version) throw new Error("cannot find the Deno version in .ci/run (npm install -g deno@…)");
+  return version;
+}
+
+function fail(message: string): never {
+  console.error(`test:aarch64: ${message}`);
+  Deno.exit(1);
+}
+
+function run(command: string, args: string[], options: Deno.CommandOptions = {}) {
+  try {
+    return new Deno.Command(command, { stdout: "piped", stderr: "piped", ...options, args })
+      .outputSync();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The aarch64 Deno binary of `version`, fetched from npm into the cache when missing. */
+function aarch64Deno(version: string): string {
+  const binary = `${CACHE}/deno-${version}/deno`;
+  if (exists(binary)) return binary;
+  console.log(`test:aarch64: fetching @deno/linux-arm64-glibc@${version} from npm`);
+  const work = Deno.makeTempDirSync({ prefix: "pipc-aarch64-deno-" });
+  try {
+    const pack = run("npm", [
+      "pack",
+      "--silent",
+      `@deno/linux-arm64-glibc@${version}`,
+      "--pack-destination",
+      work,
+    ]);
+    if (!pack) fail("npm is missing: it fetches the aarch64 Deno (apt-get install npm)");
+    if (!pack.success) {
+      fail(`npm pack @deno/linux-arm64-glibc@${version} failed:\n${decode(pack.stderr)}`);
+    }
+    const tarball = `${work}/${decode(pack.stdout).trim().split("\n").pop()}`;
+    const untar = run("tar", ["-xzf", tarball, "-C", work, "package/deno"]);
+    if (!untar?.success) fail(`cannot extract deno from ${tarball}`);
+    Deno.mkdirSync(`${CACHE}/deno-${version}`, { recursive: true });
+    Deno.chmodSync(`${work}/package/deno`, 0o755);
+    Deno.renameSync(`${work}/package/deno`, binary);
+    return binary;
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+}
+
+/** What is missing to build and run aarch64 code here, with the packages that bring it. */
+function missingTools(): string[] {
+  const missing: string[] = [];
+  if (!run(QEMU, ["--version"])?.success) missing.push(`${QEMU} (qemu-user)`);
+  if (!exists(`${SYSROOT}/lib/ld-linux-aarch64.so.1`)) {
+    missing.push(`the aarch64 glibc in ${SYSROOT} (libc6-arm64-cross)`);
+  }
+  if (!exists(`${SYSROOT}/lib/libgcc_s.so.1`)) {
+    missing.push(`the aarch64 libgcc_s in ${SYSROOT} (libgcc-s1-arm64-cross)`);
+  }
+  if (!run(`${TRIPLE}-gcc`, ["--version"])?.success) {
+    missing.push(`${TRIPLE}-gcc, for the layout check (gcc-aarch64-linux-gnu)`);
+  }
+  return missing;
+}
+
+/** binfmt_misc's format for ELF 64-bit little-endian aarch64 executables, as Debian's. */
+const BINFMT_RULE = [
+  "",
+  "pipc-qemu-aarch64",
+  "M",
+  "",
+  "\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00",
+  "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff",
+  "", // the interpreter, filled in
+  "F",
+];
+
+/**
+ * The command prefix that runs `argv` where aarch64 children run under qemu: a private user
+ * and mount namespace with its own binfmt_misc, or none when the machine has a registration.
+ */
+function binfmtPrefix(qemuPath: string): { prefix: string[]; how: string } {
+  const rule = BINFMT_RULE.with(6, qemuPath).join(":");
+  const script = [
+    "set -e",
+    "mount -t binfmt_misc pipc-binfmt /proc/sys/fs/binfmt_misc",
+    `printf '%s' '${rule}' > /proc/sys/fs/binfmt_misc/register`,
+    'exec "$@"',
+  ].join("\n");
+  const unshare = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"];
+  const probe = run(unshare[0], [...unshare.slice(1), "true"]);
+  if (probe?.success) {
+    return {
+      prefix: unshare,
+      how: "qemu-aarch64 registered with binfmt_misc in a private user and mount namespace",
+    };
+  }
+  const registered = ["qemu-aarch64", "pipc-qemu-aarch64"].find((name) => {
+    try {
+      return Deno.readTextFileSync(`/proc/sys/fs/binfmt_misc/${name}`).startsWith("enabled");
+    } catch {
+      return false;
+    }
+  });
+  if (registered) {
+    return { prefix: [], how: `the machine's binfmt_misc registration ${registered}` };
+  }
+  fail(
+    "the tests start aarch64 child processes, which need binfmt_misc to hand them to qemu, " +
+      "and neither way works here: a private user namespace with its own binfmt_misc " +
+      `(unshare --user --mount; Linux 6.7+) failed${
+        probe ? `: ${decode(probe.stderr).trim()}` : " (no unshare: apt-get install util-linux)"
+      }, and the machine has no qemu-aarch64 registration (apt-get install qemu-user-binfmt ` +
+      "where the host allows it)",
+  );
+}
+
+function decode(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** A `--filter` regular expression that runs every test except `names`. */
+function excluding(names: readonly string[]): string {
+  const escaped = names.map((name) => name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"));
+  return `/^(?!(?:${escaped.join("|")})$)/`;
+}
+
+if (import.meta.main) {
+  const started = performance.now();
+  const files = Deno.args.length > 0 ? Deno.args : FILES;
+  const missing = missingTools();
+  if (missing.length > 0) {
+    fail(`missing: ${missing.join("; ")}.\nInstall: apt-get install ${DEBIAN_PACKAGES}`);
+  }
+  // A skip that names no test any more is a stale entry: fail rather than believe it.
+  const sources = files.map((file) => Deno.readTextFileSync(`${ROOT}${file}`)).join("\n");
+  for (const { test } of SKIPS) {
+    if (!sources.includes(JSON.stringify(test))) {
+      fail(`SKIPS names "${test}", which no test in ${files.join(", ")} has`);
+    }
+  }
+  const version = denoVersion();
+  const deno = aarch64Deno(version);
+  const qemuPath = decode(run("sh", ["-c", `command -v ${QEMU}`])!.stdout).trim();
+  const { prefix, how } = binfmtPrefix(qemuPath);
+  console.log(
+    `test:aarch64: Deno ${version} for aarch64 under ${QEMU}; child processes through ${how}`,
+  );
+  console.log(`test:aarch64: test files: ${files.join(" ")}`);
+  if (SKIPS.length === 0) console.log("test:aarch64: no test is skipped");
+  for (const { test, reason } of SKIPS) console.log(`test:aarch64: SKIPPED "${test}": ${reason}`);
+
+  // Type-checking does not depend on the architecture (CI runs `deno check` natively), and
+  // under emulation it takes two minutes: --no-check.
+  const test = [
+    "test",
+    "--allow-all",
+    "--no-check",
+    ...(SKIPS.length ? ["--filter", excluding(SKIPS.map((s) => s.test))] : []),
+    ...files,
+  ];
+  const argv = [
+    ...prefix,
+    qemuPath,
+    "-L",
+    SYSROOT,
+    deno,
+    "run",
+    "--allow-all",
+    "tests/leftovers.ts",
+    deno,
+    ...test,
+  ];
+  const status = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: ROOT,
+    env: { QEMU_LD_PREFIX: SYSROOT },
+    stdin: "null",
+  }).spawn();
+  const { code, success } = await status.status;
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  for (const { test, reason } of SKIPS) console.log(`test:aarch64: SKIPPED "${test}": ${reason}`);
+  console.log(`test:aarch64: ${success ? "passed" : "FAILED"} in ${seconds} s`);
+  Deno.exit(success ? 0 : code || 1);
+}
