@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Channel, type Codec, codecs } from "../mod.ts";
 import { SLAB_MESSAGE_MAX, SLAB_SIZE } from "../src/channel/slab.ts";
-import { ipcTest, thrown } from "./helpers.ts";
+import { fixture, ipcTest, runDeno, thrown } from "./helpers.ts";
 
 /** Bytes that say which message they belong to: `length` bytes, each `(seed + i) & 255`. */
 function pattern(length: number, seed: number): Uint8Array {
@@ -301,3 +301,14 @@ ipcTest(
     await assert.rejects(promise!, TypeError);
   },
 );
+
+ipcTest("a closed handle keeps no slab alive; a copy it handed out keeps its own", async () => {
+  const flags = ["--allow-ffi", "--v8-flags=--expose-gc"];
+  const script = fixture("channel_slab_gc.ts");
+  const dropped = await runDeno(script, [], { flags, timeout: 30_000 });
+  assert.equal(dropped.code, 0, dropped.stderr);
+  assert.equal(dropped.stdout.trim(), "freed true -");
+  const held = await runDeno(script, ["hold"], { flags, timeout: 30_000 });
+  assert.equal(held.code, 0, held.stderr);
+  assert.equal(held.stdout.trim(), "held true 7");
+});

@@ -782,6 +782,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     // (A ring whose buffer was transferred away cannot be read from here any more.)
     if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
     releaseWhenUnreachable.unregister(this);
+    this.#slabs.clear(); // copies handed out keep their slab; the handle keeps none
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
