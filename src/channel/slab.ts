@@ -25,7 +25,8 @@
  *   {@linkcode SLAB_SIZE}-byte ArrayBuffer shared with the messages received just before and
  *   after it; a slab is never reused, only dropped when full, so a held message never changes.
  *   Holding one message keeps its whole slab alive: at most {@linkcode SLAB_SIZE} bytes per held
- *   message (`message.buffer` is that slab). `message.slice()` keeps only its own bytes.
+ *   message (`message.buffer` is that slab). `message.slice()` keeps only its own bytes. An
+ *   open handle keeps its current slab too, until it fills or the handle closes.
  * - A larger message gets an ArrayBuffer of its own.
  * - `receiveInto(buffer)` copies into the caller's buffer and allocates nothing.
  *
