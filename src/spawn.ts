@@ -39,7 +39,14 @@ import {
 import { opaque } from "../ffi/layout.ts";
 import { type Libc, libc } from "../ffi/libc.ts";
 import { requireSpawnPermission } from "./_permissions.ts";
-import { INT_MAX } from "./_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  INT_MAX,
+  optionalBoolean,
+  optionsObject,
+  validateInteger,
+} from "./_validate.ts";
 import { readLink } from "./_proc.ts";
 import { openPidfd, signalChild, watchChild } from "./_reaper.ts";
 import { check, systemError } from "./errors.ts";
@@ -157,6 +164,7 @@ export interface ChildOutput {
  * ```
  */
 export function decodeWaitStatus(waitStatus: number): ChildStatus {
+  validateInteger(waitStatus, "wait status", -1, INT_MAX, "as waitpid() gives it; -1: lost");
   if (waitStatus === -1) return { state: "lost", success: false };
   const low = waitStatus & 0x7f;
   if (low === 0) {
@@ -171,6 +179,9 @@ export function decodeWaitStatus(waitStatus: number): ChildStatus {
     success: false,
   };
 }
+
+/** The module's key to the constructor: `new ChildProcess()` from outside is a TypeError. */
+const token = new ConstructorToken("ChildProcess", "spawn() or spawnDeno()");
 
 let createChild: (
   pid: number,
@@ -212,15 +223,19 @@ export class ChildProcess implements AsyncDisposable {
   readonly #killGrace: number;
 
   static {
-    createChild = (pid, pgid, stdio, killGrace) => new ChildProcess(pid, pgid, stdio, killGrace);
+    createChild = (pid, pgid, stdio, killGrace) =>
+      new ChildProcess(token, pid, pgid, stdio, killGrace);
   }
 
   private constructor(
+    key: ConstructorToken,
     pid: number,
     pgid: number,
-    [stdin, stdout, stderr]: [WriteEnd | null, ReadEnd | null, ReadEnd | null],
+    stdio: [WriteEnd | null, ReadEnd | null, ReadEnd | null],
     killGrace: number,
   ) {
+    token.check(key);
+    const [stdin, stdout, stderr] = stdio;
     this.pid = pid;
     this.pgid = pgid;
     this.stdin = stdin;
@@ -359,13 +374,18 @@ export class ChildProcess implements AsyncDisposable {
  */
 export function spawn(command: string, options: SpawnOptions = {}): ChildProcess {
   if (typeof command !== "string" || command.length === 0 || command.includes("\0")) {
-    throw new TypeError(`Cannot spawn ${String(command)}: the command must be a non-empty string`);
+    throw new TypeError(
+      `Cannot spawn ${describe(command)}: the command must be a non-empty string without NUL`,
+    );
   }
+  options = optionsObject(options, "spawn() options");
+  optionalBoolean(options.clearEnv, "clearEnv");
+  optionalBoolean(options.resetSignals, "resetSignals");
   const args = validateStrings(options.args ?? [], command, "argument");
   const cwd = options.cwd instanceof URL ? decodeURIComponent(options.cwd.pathname) : options.cwd;
   if (cwd !== undefined) validateStrings([cwd], command, "working directory");
   const extraFds = validateFds(options.fds, command);
-  const mask = (options.signalMask ?? []).map(signalNumber);
+  const mask = validateList(options.signalMask, command, "signalMask").map(signalNumber);
   const killGrace = validateKillGrace(options.killGrace, command);
   const group = validateGroup(options.processGroup, command);
   const environment = buildEnvironment(options, command);
@@ -446,9 +466,10 @@ export function spawnDeno(module: string | URL, options: SpawnDenoOptions = {}):
   const specifier = module instanceof URL ? module.href : module;
   if (typeof specifier !== "string" || specifier === "" || specifier.startsWith("-")) {
     throw new TypeError(
-      `Cannot spawn Deno for ${String(module)}: module must be a path or URL (not a flag)`,
+      `Cannot spawn Deno for ${describe(module)}: module must be a path or URL (not a flag)`,
     );
   }
+  options = optionsObject(options, "spawnDeno() options");
   const flags = [
     "run",
     "--no-prompt",
@@ -457,7 +478,7 @@ export function spawnDeno(module: string | URL, options: SpawnDenoOptions = {}):
   ];
   return spawn(Deno.execPath(), {
     ...options,
-    args: [...flags, specifier, ...(options.args ?? [])],
+    args: [...flags, specifier, ...validateStrings(options.args ?? [], specifier, "argument")],
   });
 }
 
@@ -515,7 +536,7 @@ function validateDenoFlags(flags: unknown, module: string): string[] {
   for (const flag of flags as unknown[]) {
     if (typeof flag !== "string" || !flag.startsWith("-") || flag.includes("\0")) {
       throw new TypeError(
-        `Cannot spawn Deno for "${module}": denoFlags entry ${String(flag)} must be a flag ` +
+        `Cannot spawn Deno for "${module}": denoFlags entry ${describe(flag)} must be a flag ` +
           `starting with "-", without NUL`,
       );
     }
@@ -525,14 +546,23 @@ function validateDenoFlags(flags: unknown, module: string): string[] {
 
 function validateStrings(values: readonly string[], command: string, what: string): string[] {
   if (!Array.isArray(values)) {
-    throw new TypeError(`Cannot spawn "${command}": args must be an array`);
+    throw new TypeError(`Cannot spawn "${command}": args ${describe(values)} must be an array`);
   }
   for (const value of values) {
     if (typeof value !== "string" || value.includes("\0")) {
       throw new TypeError(
-        `Cannot spawn "${command}": ${what} ${String(value)} must be a string without NUL`,
+        `Cannot spawn "${command}": ${what} ${describe(value)} must be a string without NUL`,
       );
     }
+  }
+  return [...values];
+}
+
+/** An optional array option, such as `signalMask`: `undefined` is `[]`, a non-array a TypeError. */
+function validateList<T>(values: readonly T[] | undefined, command: string, what: string): T[] {
+  if (values === undefined) return [];
+  if (!Array.isArray(values)) {
+    throw new TypeError(`Cannot spawn "${command}": ${what} ${describe(values)} must be an array`);
   }
   return [...values];
 }
@@ -540,13 +570,29 @@ function validateStrings(values: readonly string[], command: string, what: strin
 function validateFds(fds: SpawnOptions["fds"], command: string): Map<number, number> {
   const result = new Map<number, number>();
   if (fds === undefined) return result;
-  const pairs: Iterable<readonly [number | string, FdLike]> = Symbol.iterator in Object(fds)
-    ? fds as Iterable<readonly [number, FdLike]>
+  if (typeof fds !== "object" || fds === null) {
+    throw new TypeError(
+      `Cannot spawn "${command}": fds ${describe(fds)} must be an object, a Map or an array ` +
+        "of [child fd, descriptor] pairs",
+    );
+  }
+  const pairs: Iterable<unknown> = Symbol.iterator in fds
+    ? fds as Iterable<unknown>
     : Object.entries(fds);
-  for (const [key, fd] of pairs) {
+  for (const pair of pairs) {
+    if (!Array.isArray(pair)) {
+      throw new TypeError(
+        `Cannot spawn "${command}": fds entry ${
+          describe(pair)
+        } must be a [child fd, descriptor] pair`,
+      );
+    }
+    const [key, fd] = pair as [unknown, FdLike];
     const childFd = typeof key === "string" ? Number(key) : key;
     if (typeof childFd !== "number" || !Number.isInteger(childFd)) {
-      throw new TypeError(`Cannot spawn "${command}": child fd ${String(key)} must be an integer`);
+      throw new TypeError(
+        `Cannot spawn "${command}": child fd ${describe(key)} must be an integer`,
+      );
     }
     if (childFd < 3 || childFd > 255) {
       throw new RangeError(
@@ -565,7 +611,9 @@ function validateFds(fds: SpawnOptions["fds"], command: string): Map<number, num
 function validateKillGrace(killGrace: unknown, command: string): number {
   if (killGrace === undefined) return 2000;
   if (typeof killGrace !== "number") {
-    throw new TypeError(`Cannot spawn "${command}": killGrace must be a number of ms`);
+    throw new TypeError(
+      `Cannot spawn "${command}": killGrace ${describe(killGrace)} must be a number of ms`,
+    );
   }
   if (!(killGrace >= 0)) {
     throw new RangeError(
@@ -593,12 +641,13 @@ function setLongTimeout(callback: () => void, ms: number): () => void {
 
 function validateGroup(group: boolean | number | undefined, command: string): boolean | number {
   if (group === undefined || typeof group === "boolean") return group ?? false;
-  if (!Number.isSafeInteger(group) || group <= 0) {
-    throw new RangeError(
-      `Cannot spawn "${command}": processGroup ${group} must be true or a pgid > 0`,
-    );
-  }
-  return group;
+  return validateInteger(
+    group,
+    "processGroup",
+    1,
+    INT_MAX,
+    "true for a new group, or the pgid of a group to join",
+  );
 }
 
 /** The parent's environment, read from libc's `environ` (as `Deno.Command` merges it). */
@@ -624,6 +673,11 @@ function buildEnvironment(
 ): Record<string, string> | undefined {
   if (options.env === undefined && !options.clearEnv) return undefined;
   const added = options.env ?? {};
+  if (typeof added !== "object") {
+    throw new TypeError(
+      `Cannot spawn "${command}": env ${describe(added)} must be an object of strings`,
+    );
+  }
   for (const [key, value] of Object.entries(added)) {
     if (
       key === "" || key.includes("=") || key.includes("\0") || typeof value !== "string" ||
@@ -724,7 +778,9 @@ function planDescriptors(
         plan.mapping.set(childFd, childEnd.fd);
       } else if (typeof choice === "string") {
         throw new TypeError(
-          `Cannot spawn "${command}": stdio "${choice}" must be "inherit", "null", "piped" or a descriptor`,
+          `Cannot spawn "${command}": stdio ${
+            describe(choice)
+          } must be "inherit", "null", "piped" or a descriptor`,
         );
       } else {
         plan.mapping.set(childFd, peekFd(choice, `stdio fd ${childFd}`));

@@ -659,3 +659,62 @@ ipcTest("killGrace must be a number of ms >= 0 or Infinity", () => {
   }
   assert.deepEqual(zombiesAndChildren().children, [], "nothing was spawned");
 });
+
+/** An assert.throws() matcher: an error of `kind` whose message includes `text`. */
+function failsWith(kind: new (...args: never[]) => Error, text: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+    assert.ok(error.message.includes(text), `"${error.message}" lacks "${text}"`);
+    return true;
+  };
+}
+
+ipcTest(
+  "hostile spawn options are TypeErrors or RangeErrors of their own, and spawn nothing",
+  () => {
+    const hostile = Object.create(null);
+    const cases: [() => unknown, new (...args: never[]) => Error, string][] = [
+      [() => spawn("/dev/null", { fds: null as never }), TypeError, "fds null must be"],
+      [() => spawn("/dev/null", { fds: 3 as never }), TypeError, "fds 3 must be"],
+      [() => spawn("/dev/null", { fds: [3] as never }), TypeError, "fds entry 3 must be"],
+      [() => spawn("/dev/null", { fds: [[hostile, 1]] as never }), TypeError, "child fd an object"],
+      [() => spawn("/dev/null", { fds: [[Symbol("k"), 1]] as never }), TypeError, "Symbol(k)"],
+      [() => spawn("/dev/null", null as never), TypeError, "spawn() options"],
+      [() => spawn("/dev/null", "x" as never), TypeError, "spawn() options"],
+      [() => spawnDeno("x.ts", [] as never), TypeError, "spawnDeno() options"],
+      [() => spawnDeno("x.ts", { args: "a" as never }), TypeError, "must be an array"],
+      [() => spawn(hostile), TypeError, "non-empty string"],
+      [() => spawnDeno(hostile), TypeError, "module must be a path"],
+      [() => spawn("/dev/null", { args: [hostile] }), TypeError, "argument an object"],
+      [() => spawn("/dev/null", { signalMask: "SIGINT" as never }), TypeError, "signalMask"],
+      [() => spawn("/dev/null", { processGroup: Symbol() as never }), TypeError, "processGroup"],
+      [() => spawn("/dev/null", { processGroup: 2 ** 31 }), RangeError, "processGroup"],
+      [() => spawn("/dev/null", { killGrace: hostile }), TypeError, "killGrace"],
+      [() => spawn("true", { stdin: hostile }), TypeError, "stdio fd 0"],
+      [() => spawn("/dev/null", { env: 5 as never }), TypeError, "env 5"],
+      [() => spawn("/dev/null", { clearEnv: "yes" as never }), TypeError, "clearEnv"],
+    ];
+    for (const [i, [call, kind, text]] of cases.entries()) {
+      assert.throws(call, failsWith(kind, text), `case ${i}`);
+    }
+    assert.deepEqual(zombiesAndChildren().children, [], "nothing was spawned");
+  },
+);
+
+Deno.test("decodeWaitStatus() refuses what is no wait status with a TypeError or RangeError", () => {
+  for (const bad of [0n, "0", null, undefined, Object.create(null), Symbol()]) {
+    assert.throws(() => decodeWaitStatus(bad as never), failsWith(TypeError, "wait status"));
+  }
+  for (const bad of [NaN, 1.5, -2, 2 ** 31, Infinity]) {
+    assert.throws(() => decodeWaitStatus(bad), failsWith(RangeError, "wait status"));
+  }
+  assert.deepEqual(decodeWaitStatus(-0), { state: "exited", code: 0, success: true });
+  assert.deepEqual(decodeWaitStatus(-1), { state: "lost", success: false });
+});
+
+Deno.test("new ChildProcess() from JavaScript is a TypeError", () => {
+  const child = spawn("true");
+  const Unchecked = child.constructor as new (...args: unknown[]) => unknown;
+  assert.throws(() => new Unchecked(-1, {}, null, 0), failsWith(TypeError, "Illegal constructor"));
+  return child.status.then(() => {});
+});
