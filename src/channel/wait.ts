@@ -43,7 +43,10 @@ export const SPIN_MS = 0.02;
  */
 export const ADAPTIVE_MAX_MS = 1;
 
-/** How long the last async wait of each handle and side lasted, in ms (the adaptive budget). */
+/**
+ * How long the last async wait of each handle and side that outlasted the spin lasted, in ms
+ * (for the adaptive budget).
+ */
 const lastWaits = new WeakMap<WaitHost, [receive: number, send: number]>();
 
 /**
@@ -255,21 +258,22 @@ export async function waitAsync<R>(
   attempt: () => R | undefined,
 ): Promise<R> {
   const cells = host.cells;
-  const started = performance.now();
   spin(cells, receiving, host.seen(receiving));
+  // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
+  const slow = unmoved(cells, receiving, host.seen(receiving));
+  const started = slow ? performance.now() - SPIN_MS : 0;
+  const budget = slow
+    ? adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], validateWaitOptions(options, what))
+    : 0;
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
   let sliceStarted = 0;
   let wakeAlls = 0;
   const wake = () => wakeAll(cells, host.data, host.space); // an abort must not wait for the slice
-  const timeout = validateWaitOptions(options, what);
-  const budget = adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], timeout);
   options.signal?.addEventListener("abort", wake);
   host.begin();
   try {
-    if (budget > 0 && unmoved(cells, receiving, host.seen(receiving))) {
-      await spinAcrossTurns(host, receiving, budget, options.signal);
-    }
+    if (budget > 0) await spinAcrossTurns(host, receiving, budget, options.signal);
     return await waitUntil<R>(options, {
       what,
       slice: CHANNEL_SLICE_MS,
@@ -294,7 +298,7 @@ export async function waitAsync<R>(
       assertOpen: host.assertOpen,
     });
   } finally {
-    lastWaitsOf(host)[receiving ? 0 : 1] = performance.now() - started;
+    if (slow) lastWaitsOf(host)[receiving ? 0 : 1] = performance.now() - started;
     options.signal?.removeEventListener("abort", wake);
     host.end();
   }
