@@ -21,7 +21,7 @@
 import { EPERM, ESRCH, SIGNAL_ALIASES, SIGNAL_MAX, SIGNALS } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { requireRunPermission } from "./_permissions.ts";
-import { validatePid, validateProcessGroup } from "./_validate.ts";
+import { describe, validatePid, validateProcessGroup } from "./_validate.ts";
 import { check, systemError } from "./errors.ts";
 
 /**
@@ -68,13 +68,15 @@ function realtimeRange(): [min: number, max: number] {
 export function signalNumber(signal: SignalLike): number {
   if (typeof signal === "number") {
     if (!Number.isInteger(signal) || signal < 1 || signal > SIGNAL_MAX) {
-      throw new RangeError(`Cannot use signal ${signal}: signals are numbered 1 to ${SIGNAL_MAX}`);
+      throw new RangeError(
+        `Cannot use signal ${describe(signal)}: signals are numbered 1 to ${SIGNAL_MAX}`,
+      );
     }
     return signal;
   }
   if (typeof signal !== "string") {
     throw new TypeError(
-      `Cannot use signal ${String(signal)}: give a name such as "SIGTERM" or a number`,
+      `Cannot use signal ${describe(signal)}: give a name such as "SIGTERM" or a number`,
     );
   }
   // Own properties only: "toString" or "__proto__" must not find Object.prototype's.
@@ -88,7 +90,7 @@ export function signalNumber(signal: SignalLike): number {
   if (reserved) return Number(reserved[1]);
   const realtime = REALTIME.exec(signal);
   if (!realtime) {
-    throw new TypeError(`Cannot use signal "${signal}": it is not a signal of Linux`);
+    throw new TypeError(`Cannot use signal ${describe(signal)}: it is not a signal of Linux`);
   }
   const [min, max] = realtimeRange();
   const [, end, sign, offset] = realtime;
@@ -216,7 +218,7 @@ function validateListenable(signal: unknown): asserts signal is Deno.Signal {
   const number = signalNumber(signal as SignalLike);
   if (typeof signal !== "string" || number === 9 || number === 19 || number > 31) {
     throw new TypeError(
-      `Cannot listen for ${String(signal)}: Deno listens only for named classic signals, ` +
+      `Cannot listen for ${describe(signal)}: Deno listens only for named classic signals, ` +
         `and SIGKILL and SIGSTOP cannot be caught`,
     );
   }
@@ -231,7 +233,8 @@ function validateListenable(signal: unknown): asserts signal is Deno.Signal {
  * @param signal The signal, such as `"SIGUSR1"`.
  * @param handler Called with the signal's name.
  * @returns A Disposable that removes the listener.
- * @throws {TypeError} for an unknown signal, or one that cannot be listened for (SIGKILL).
+ * @throws {TypeError} for an unknown signal, or one that cannot be listened for (SIGKILL), or
+ * a `handler` that is not a function.
  * @example
  * ```ts
  * import { onSignal } from "@posix/ipc/signal";
@@ -241,6 +244,11 @@ function validateListenable(signal: unknown): asserts signal is Deno.Signal {
  */
 export function onSignal(signal: Deno.Signal, handler: (signal: Deno.Signal) => void): Disposable {
   validateListenable(signal);
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `Cannot listen for ${signal}: the handler ${describe(handler)} must be a function`,
+    );
+  }
   const listener = () => handler(signal);
   Deno.addSignalListener(signal, listener);
   let listening = true;

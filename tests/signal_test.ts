@@ -147,3 +147,32 @@ Deno.test("prototype keys are no signal names", () => {
     assert.throws(() => signals(name as "SIGINT"), TypeError, name);
   }
 });
+
+/** An assert.throws() matcher: an error of `kind` whose message includes `text`. */
+function failsWith(kind: new (...args: never[]) => Error, text: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+    assert.ok(error.message.includes(text), `"${error.message}" lacks "${text}"`);
+    return true;
+  };
+}
+
+Deno.test("hostile signals are TypeErrors or RangeErrors naming the value, never engine errors", () => {
+  const hostile = [Object.create(null), Symbol("s"), { toString: null, valueOf: null }, 15n];
+  for (const bad of hostile) {
+    assert.throws(() => signalNumber(bad), failsWith(TypeError, "give a name such as"));
+    assert.throws(() => signalName(bad), failsWith(TypeError, "give a name such as"));
+    assert.throws(() => onSignal(bad, () => {}), failsWith(TypeError, "give a name such as"));
+    assert.throws(() => signals(bad), failsWith(TypeError, "give a name such as"));
+  }
+  assert.throws(() => signalNumber(-0), failsWith(RangeError, "signal -0"));
+});
+
+Deno.test("onSignal() with a handler that is no function is a TypeError, and listens to nothing", () => {
+  for (const bad of [null, undefined, 5, "handler", {}, Object.create(null)]) {
+    assert.throws(
+      () => onSignal("SIGUSR2", bad as never),
+      failsWith(TypeError, "must be a function"),
+    );
+  }
+});
