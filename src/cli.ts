@@ -42,7 +42,7 @@ import {
 } from "./_inventory.ts";
 import { type IpcLimit, limits } from "./_limits.ts";
 import { paint, table } from "./_table.ts";
-import { formatBytes } from "./_validate.ts";
+import { describe as describeValue, formatBytes } from "./_validate.ts";
 
 export type { IpcKind, IpcObject, IpcProcess, IpcState } from "./_inventory.ts";
 export type { IpcLimit } from "./_limits.ts";
@@ -134,6 +134,8 @@ class UsageError extends Error {}
  * @param args The arguments after the program name, such as `["ls", "--json"]`.
  * @param output Where to write; the process's stdout and stderr by default.
  * @returns The exit code: 0 done, 1 an object could not be found or removed, 2 a usage error.
+ * @throws {TypeError} (the promise rejects) when `args` is not an array of strings or `output`
+ * lacks its `out` and `err` functions, before anything is listed or removed.
  *
  * @example
  * ```ts
@@ -150,6 +152,7 @@ class UsageError extends Error {}
  */
 // deno-lint-ignore require-await
 export async function main(args: string[], output: CliOutput = terminal()): Promise<number> {
+  validateMainArguments(args, output);
   try {
     const [command, ...rest] = args;
     switch (command) {
@@ -175,6 +178,26 @@ export async function main(args: string[], output: CliOutput = terminal()): Prom
     output.err(`ipc: ${error.message}`);
     output.err(`Run "ipc --help" for usage.`);
     return 2;
+  }
+}
+
+/** Checks main()'s own arguments: a TypeError here is the caller's bug, not a usage error. */
+function validateMainArguments(args: unknown, output: unknown): void {
+  if (!Array.isArray(args) || !args.every((arg) => typeof arg === "string")) {
+    throw new TypeError(
+      `Cannot run ipc with args ${describeValue(args)}: give an array of strings`,
+    );
+  }
+  const { out, err, color } = typeof output === "object" && output !== null
+    ? output as Partial<Record<keyof CliOutput, unknown>>
+    : {};
+  if (typeof out !== "function" || typeof err !== "function") {
+    throw new TypeError(
+      `Cannot run ipc with output ${describeValue(output)}: give { out(line), err(line), color }`,
+    );
+  }
+  if (color !== undefined && typeof color !== "boolean") {
+    throw new TypeError(`Cannot run ipc with output.color ${describeValue(color)}: give a boolean`);
   }
 }
 

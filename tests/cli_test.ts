@@ -361,3 +361,29 @@ ipcTest("ipc ls prints an aligned table without colour when not on a terminal", 
   assert.match(row, /0600 .* in use +kept: open or mapped by 1 process$/);
   assert.match(header!, /STATE +WHY$/);
 });
+
+Deno.test("main() with bad args or output rejects with a TypeError before doing anything", async () => {
+  const { main } = await import("../src/cli.ts");
+  const lines: string[] = [];
+  const good = { out: (line: string) => lines.push(line), err: () => {}, color: false };
+  const badOutputs = ["", null, 5, {}, { out: () => {} }, Object.create(null), {
+    ...good,
+    color: 1,
+  }];
+  for (const output of badOutputs) {
+    await assert.rejects(
+      main(["ls"], output as never),
+      (error: unknown) =>
+        error instanceof TypeError && /Cannot run ipc with output/.test(error.message),
+    );
+  }
+  for (const args of [null, "ls", [Symbol()], [1], Object.create(null)]) {
+    await assert.rejects(
+      main(args as never, good),
+      (error: unknown) =>
+        error instanceof TypeError && /Cannot run ipc with args/.test(error.message),
+    );
+  }
+  assert.deepEqual(lines, []);
+  assert.equal(await main(["help"], good), 0);
+});
