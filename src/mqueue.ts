@@ -40,6 +40,7 @@ import { mq_attr } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import {
   ConstructorToken,
+  describe,
   formatBytes,
   optionsObject,
   validateBoolean,
@@ -554,8 +555,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   /** Checks a message and its priority before any syscall. */
   #message(data: Uint8Array | string, priority = 0): [Uint8Array, number] {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (!(bytes instanceof Uint8Array)) {
-      throw new TypeError(`Cannot send to ${this.#label}: a message is a Uint8Array or a string`);
+    if (
+      !(bytes instanceof Uint8Array) ||
+      (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached)
+    ) {
+      throw new TypeError(
+        `Cannot send ${describe(data)} to ${this.#label}: a message is a string or a ` +
+          `Uint8Array whose buffer was not transferred away`,
+      );
     }
     if (bytes.length > this.#messageSize) {
       throw new RangeError(

@@ -317,3 +317,17 @@ ipcTest("new MessageQueue() from JavaScript is refused: the constructor is priva
   );
   queue.sendSync("still open");
 });
+
+ipcTest(
+  "a message whose buffer was transferred away is a TypeError, never sent as empty",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("detached"));
+    const bytes = new Uint8Array([1, 2, 3]);
+    bytes.buffer.transfer();
+    const refused = { name: "TypeError", message: /transferred/ };
+    assert.throws(() => queue.trySend(bytes), refused);
+    assert.throws(() => queue.sendSync(bytes), refused);
+    await assert.rejects(queue.send(bytes), refused);
+    assert.equal(queue.attributes.currentMessages, 0);
+  },
+);

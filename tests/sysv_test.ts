@@ -440,3 +440,14 @@ ipcTest(
     assert.ok(used < 200, `the wait used ${used} ms of CPU in 500 ms: it spun`);
   },
 );
+
+ipcTest(
+  "send() of a message whose buffer was transferred away is a TypeError naming why",
+  async () => {
+    using queue = SysVMessageQueue.create(IPC_PRIVATE);
+    const bytes = new Uint8Array([1, 2, 3]);
+    bytes.buffer.transfer();
+    await assert.rejects(queue.send(1, bytes), { name: "TypeError", message: /transferred/ });
+    assert.equal(queue.stat().messages, 0);
+  },
+);

@@ -21,6 +21,7 @@ import { errno, libc } from "../../ffi/libc.ts";
 import {
   cKey,
   ConstructorToken,
+  describe,
   optionsObject,
   validateBoolean,
   validateInteger,
@@ -247,8 +248,14 @@ export class SysVMessageQueue implements Disposable {
       "types are integers from 1",
     );
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (!(bytes instanceof Uint8Array)) {
-      throw new TypeError("Cannot send: a message is a Uint8Array or a string");
+    if (
+      !(bytes instanceof Uint8Array) ||
+      (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached)
+    ) {
+      throw new TypeError(
+        `Cannot send ${describe(data)} to ${this.#label}: a message is a string or a ` +
+          `Uint8Array whose buffer was not transferred away`,
+      );
     }
     if (bytes.length > this.#maxSize) {
       throw new RangeError(
