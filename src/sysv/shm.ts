@@ -384,6 +384,8 @@ export class SysVSharedMemory implements Disposable {
    * @param options `readOnly`: map it read-only (copies through `read()` only).
    * @returns The attachment; detach it, or use `using`. Closing the segment handle detaches
    * the attachments made through it.
+   * @throws {TypeError} for options that are not an object, or a `readOnly` that is not a boolean.
+   * @throws {Deno.errors.BadResource} when this handle is closed.
    * @example
    * ```ts
    * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
