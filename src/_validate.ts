@@ -187,26 +187,6 @@ export function validateMode(mode: unknown): number {
   return mode + 0; // -0 as 0
 }
 
-/**
- * Checks a flag: `true` or `false`, nothing that merely converts to one (`"false"` is truthy,
- * and taking it as `true` would do what the caller did not ask). A TypeError names the flag.
- *
- * @param value The value given.
- * @param what The flag, as the message names it: "persist", "noWait".
- * @returns `value`, now known to be a boolean.
- * @example
- * ```ts
- * import { validateBoolean } from "./_validate.ts";
- * validateBoolean(true, "persist"); // true
- * ```
- */
-export function validateBoolean(value: unknown, what: string): boolean {
-  if (typeof value !== "boolean") {
-    throw new TypeError(`Cannot use ${what} ${describe(value)}: it must be true or false`);
-  }
-  return value;
-}
-
 /** Formats a byte count for messages: "512 bytes", "64 KiB", "1.5 GiB". */
 export function formatBytes(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];

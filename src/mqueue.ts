@@ -42,8 +42,8 @@ import {
   ConstructorToken,
   describe,
   formatBytes,
+  optionalBoolean,
   optionsObject,
-  validateBoolean,
   validateInteger,
   validateMode,
   validateName,
@@ -241,7 +241,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     const maxMessages = validateCount(given.maxMessages ?? 10, "maxMessages", "messages");
     const messageSize = validateCount(given.messageSize ?? 8192, "messageSize", "bytes");
     const mode = validateMode(given.mode ?? 0o600);
-    const persist = validateBoolean(given.persist ?? false, "persist");
+    const persist = optionalBoolean(given.persist, "persist") ?? false;
     const attributes = new BigInt64Array(mq_attr.size / 8);
     attributes[mq_attr.mq_maxmsg / 8] = BigInt(maxMessages);
     attributes[mq_attr.mq_msgsize / 8] = BigInt(messageSize);
@@ -283,8 +283,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   static open(name: string, options: OpenMessageQueueOptions = {}): MessageQueue {
     validateName(name, "message queue");
     const given = optionsObject(options, "MessageQueue.open() options");
-    const read = validateBoolean(given.read ?? true, "read");
-    const write = validateBoolean(given.write ?? true, "write");
+    const read = optionalBoolean(given.read, "read") ?? true;
+    const write = optionalBoolean(given.write, "write") ?? true;
     if (!read && !write) {
       throw new TypeError(`Cannot open message queue "${name}": open it for read, write or both`);
     }

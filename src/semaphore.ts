@@ -39,8 +39,8 @@ import { markOwnedSemaphore } from "./_owned.ts";
 import { place } from "./_placement.ts";
 import {
   ConstructorToken,
+  optionalBoolean,
   optionsObject,
-  validateBoolean,
   validateInteger,
   validateMode,
   validateName,
@@ -189,7 +189,7 @@ export class Semaphore implements Disposable {
     );
     const value = validateValue(given ?? 0);
     const mode = validateMode(givenMode ?? 0o600);
-    const persist = validateBoolean(givenPersist ?? false, "persist");
+    const persist = optionalBoolean(givenPersist, "persist") ?? false;
     const sem = libc().sem_open(cstring(name), O_CREAT | O_EXCL, mode, value);
     if (sem === null) {
       throw systemError(errno(), "sem_open", { action: "create semaphore", objectName: name });

@@ -283,7 +283,7 @@ ipcTest("MessageQueue options: hostile sizes and flags are argument errors, neve
     );
   }
   using queue = MessageQueue.create(uniqueName("flags"));
-  for (const flag of ["false", 0, 1, Object.create(null)]) {
+  for (const flag of ["false", 0, 1, null, Object.create(null)]) {
     assert.throws(() => MessageQueue.open(queue.name, { read: flag as never }), {
       name: "TypeError",
       message: /read/,

@@ -264,7 +264,7 @@ ipcTest(
         message: /options/,
       });
     }
-    for (const persist of ["false", 0, 1]) {
+    for (const persist of ["false", 0, 1, null]) {
       assert.throws(() => Semaphore.create(uniqueName("persist"), { persist: persist as never }), {
         name: "TypeError",
         message: /persist/,

@@ -386,7 +386,7 @@ ipcTest(
   "semaphore set flags must be booleans: noWait: 1 never turns a wait into a spin",
   async () => {
     using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
-    for (const flag of [1, "true", "false", {}]) {
+    for (const flag of [1, "true", "false", null, {}]) {
       assert.throws(() => set.tryOp([{ index: 0, delta: -1, noWait: flag as never }]), {
         name: "TypeError",
         message: /noWait/,

@@ -22,8 +22,8 @@ import {
   cKey,
   ConstructorToken,
   describe,
+  optionalBoolean,
   optionsObject,
-  validateBoolean,
   validateInteger,
   validateKey,
   validateMode,
@@ -176,7 +176,7 @@ export class SysVMessageQueue implements Disposable {
     const unsigned = validateKey(key, "message queue");
     const given = optionsObject(options, "SysVMessageQueue.create() options");
     const mode = validateMode(given.mode ?? 0o600);
-    const persist = validateBoolean(given.persist ?? false, "persist");
+    const persist = optionalBoolean(given.persist, "persist") ?? false;
     const id = libc().msgget(cKey(unsigned), IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -265,7 +265,7 @@ export class SysVMessageQueue implements Disposable {
       );
     }
     validateWaitOptions(options, `send to ${this.#label}`);
-    const noWait = validateBoolean(options.noWait ?? false, "noWait");
+    const noWait = optionalBoolean(options.noWait, "noWait") ?? false;
     const message = new Uint8Array(8 + bytes.length);
     new DataView(message.buffer).setBigInt64(0, BigInt(checkedType), true);
     message.set(bytes, 8);
@@ -332,7 +332,7 @@ export class SysVMessageQueue implements Disposable {
       Number.MAX_SAFE_INTEGER,
       "0: any; above 0: that type; below 0: the lowest type up to its absolute value",
     );
-    const noWait = validateBoolean(given.noWait ?? false, "noWait");
+    const noWait = optionalBoolean(given.noWait, "noWait") ?? false;
     validateWaitOptions(given, `receive from ${this.#label}`);
     const buffer = this.#receiveBuffer;
     return await waitUntil<SysVMessage>(given, {

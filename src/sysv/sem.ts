@@ -28,8 +28,8 @@ import {
   ConstructorToken,
   describe,
   INT_MAX,
+  optionalBoolean,
   optionsObject,
-  validateBoolean,
   validateInteger,
   validateKey,
   validateMode,
@@ -147,7 +147,7 @@ export class SysVSemaphoreSet implements Disposable {
     validateInteger(count, "semaphore set size", 1, INT_MAX, "a set needs 1 or more");
     const given = optionsObject(options, "SysVSemaphoreSet.create() options");
     const mode = validateMode(given.mode ?? 0o600);
-    const persist = validateBoolean(given.persist ?? false, "persist");
+    const persist = optionalBoolean(given.persist, "persist") ?? false;
     const id = libc().semget(cKey(unsigned), count, IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -406,8 +406,8 @@ export class SysVSemaphoreSet implements Disposable {
         SEMVMX,
         "added to the value; negative waits",
       );
-      const undo = validateBoolean(given.undo ?? false, "undo");
-      const dontWait = validateBoolean(given.noWait ?? false, "noWait");
+      const undo = optionalBoolean(given.undo, "undo") ?? false;
+      const dontWait = optionalBoolean(given.noWait, "noWait") ?? false;
       const flags = (undo ? SEM_UNDO : 0) | (dontWait ? IPC_NOWAIT : 0);
       noWait ||= dontWait;
       for (const [view, extra] of [[nowView, IPC_NOWAIT], [blockingView, 0]] as const) {

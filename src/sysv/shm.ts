@@ -20,8 +20,8 @@ import { entombRange } from "../_tomb.ts";
 import {
   cKey,
   ConstructorToken,
+  optionalBoolean,
   optionsObject,
-  validateBoolean,
   validateInteger,
   validateKey,
   validateMode,
@@ -339,7 +339,7 @@ export class SysVSharedMemory implements Disposable {
     const given = optionsObject(options, "SysVSharedMemory.create() options");
     const size = validateSize(given.size, "shared memory size");
     const mode = validateMode(given.mode ?? 0o600);
-    const persist = validateBoolean(given.persist ?? false, "persist");
+    const persist = optionalBoolean(given.persist, "persist") ?? false;
     const id = libc().shmget(cKey(unsigned), BigInt(size), IPC_CREAT | IPC_EXCL | mode);
     if (id < 0) {
       const code = errno();
@@ -398,7 +398,7 @@ export class SysVSharedMemory implements Disposable {
   attach(options: { readOnly?: boolean } = {}): SysVAttachment {
     this.#open();
     const given = optionsObject(options, "SysVSharedMemory.attach() options");
-    const readOnly = validateBoolean(given.readOnly ?? false, "readOnly");
+    const readOnly = optionalBoolean(given.readOnly, "readOnly") ?? false;
     const size = Number(stat(this.id, this.#label).getBigUint64(shmid_ds.shm_segsz, true));
     const pointer = libc().shmat(this.id, null, readOnly ? SHM_RDONLY : 0);
     if (pointer === null || address(pointer) === MAP_FAILED) {
