@@ -36,9 +36,9 @@ export const SPIN_MS = 0.02;
 /**
  * The longest an async waiter keeps looking, one look per turn of the event loop, before it
  * sleeps. bench/fixtures/wake_trials.ts measured it: with 1 ms, a round trip to a sleeping
- * peer took about 0.8× as long as with a sleep right after the spin (the median of five runs;
- * 0.7-0.9×): both processes' wake-ups cost two thread hops, and this spares the one of the side
- * that waits for the answer. An idle waiter still uses nothing: it sleeps once its budget is
+ * peer took about 0.88× as long as with a sleep right after the spin (the median of ten runs,
+ * 0.69-0.99×, shorter in every one): both processes' wake-ups cost two thread hops, and this
+ * spares the one of the side that waits for the answer. An idle waiter still uses nothing: it sleeps once its budget is
  * spent. bench/wake_bench.ts compares it with the other ways to wake a sleeping async waiter.
  */
 export const ADAPTIVE_MAX_MS = 1;
