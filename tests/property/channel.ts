@@ -1,0 +1,206 @@
+/**
+ * Properties of @posix/ipc/channel: channels created, opened and adopted with hostile names,
+ * capacities, codecs, roles (prototype keys are no roles) and descriptors, and every member on
+ * live, closed and wrong receivers: sends of hostile values, receives with hostile options, and
+ * waits ended by their timeout, signal or close.
+ *
+ * @module
+ */
+
+import { Channel, codecs } from "../../mod.ts";
+import { uniqueName } from "../helpers.ts";
+import {
+  anyTimeout,
+  either,
+  fc,
+  hostile,
+  options,
+  type Ref,
+  ref,
+  waitOptions,
+} from "./arbitraries.ts";
+import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import type { Case, Property, PropertyGroup } from "./harness.ts";
+import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
+
+let watch: FdWatch;
+
+const name = fc.oneof(
+  { weight: 3, arbitrary: ref("name", "fresh") },
+  { weight: 2, arbitrary: ref("name", "existing") },
+  { weight: 4, arbitrary: hostile },
+);
+
+const codec = fc.oneof(
+  fc.constantFrom(codecs.bytes, codecs.text, codecs.json, codecs.structured),
+  fc.constantFrom({ name: "x", encode: () => new Uint8Array(1), decode: () => 1 }, { name: "x" }, {
+    encode: 1,
+    decode: 2,
+  }),
+);
+
+const role = fc.constantFrom("send", "receive", "both");
+
+function resolveChannel(marker: Ref, c: Case): unknown {
+  if (marker.kind === "name") {
+    const fresh = uniqueName("prop-ch");
+    if (marker.detail === "existing") {
+      const existing = Channel.create({ name: fresh, capacity: 4096 });
+      c.defer(() => existing.close());
+    }
+    return fresh;
+  }
+  if (marker.kind === "channel") {
+    const channel = Channel.create({ capacity: 4096 });
+    c.defer(() => channel.close());
+    return channel;
+  }
+  return watch.resolve(marker, c);
+}
+
+/** A value for the default (bytes) codec, and hostile ones. */
+const value = either(fc.uint8Array({ maxLength: 64 }), 2);
+
+/** A buffer for receiveInto: large enough, too small (the message has 3 bytes), detached, hostile. */
+const intoBuffer = fc.oneof(
+  either(fc.uint8Array({ maxLength: 8 }), 2),
+  fc.constant(null).map(() => {
+    const detached = new Uint8Array(8);
+    void detached.buffer.transfer();
+    return detached;
+  }),
+);
+
+/** A channel with a message waiting and room for more: sync calls return at once. */
+function ready(c: Case): Channel {
+  const channel = Channel.create({ capacity: 4096 });
+  channel.trySend(new Uint8Array([1, 2, 3]));
+  c.defer(() => channel.close());
+  return channel;
+}
+
+export const group: PropertyGroup = {
+  scale: 0.6,
+  covers: [
+    "new Channel",
+    "Channel.create",
+    "Channel.open",
+    "Channel.fromFd",
+    ...[
+      "capacity",
+      "maxMessageSize",
+      "multi",
+      "name",
+      "fd",
+      "closed",
+      "trySend",
+      "send",
+      "sendSync",
+      "tryReceive",
+      "receive",
+      "receiveSync",
+      "tryReceiveInto",
+      "receiveInto",
+      "receiveIntoSync",
+      "close",
+      "[Symbol.asyncIterator]",
+      "[Symbol.dispose]",
+    ].map((member) => `Channel.prototype.${member}`),
+  ],
+  properties(): Property[] {
+    watch = new FdWatch();
+    const other = Channel.create({ capacity: 4096 });
+    useOtherHandle(() => Object.create(other));
+    closeOther = () => other.close();
+    return [
+      constructorProperty("Channel", Channel),
+      {
+        name:
+          "Channel.create() makes a channel or refuses its options (prototype keys are no roles)",
+        covers: ["Channel.create"],
+        runs: 2500,
+        args: [
+          options({
+            capacity: fc.constantFrom(1, 4096, 65536, 4097, 2 ** 31),
+            name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
+            mode: fc.constantFrom(0o600, 0o644),
+            persist: fc.constant(false),
+            codec,
+            multi: fc.boolean(),
+            role,
+          }),
+        ],
+        resolve: resolveChannel,
+        call: ([opts]) => Channel.create(opts as never),
+      },
+      {
+        name: "Channel.open() opens a named channel or refuses its name and options",
+        covers: ["Channel.open"],
+        runs: 2000,
+        args: [name, options({ codec, role })],
+        resolve: resolveChannel,
+        call: ([channelName, opts]) => Channel.open(channelName as never, opts as never),
+      },
+      {
+        name: "Channel.fromFd() adopts only a channel's descriptor, never a wrapped one",
+        covers: ["Channel.fromFd"],
+        runs: 2000,
+        args: [
+          fc.oneof(ref("channel"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
+          options({ codec, role }),
+        ],
+        resolve: resolveChannel,
+        call: ([fd, opts]) => Channel.fromFd(fd as never, opts as never),
+        after: () => watch.assertUntouched(),
+      },
+      ...memberProperties<Channel>({
+        name: "Channel",
+        cls: Channel,
+        make: ready,
+        members: {
+          capacity: {},
+          maxMessageSize: {},
+          multi: {},
+          name: {},
+          fd: {},
+          closed: {},
+          trySend: { args: [value], runs: 1500 },
+          send: { args: [value, waitOptions()], runs: 1500 },
+          sendSync: { args: [value, options({ timeout: anyTimeout })], runs: 1500 },
+          tryReceive: { args: [options({ view: fc.boolean() })], runs: 1000 },
+          receive: { args: [options({ view: fc.boolean(), timeout: anyTimeout })], runs: 1000 },
+          receiveSync: { args: [options({ view: fc.boolean(), timeout: anyTimeout })], runs: 1000 },
+          tryReceiveInto: { args: [intoBuffer], runs: 1000 },
+          receiveInto: { args: [intoBuffer, waitOptions()], runs: 1000 },
+          receiveIntoSync: { args: [intoBuffer, options({ timeout: anyTimeout })], runs: 1000 },
+          close: {},
+          "[Symbol.asyncIterator]": {
+            call: (receiver) => {
+              const iterator = Channel.prototype[Symbol.asyncIterator].call(receiver);
+              return iterator.next().finally(() => iterator.return?.());
+            },
+          },
+          "[Symbol.dispose]": {},
+        },
+      }),
+      {
+        name: "a receive on an empty channel ends by its timeout, signal or close",
+        covers: [],
+        runs: 100,
+        args: [waitOptions()],
+        call: ([opts], c) => {
+          const empty = Channel.create({ capacity: 4096 });
+          c.defer(() => empty.close());
+          c.onStall(() => empty.close());
+          return empty.receive(opts as never);
+        },
+      },
+    ];
+  },
+  teardown() {
+    closeOther?.();
+    watch.close();
+  },
+};
+
+let closeOther: (() => void) | undefined;

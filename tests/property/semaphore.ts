@@ -1,0 +1,172 @@
+/**
+ * Properties of @posix/ipc/semaphore: named semaphores with hostile names, values and modes,
+ * semaphores placed at hostile offsets of every kind of memory, and every member on live,
+ * closed and wrong receivers, waits ended by their timeout, signal or close.
+ *
+ * @module
+ */
+
+import { Semaphore } from "../../mod.ts";
+import { uniqueName } from "../helpers.ts";
+import { either, fc, hostile, options, type Ref, ref, waitOptions } from "./arbitraries.ts";
+import type { Case, Property, PropertyGroup } from "./harness.ts";
+import { memory, offset, resolveMemory } from "./memory.ts";
+import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
+
+const name = fc.oneof(
+  { weight: 3, arbitrary: ref("name", "fresh") },
+  { weight: 2, arbitrary: ref("name", "existing") },
+  { weight: 4, arbitrary: hostile },
+);
+
+const value = fc.constantFrom(0, 1, 5, 2 ** 31 - 1);
+
+function resolveSemaphore(marker: Ref, c: Case): unknown {
+  if (marker.kind === "name") {
+    const fresh = uniqueName("prop-sem");
+    if (marker.detail === "existing") {
+      const existing = Semaphore.create(fresh, { value: 1 });
+      c.defer(() => existing.close());
+    } else {
+      c.defer(() => {
+        try {
+          Semaphore.unlink(fresh);
+        } catch {
+          // none was made, or it was removed
+        }
+      });
+    }
+    return fresh;
+  }
+  return resolveMemory(marker, c);
+}
+
+export const group: PropertyGroup = {
+  scale: 0.6,
+  covers: [
+    "new Semaphore",
+    "Semaphore.create",
+    "Semaphore.open",
+    "Semaphore.unlink",
+    "Semaphore.init",
+    "Semaphore.at",
+    ...[
+      "closed",
+      "value",
+      "unsafePointer",
+      "post",
+      "tryWait",
+      "wait",
+      "waitSync",
+      "acquire",
+      "close",
+      "[Symbol.dispose]",
+    ].map((member) => `Semaphore.prototype.${member}`),
+  ],
+  properties(): Property[] {
+    const otherSemaphore = Semaphore.create(uniqueName("prop-sem-other"), { value: 1 });
+    useOtherHandle(() => Object.create(otherSemaphore));
+    closeOther = () => otherSemaphore.close();
+    return [
+      constructorProperty("Semaphore", Semaphore),
+      {
+        name: "Semaphore.create() makes a named semaphore or refuses its name and options",
+        covers: ["Semaphore.create"],
+        runs: 3000,
+        args: [
+          name,
+          options({ value, mode: fc.constantFrom(0o600, 0o644), persist: fc.boolean() }),
+        ],
+        resolve: resolveSemaphore,
+        call: ([semaphoreName, opts]) => Semaphore.create(semaphoreName as never, opts as never),
+      },
+      {
+        name: "Semaphore.open() opens an existing semaphore or refuses",
+        covers: ["Semaphore.open"],
+        runs: 2000,
+        args: [name],
+        resolve: resolveSemaphore,
+        call: ([semaphoreName]) => Semaphore.open(semaphoreName as never),
+      },
+      {
+        name: "Semaphore.unlink() removes a name or refuses it",
+        covers: ["Semaphore.unlink"],
+        runs: 2000,
+        args: [name],
+        resolve: resolveSemaphore,
+        call: ([semaphoreName]) => Semaphore.unlink(semaphoreName as never),
+      },
+      {
+        name: "Semaphore.init() places a semaphore inside shared memory or refuses the place",
+        covers: ["Semaphore.init"],
+        runs: 3000,
+        args: [memory, offset, options({ value })],
+        resolve: resolveSemaphore,
+        call: ([where, at, opts]) => {
+          const semaphore = Semaphore.init(where as never, at as never, opts as never);
+          semaphore.post();
+          semaphore.tryWait();
+          return semaphore;
+        },
+      },
+      {
+        name: "Semaphore.at() opens a placed semaphore or refuses the place",
+        covers: ["Semaphore.at"],
+        runs: 2000,
+        args: [memory, offset],
+        resolve: resolveSemaphore,
+        call: ([where, at]) => {
+          const semaphore = Semaphore.at(where as never, at as never);
+          semaphore.post();
+          return semaphore;
+        },
+      },
+      ...memberProperties<Semaphore>({
+        name: "Semaphore",
+        cls: Semaphore,
+        // Value 1: a sync wait returns at once (a blocking one could not be ended).
+        make: () => Semaphore.create(uniqueName("prop-sem"), { value: 1 }),
+        members: {
+          closed: {},
+          value: {},
+          unsafePointer: {},
+          post: {},
+          tryWait: {},
+          wait: { args: [waitOptions()], runs: 1500 },
+          waitSync: {
+            args: [options({ timeout: fc.constantFrom(0, 10, Infinity, 2 ** 31, 3e9) })],
+            runs: 1500,
+          },
+          acquire: {
+            args: [waitOptions()],
+            runs: 1000,
+            call: async (semaphore, [opts]) => {
+              const permit = await Semaphore.prototype.acquire.call(semaphore, opts as never);
+              permit.release();
+              permit[Symbol.dispose]();
+            },
+          },
+          close: {},
+          "[Symbol.dispose]": {},
+        },
+      }),
+      {
+        name: "a wait on a semaphore at 0 ends by its timeout, signal or close",
+        covers: [],
+        runs: 100,
+        args: [waitOptions(), either(fc.constant(0))],
+        call: (args, c) => {
+          const semaphore = Semaphore.create(uniqueName("prop-sem-zero"));
+          c.defer(() => semaphore.close());
+          c.onStall(() => semaphore.close());
+          return semaphore.wait(args[0] as never);
+        },
+      },
+    ];
+  },
+  teardown() {
+    closeOther?.();
+  },
+};
+
+let closeOther: (() => void) | undefined;
