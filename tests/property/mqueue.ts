@@ -100,7 +100,18 @@ export const group: PropertyGroup = {
           }),
         ],
         resolve: resolveQueue,
-        call: ([queueName, opts]) => MessageQueue.create(queueName as never, opts as never),
+        call: ([queueName, opts], c) => {
+          const made = MessageQueue.create(queueName as never, opts as never);
+          // A valid name among the hostile ones ("/🙂") with persist: true is kept by design.
+          c.defer(() => {
+            try {
+              MessageQueue.unlink(made.name);
+            } catch {
+              // not persisted: closing removed it
+            }
+          });
+          return made;
+        },
       },
       {
         name: "MessageQueue.open() opens an existing queue in the directions asked or refuses",

@@ -78,7 +78,18 @@ export const group: PropertyGroup = {
           options({ value, mode: fc.constantFrom(0o600, 0o644), persist: fc.boolean() }),
         ],
         resolve: resolveSemaphore,
-        call: ([semaphoreName, opts]) => Semaphore.create(semaphoreName as never, opts as never),
+        call: ([semaphoreName, opts], c) => {
+          const made = Semaphore.create(semaphoreName as never, opts as never);
+          // A valid name among the hostile ones ("/🙂") with persist: true is kept by design.
+          c.defer(() => {
+            try {
+              Semaphore.unlink(semaphoreName as never);
+            } catch {
+              // not persisted: closing removed it
+            }
+          });
+          return made;
+        },
       },
       {
         name: "Semaphore.open() opens an existing semaphore or refuses",

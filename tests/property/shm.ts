@@ -103,8 +103,15 @@ export const group: PropertyGroup = {
           options({ size, mode: fc.constantFrom(0o600, 0o644, 0), persist: fc.boolean() }, 3),
         ],
         resolve: resolveShm,
-        call: ([segment, opts]) => {
+        call: ([segment, opts], c) => {
           const memory = SharedMemory.create(segment as never, opts as never);
+          c.defer(() => {
+            try {
+              SharedMemory.unlink(segment as never); // a hostile valid name, persisted
+            } catch {
+              // removed already by close()
+            }
+          });
           if (memory.size !== (opts as { size: number }).size) throw new Error("wrong size");
           touch(memory.bytes);
           return memory;

@@ -140,6 +140,7 @@ export const group: PropertyGroup = {
         call: async ([program, opts], c) => {
           const child = spawn(program as never, opts as never);
           c.defer(() => end(child));
+          c.onStall(() => child.kill("SIGKILL"));
           // Its group, if it has one of its own, is the only one killGroup may reach.
           if (child.pgid !== Deno.pid && (opts as { processGroup?: unknown })?.processGroup) {
             try {
@@ -176,6 +177,8 @@ export const group: PropertyGroup = {
         call: async ([path, opts], c) => {
           const child = spawnDeno(path as never, opts as never);
           c.defer(() => end(child));
+          // A child that runs on (Deno fetching "//x" as a URL) is the child's business: end it.
+          c.onStall(() => child.kill("SIGKILL"));
           await child.status;
         },
         stallMs: 5000,
