@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Channel, type Codec, codecs, OwnedFd, SharedMemory, spawnDeno } from "../mod.ts";
+import { Channel, type Codec, codecs, OwnedFd, SharedMemory, spawn, spawnDeno } from "../mod.ts";
 import { sem_t } from "../ffi/layout.ts";
 import * as layout from "../src/channel/layout.ts";
 import { LOCK_WORD_SIZE } from "../src/sync/_lock_word.ts";
@@ -441,16 +441,30 @@ ipcTest(
 ipcTest(
   "examples/channel_stream.ts with 10 messages ends (the sender closes before the child opens)",
   async () => {
-    const output = await runDeno(
-      new URL("../examples/channel_stream.ts", import.meta.url).pathname,
-      [
+    // In its own process group, so that a hang ends with the example's own child killed too.
+    await using example = spawn(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-run",
+        "--allow-read",
+        new URL("../examples/channel_stream.ts", import.meta.url).pathname,
         "10",
         "64",
       ],
-      { flags: ["--allow-ffi", "--allow-run", "--allow-read"], timeout: 30_000 },
-    );
-    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
-    assert.match(output.stdout, /the child saw 10 in order/);
+      processGroup: true,
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const timer = setTimeout(() => example.killGroup("SIGKILL"), 30_000);
+    try {
+      const { status, stdout, stderr } = await example.output();
+      const decoder = new TextDecoder();
+      assert.ok(status.success, `${JSON.stringify(status)}: ${decoder.decode(stderr)}`);
+      assert.match(decoder.decode(stdout), /the child saw 10 in order/);
+    } finally {
+      clearTimeout(timer);
+    }
   },
 );
 
