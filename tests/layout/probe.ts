@@ -14,13 +14,13 @@ export const TARGETS = {
   x86_64: {
     triple: "x86_64-linux-gnu",
     qemu: "qemu-x86_64",
-    compilerPackage: "gcc-x86-64-linux-gnu",
+    compilerPackage: "gcc-x86-64-linux-gnu libc6-dev-amd64-cross",
     libcPackage: "libc6-amd64-cross",
   },
   aarch64: {
     triple: "aarch64-linux-gnu",
     qemu: "qemu-aarch64",
-    compilerPackage: "gcc-aarch64-linux-gnu",
+    compilerPackage: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
     libcPackage: "libc6-arm64-cross",
   },
 } as const;
