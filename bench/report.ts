@@ -326,7 +326,7 @@ const lines: string[] = [
   "from fixtures that time trips or batches one by one, the Channel and the socket taking turns: " +
   `bench/fixtures/natural_round_trip.ts (${natural.trials} hot trips of each in blocks of 500, after as ` +
   `many to warm up, and ${natural.idleTrials} of each after 2 ms of silence) and ` +
-  `bench/fixtures/natural_stream.ts (${streams.batches} batches of 1 MiB of each, in blocks of 6). ` +
+  `bench/fixtures/natural_stream.ts (${streams.batches} batches of 1 MiB of each, in blocks of 6, after untimed batches that warm up V8). ` +
   'The tables below are means of `deno bench` (bench/channel_bench.ts). Rows marked "(best case)" ' +
   'use sync calls, zero-copy views and spinning peers; "(reference)" rows are no way between processes.',
   "",
