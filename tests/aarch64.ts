@@ -7,10 +7,12 @@
  * - Runs `tests/leftovers.ts deno test` with it under `qemu-aarch64 -L /usr/aarch64-linux-gnu`,
  *   as `deno task test` does natively, on {@linkcode FILES}.
  * - The tests start child Deno processes (`Deno.execPath()`, an aarch64 binary), which need the
- *   kernel to hand aarch64 programs to qemu: it registers qemu-aarch64 with binfmt_misc in a
- *   private user and mount namespace (Linux 6.7 and later give each user namespace its own
- *   binfmt_misc), which changes nothing on the machine; where that cannot be made, it uses a
- *   registration the machine already has (qemu-user-binfmt).
+ *   kernel to hand aarch64 programs to qemu: it registers qemu-aarch64 with binfmt_misc in
+ *   private user, mount and PID namespaces (Linux 6.7 and later give each user namespace its
+ *   own binfmt_misc), which changes nothing on the machine; where they cannot be made, it uses
+ *   a registration the machine already has (qemu-user-binfmt).
+ * - Fails a run that outlives PIPC_AARCH64_TIMEOUT seconds (default 900; it took 7.3 min on a
+ *   busy 2-core machine), killing every process of it.
  * - Prints every test it skips, with the reason ({@linkcode SKIPS}).
  *
  * Anything missing fails the run with what to install. Usage:
@@ -49,8 +51,9 @@ export const FILES = [
   "tests/fd_test.ts",
 ];
 
-/** How long the whole run may take, in seconds (PIPC_AARCH64_TIMEOUT, default 600). */
-const TIMEOUT = Number(Deno.env.get("PIPC_AARCH64_TIMEOUT") ?? 600);
+/** How long the whole run may take, in seconds (PIPC_AARCH64_TIMEOUT, default 900). */
+const TIMEOUT = Number(Deno.env.get("PIPC_AARCH64_TIMEOUT") ?? 900);
+if (!(TIMEOUT > 0)) throw new RangeError("PIPC_AARCH64_TIMEOUT must be a number of seconds > 0");
 
 /**
  * Tests that do not run under emulation, by exact name, each with the reason: volume tests,
