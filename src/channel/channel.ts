@@ -13,6 +13,7 @@ import { type Codec, codecs } from "../codec.ts";
 import { check, closedError } from "../errors.ts";
 import { closeFd, type FdLike, OwnedFd, peekFd } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
+import { ConstructorToken, optionsObject } from "../_validate.ts";
 import { Mutex } from "../sync/mutex.ts";
 import {
   C_HEAD,
@@ -44,6 +45,13 @@ import {
   wakeSenders,
   yieldIfDue,
 } from "./wait.ts";
+
+const token = new ConstructorToken("Channel", "Channel.create(), open() or fromFd()");
+
+/** The `view` flag of receive options, after checking that the options are an object. */
+function viewOption(options: { view?: boolean }): boolean {
+  return optionsObject(options, "receive options").view === true;
+}
 
 const encoder = new TextEncoder();
 
@@ -258,11 +266,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #host: WaitHost;
 
   private constructor(
+    key: ConstructorToken,
     memory: SharedMemory,
     codec: Codec<T>,
     role: number,
     initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ) {
+    token.check(key);
     this.#memory = memory;
     this.#ownsName = initialise?.ownsName ?? false;
     this.#codec = codec;
@@ -333,7 +343,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * console.log(await channel.receive()); // { id: 1, task: "resize" }
    * ```
    */
-  static create<T = Uint8Array>(options: CreateChannelOptions<T> = {}): Channel<T> {
+  static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
+    options = optionsObject(options, "channel options");
     const capacity = validateCapacity(options.capacity ?? 1 << 20);
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
@@ -369,7 +380,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * console.log(opened.tryReceive()); // Uint8Array(1) [ 1 ]
    * ```
    */
-  static open<T = Uint8Array>(name: string, options: OpenChannelOptions<T> = {}): Channel<T> {
+  static open<T = Uint8Array>(name: string, options?: OpenChannelOptions<T>): Channel<T> {
+    options = optionsObject(options, "channel options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
     return Channel.#adopt(SharedMemory.open(name), codec, role);
@@ -398,7 +410,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * console.log(child.tryReceive()); // Uint8Array(1) [ 7 ]
    * ```
    */
-  static fromFd<T = Uint8Array>(fd: FdLike, options: OpenChannelOptions<T> = {}): Channel<T> {
+  static fromFd<T = Uint8Array>(fd: FdLike, options?: OpenChannelOptions<T>): Channel<T> {
+    options = optionsObject(options, "channel options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
     if (typeof fd !== "number" && !(fd instanceof OwnedFd)) {
@@ -425,7 +438,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     initialise?: { capacity: number; multi: boolean; ownsName: boolean },
   ): Channel<T> {
     try {
-      return new Channel(memory, codec, role, initialise);
+      return new Channel(token, memory, codec, role, initialise);
     } catch (error) {
       memory.close();
       throw error;
@@ -552,8 +565,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * console.log(channel.tryReceive()); // undefined
    * ```
    */
-  tryReceive(options: { view?: boolean } = {}): T | undefined {
-    return this.#tryReceive(options.view === true);
+  tryReceive(options?: { view?: boolean }): T | undefined {
+    return this.#tryReceive(options !== undefined && viewOption(options));
   }
 
   /**
@@ -575,7 +588,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   async receive(options: ReceiveOptions = {}): Promise<T> {
     validateWaitOptions(options, "receive from the channel");
-    const view = options.view === true;
+    const view = viewOption(options);
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
     return await waitAsync(
@@ -603,7 +616,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   receiveSync(options: { timeout?: number; view?: boolean } = {}): T {
-    const view = options.view === true;
+    const view = viewOption(options);
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
     return waitSync(

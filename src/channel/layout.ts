@@ -38,6 +38,7 @@ import {
 } from "../../ffi/constants.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { entombRange } from "../_tomb.ts";
+import { describe } from "../_validate.ts";
 import { systemError } from "../errors.ts";
 import type { SharedMemory } from "../shm.ts";
 
@@ -94,7 +95,9 @@ function isCapacity(capacity: unknown): capacity is number {
 export function validateCapacity(capacity: unknown): number {
   if (!isCapacity(capacity)) {
     throw new RangeError(
-      `Cannot create a channel of ${String(capacity)} bytes: use a power of two from 4096 to 1 GiB`,
+      `Cannot create a channel of ${
+        describe(capacity)
+      } bytes: use a power of two from 4096 to 1 GiB`,
     );
   }
   return capacity;
