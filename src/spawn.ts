@@ -387,7 +387,7 @@ export function spawn(command: string, options: SpawnOptions = {}): ChildProcess
   const extraFds = validateFds(options.fds, command);
   const mask = validateList(options.signalMask, command, "signalMask").map(signalNumber);
   const killGrace = validateKillGrace(options.killGrace, command);
-  const group = validateGroup(options.processGroup, command);
+  const group = validateGroup(options.processGroup);
   const environment = buildEnvironment(options, command);
   const childEnvironment = environment ?? readEnviron();
 
@@ -639,7 +639,7 @@ function setLongTimeout(callback: () => void, ms: number): () => void {
   return () => clearTimeout(timer);
 }
 
-function validateGroup(group: boolean | number | undefined, command: string): boolean | number {
+function validateGroup(group: boolean | number | undefined): boolean | number {
   if (group === undefined || typeof group === "boolean") return group ?? false;
   return validateInteger(
     group,
