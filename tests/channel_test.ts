@@ -6,6 +6,9 @@ import { LOCK_WORD_SIZE } from "../src/sync/_lock_word.ts";
 import {
   fixture,
   ipcTest,
+  pidNamespaces,
+  pidNotInUse,
+  processExists,
   runDeno,
   spawnDeno as spawnProcess,
   thrown,
@@ -509,37 +512,7 @@ ipcTest(
   },
 );
 
-/** Whether this process may make PID namespaces (root, with util-linux unshare): probed once. */
-const pidNamespaces = (() => {
-  if (Deno.uid() !== 0) return "not root";
-  try {
-    const probe = new Deno.Command("unshare", {
-      args: ["--pid", "--fork", "--mount-proc", "true"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return probe.success ? "" : "unshare --pid --fork --mount-proc fails here";
-  } catch {
-    return "no unshare";
-  }
-})();
 if (pidNamespaces) console.log(`(channel PID namespace test skipped: ${pidNamespaces})`);
-
-/** A pid that no process of this namespace has now, nor the next one. */
-function pidNotInUse(): number {
-  for (let pid = 20_000 + Math.floor(Math.random() * 10_000);; pid++) {
-    if (!exists(`/proc/${pid}`) && !exists(`/proc/${pid + 1}`)) return pid;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 ipcTest(
   `a live peer in another PID namespace is never judged dead, though its pid is none here${
@@ -571,7 +544,7 @@ ipcTest(
       }).spawn(),
     );
     try {
-      assert.ok(!exists(`/proc/${last + 1}`), "the sender's pid names no process here");
+      assert.ok(!processExists(last + 1), "the sender's pid names no process here");
       await assert.rejects(channel.receive({ timeout: 1500 }), Deno.errors.TimedOut);
     } finally {
       await kill(sender);

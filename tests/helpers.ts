@@ -298,3 +298,37 @@ function readLink(path: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * Why this process cannot make PID namespaces (not root, no util-linux `unshare`), or `""` when
+ * it can: probed once, for tests that run a child in a new PID namespace.
+ */
+export const pidNamespaces: string = (() => {
+  if (Deno.uid() !== 0) return "not root";
+  try {
+    const probe = new Deno.Command("unshare", {
+      args: ["--pid", "--fork", "--mount-proc", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return probe.success ? "" : "unshare --pid --fork --mount-proc fails here";
+  } catch {
+    return "no unshare";
+  }
+})();
+
+/** A pid that no process of this namespace has now, nor the next one. */
+export function pidNotInUse(): number {
+  for (let pid = 20_000 + Math.floor(Math.random() * 10_000);; pid++) {
+    if (!processExists(pid) && !processExists(pid + 1)) return pid;
+  }
+}
+
+/** Whether /proc shows a process `pid` in this namespace. */
+export function processExists(pid: number): boolean {
+  try {
+    return Deno.statSync(`/proc/${pid}`).isDirectory;
+  } catch {
+    return false;
+  }
+}

@@ -13,6 +13,8 @@ import {
   collect,
   fixture,
   ipcTest,
+  pidNamespaces,
+  pidNotInUse,
   spawnDeno as spawnTestChild,
   thrown,
   uniqueName,
@@ -201,20 +203,6 @@ ipcTest(
   },
 );
 
-/** Whether this process may make PID namespaces (root, with util-linux unshare): probed once. */
-const pidNamespaces = (() => {
-  if (Deno.uid() !== 0) return "not root";
-  try {
-    const probe = new Deno.Command("unshare", {
-      args: ["--pid", "--fork", "--mount-proc", "true"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return probe.success ? "" : "unshare --pid --fork --mount-proc fails here";
-  } catch {
-    return "no unshare";
-  }
-})();
 const inNamespaces = (name: string) => pidNamespaces ? `${name} (skipped: ${pidNamespaces})` : name;
 
 /**
@@ -240,21 +228,6 @@ function inNewPidNamespace(script: string, name: string, pid = 0): Deno.ChildPro
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-}
-
-/** A pid that no process of this namespace has now: the next one a namespace hands out. */
-function pidNotInUse(): number {
-  for (let pid = 20_000 + Math.floor(Math.random() * 10_000);; pid++) {
-    if (!isDirectory(`/proc/${pid}`) && !isDirectory(`/proc/${pid + 1}`)) return pid;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 /** The lines a child prints, one by one, with a bound on each wait. */
