@@ -88,15 +88,18 @@ ipcTest("onSignal() calls the handler until disposed", async () => {
 
 ipcTest("signals() yields the signals received, in order, until disposed", async () => {
   using incoming = signals("SIGUSR1", "SIGUSR2");
-  kill(Deno.pid, "SIGUSR2");
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  kill(Deno.pid, "SIGUSR1");
+  // Each signal is sent once the one before it was seen: two kinds pending at once have no
+  // order (the kernel delivers the lower number first), and a fixed pause between the two
+  // kill() calls was too short under qemu.
+  const order = ["SIGUSR2", "SIGUSR1", "SIGUSR2"] as const;
+  kill(Deno.pid, order[0]);
   const seen: string[] = [];
   for await (const signal of incoming) {
     seen.push(signal);
-    if (seen.length === 2) break;
+    if (seen.length === order.length) break;
+    kill(Deno.pid, order[seen.length]!);
   }
-  assert.deepEqual(seen, ["SIGUSR2", "SIGUSR1"]);
+  assert.deepEqual(seen, order);
   assert.deepEqual(await incoming.next(), { value: undefined, done: true });
   assert.throws(() => signals(), TypeError);
 });
