@@ -57,6 +57,7 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_wait.ts";
+import { validateIntoBuffer } from "./channel/slab.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { markOwned } from "./_owned.ts";
@@ -96,6 +97,14 @@ export interface SendOptions extends WaitOptions {
 export interface Message {
   /** Its bytes (a copy that the caller owns). */
   readonly data: Uint8Array;
+  /** Its priority. */
+  readonly priority: number;
+}
+
+/** What `receiveInto` received: the message is the buffer's first `length` bytes. */
+export interface ReceivedInto {
+  /** The message's length in bytes. */
+  readonly length: number;
   /** Its priority. */
   readonly priority: number;
 }
@@ -483,14 +492,99 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   tryReceive(): Message | null {
+    const n = this.#receive(this.#scratch);
+    if (n < 0) return null;
+    return { data: this.#scratch.slice(0, n), priority: this.#priority[0]! };
+  }
+
+  /**
+   * Receives a message into `buffer`, if one is waiting: no allocation for its bytes (as
+   * posix-mq's `receive(buffer)`). The message is the buffer's first `length` bytes.
+   *
+   * @param buffer Where the bytes go, from its start: at least the queue's `messageSize` bytes
+   *   (the kernel's rule for `mq_receive`), whatever the next message's length.
+   * @returns The length and priority, or `null` when the queue is empty (as `tryReceive`).
+   * @throws {RangeError} when `buffer` is shorter than the queue's `messageSize`.
+   * @throws {TypeError} when `buffer` is not a Uint8Array or was transferred away (detached).
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/into-${Deno.pid}`, { messageSize: 64 });
+   * const buffer = new Uint8Array(queue.attributes.messageSize);
+   * queue.sendSync("hi", { priority: 3 });
+   * console.log(queue.tryReceiveInto(buffer)); // { length: 2, priority: 3 }
+   * console.log(queue.tryReceiveInto(buffer)); // null
+   * ```
+   */
+  tryReceiveInto(buffer: Uint8Array): ReceivedInto | null {
+    return this.#tryReceiveInto(buffer);
+  }
+
+  /**
+   * Receives a message into `buffer`, waiting without blocking the event loop while the queue
+   * is empty: the loop that allocates nothing per message's bytes, for a caller that is done
+   * with each message before the next (the next call overwrites the buffer).
+   *
+   * @param buffer Where the bytes go: at least the queue's `messageSize` bytes.
+   * @param options `timeout` (ms) and `signal`.
+   * @returns The length and priority of the message.
+   * @throws {RangeError} when `buffer` is shorter than the queue's `messageSize`.
+   * @throws {TypeError} when `buffer` is not a Uint8Array or was transferred away (detached).
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when the handle is closed, also while waiting.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/into-async-${Deno.pid}`, { messageSize: 128 });
+   * const buffer = new Uint8Array(128);
+   * setTimeout(() => queue.sendSync("later"), 10);
+   * const { length } = await queue.receiveInto(buffer, { timeout: 5000 });
+   * console.log(new TextDecoder().decode(buffer.subarray(0, length))); // "later"
+   * ```
+   */
+  async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<ReceivedInto> {
+    validateWaitOptions(options, `receive from ${this.#label}`);
+    this.#intoBuffer(buffer);
     const fd = this.#open();
-    const n = libc().mq_receive(fd, this.#scratch, BigInt(this.#messageSize), this.#priority);
-    if (Number(n) === -1) {
-      const code = errno();
-      if (code === EAGAIN || code === EINTR) return null;
-      throw systemError(code, "mq_receive", this.#operation("receive from"));
-    }
-    return { data: this.#scratch.slice(0, Number(n)), priority: this.#priority[0]! };
+    return await waitUntil<ReceivedInto>(options, {
+      what: `receive from ${this.#label}`,
+      attempt: () => this.#tryReceiveInto(buffer) ?? RETRY,
+      sleep: (ms) => pollAsync(fd, POLLIN, ms),
+      assertOpen: () => void this.#open(),
+    });
+  }
+
+  /**
+   * Receives a message into `buffer`, blocking this thread while the queue is empty.
+   *
+   * @param buffer Where the bytes go: at least the queue's `messageSize` bytes.
+   * @param options `timeout` (ms).
+   * @returns The length and priority of the message.
+   * @throws {RangeError} when `buffer` is shorter than the queue's `messageSize`.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/into-sync-${Deno.pid}`, { messageSize: 16 });
+   * queue.sendSync(new Uint8Array([1, 2]), { priority: 1 });
+   * console.log(queue.receiveIntoSync(new Uint8Array(16), { timeout: 100 })); // { length: 2, priority: 1 }
+   * ```
+   */
+  receiveIntoSync(buffer: Uint8Array, options: { timeout?: number } = {}): ReceivedInto {
+    const { timeout } = optionsObject(options, "MessageQueue.receiveIntoSync() options");
+    this.#intoBuffer(buffer);
+    let received: ReceivedInto | null = null;
+    this.#blockUntil(
+      timeout,
+      POLLIN,
+      "receive from",
+      () => (received = this.#tryReceiveInto(buffer)) !== null,
+    );
+    return received!;
   }
 
   /**
@@ -573,6 +667,36 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
       bytes,
       validateInteger(priority, "priority", 0, MQ_PRIO_MAX - 1, "MQ_PRIO_MAX on Linux is 32768"),
     ];
+  }
+
+  /** One `mq_receive` into `buffer` (at least `messageSize` bytes): the length, -1 when empty. */
+  #receive(buffer: Uint8Array): number {
+    const fd = this.#open();
+    const n = Number(libc().mq_receive(fd, buffer, BigInt(buffer.length), this.#priority));
+    if (n === -1) {
+      const code = errno();
+      if (code === EAGAIN || code === EINTR) return -1;
+      throw systemError(code, "mq_receive", this.#operation("receive from"));
+    }
+    return n;
+  }
+
+  /** Checks `buffer` again before each try: a wait may outlast its caller's hold on it. */
+  #tryReceiveInto(buffer: Uint8Array): ReceivedInto | null {
+    const length = this.#receive(this.#intoBuffer(buffer));
+    return length < 0 ? null : { length, priority: this.#priority[0]! };
+  }
+
+  /** Checks the buffer of a `receiveInto` before any syscall. */
+  #intoBuffer(buffer: Uint8Array): Uint8Array {
+    const into = validateIntoBuffer(buffer);
+    if (into.length < this.#messageSize) {
+      throw new RangeError(
+        `Cannot receive from ${this.#label} into a buffer of ${into.length} bytes: buffer must ` +
+          `hold the queue's message size, ${this.#messageSize} bytes (mq_receive's rule)`,
+      );
+    }
+    return into;
   }
 
   #trySend(bytes: Uint8Array, priority: number): boolean {

@@ -102,6 +102,12 @@ ipcTest("channel_stream.ts: every message arrives once and in order", async () =
   assert.match(stdout, /million messages\/s, \d+ MiB\/s/);
 });
 
+ipcTest("zero_copy.ts: every committed frame arrives intact, no abandoned one", async () => {
+  const stdout = await run("zero_copy.ts", ["3000", "16384"]);
+  assert.match(stdout, /^2700 of 3000 frames arrived \(300 abandoned\), 0 damaged$/m);
+  assert.match(stdout, /^\d+ MB\/s, rendered in place$/m);
+});
+
 ipcTest("bounded_buffer.ts: every item crosses the 8 slots once, and both sums agree", async () => {
   const stdout = await run("bounded_buffer.ts", ["3000"]);
   assert.match(stdout, /consumer \d+ took 3000 items, sum 4498500/);

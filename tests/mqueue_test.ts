@@ -14,6 +14,8 @@ import {
   uniqueName,
 } from "./helpers.ts";
 
+import { checksum } from "./fixtures/mq_message.ts";
+
 const child = fixture("mq_child.ts");
 const decoder = new TextDecoder();
 
@@ -329,5 +331,86 @@ ipcTest(
     assert.throws(() => queue.sendSync(bytes), refused);
     await assert.rejects(queue.send(bytes), refused);
     assert.equal(queue.attributes.currentMessages, 0);
+  },
+);
+
+ipcTest(
+  "receiveInto: a child's 20,000 messages land in one reused buffer, each intact, in order",
+  async () => {
+    const name = uniqueName("into");
+    using queue = MessageQueue.create(name, { maxMessages: 10, messageSize: 128 });
+    const producer = spawnDeno(child, ["produce", name, "0", "20000"]);
+    const buffer = new Uint8Array(128);
+    const view = new DataView(buffer.buffer);
+    for (let id = 0; id < 20_000; id++) {
+      const { length, priority } = id % 2 === 0
+        ? await queue.receiveInto(buffer, { timeout: 10_000 })
+        : queue.receiveIntoSync(buffer, { timeout: 10_000 });
+      assert.equal(priority, 0);
+      assert.equal(length, 8 + 24 + (id % 64), `message ${id}'s length`);
+      assert.equal(view.getUint32(0), id, "in the order sent");
+      assert.equal(view.getUint32(4), checksum(buffer.subarray(8, length)), `message ${id} intact`);
+    }
+    assertSucceeded(await collect(producer));
+    assert.equal(queue.tryReceiveInto(buffer), null);
+  },
+);
+
+ipcTest("receiveInto forms: priorities, try when empty, timeouts, abort, close", async () => {
+  using queue = MessageQueue.create(uniqueName("into-forms"), { maxMessages: 4, messageSize: 16 });
+  const buffer = new Uint8Array(32).fill(0xee);
+  assert.equal(queue.tryReceiveInto(buffer), null);
+  queue.sendSync("low", { priority: 1 });
+  queue.sendSync(new Uint8Array([9, 8]), { priority: 7 });
+  assert.deepEqual(queue.tryReceiveInto(buffer), { length: 2, priority: 7 });
+  assert.deepEqual([...buffer.subarray(0, 3)], [9, 8, 0xee], "only the message's bytes written");
+  assert.deepEqual(queue.receiveIntoSync(buffer), { length: 3, priority: 1 });
+  assert.equal(decoder.decode(buffer.subarray(0, 3)), "low");
+  assert.throws(() => queue.receiveIntoSync(buffer, { timeout: 30 }), Deno.errors.TimedOut);
+  await assert.rejects(queue.receiveInto(buffer, { timeout: 30 }), Deno.errors.TimedOut);
+  const controller = new AbortController();
+  const aborted = queue.receiveInto(buffer, { signal: controller.signal });
+  setTimeout(() => controller.abort(), 20);
+  await assert.rejects(aborted);
+  const pending = queue.receiveInto(buffer);
+  setTimeout(() => queue.close(), 20);
+  await assert.rejects(pending, Deno.errors.BadResource);
+  assert.throws(() => queue.tryReceiveInto(buffer), Deno.errors.BadResource);
+});
+
+ipcTest("receiveInto checks its buffer before any syscall: too small, detached, not bytes", () => {
+  using queue = MessageQueue.create(uniqueName("into-check"), { maxMessages: 2, messageSize: 64 });
+  queue.sendSync("kept");
+  const small = thrown(() => queue.tryReceiveInto(new Uint8Array(63)));
+  assert.ok(small instanceof RangeError && /buffer must hold .* 64 bytes/.test(small.message));
+  assert.throws(() => queue.receiveIntoSync(new Uint8Array(0)), RangeError);
+  const gone = new Uint8Array(64);
+  gone.buffer.transfer();
+  assert.throws(() => queue.tryReceiveInto(gone), TypeError);
+  for (const bad of [null, undefined, 64, "x", new Uint16Array(64), new ArrayBuffer(64), [0]]) {
+    assert.throws(() => queue.tryReceiveInto(bad as unknown as Uint8Array), TypeError);
+  }
+  assert.equal(queue.attributes.currentMessages, 1, "no refused call took the message");
+  assert.deepEqual(queue.tryReceiveInto(new Uint8Array(new SharedArrayBuffer(64))), {
+    length: 4,
+    priority: 0,
+  });
+});
+
+ipcTest(
+  "a buffer transferred away during receiveInto's wait is a TypeError, not a write",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("into-moved"), {
+      maxMessages: 2,
+      messageSize: 64,
+    });
+    const buffer = new Uint8Array(64);
+    const pending = queue.receiveInto(buffer, { timeout: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const moved = new Uint8Array(buffer.buffer.transfer());
+    queue.sendSync("late");
+    await assert.rejects(pending, TypeError);
+    assert.equal(moved[0], 0, "the new owner's bytes were not written");
+    assert.equal(queue.attributes.currentMessages, 1, "the message stays in the queue");
   },
 );

@@ -10,13 +10,17 @@
 
 import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
-import { check, closedError } from "../errors.ts";
+import { check, closedError, isSystemError, systemError } from "../errors.ts";
+import { EBUSY } from "../../ffi/constants.ts";
 import { closeFd, type FdLike, OwnedFd, peekFd } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
-import { ConstructorToken, optionsObject } from "../_validate.ts";
-import { Mutex } from "../sync/mutex.ts";
+import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
+import { entombRange } from "../_tomb.ts";
+import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
   C_HEAD,
+  C_LOANED,
+  C_SENDERS_WAITING,
   C_TAIL,
   CODEC_NAME_MAX,
   DATA_SEMAPHORE,
@@ -34,6 +38,7 @@ import {
   writeHeader,
 } from "./layout.ts";
 import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
@@ -54,6 +59,18 @@ function viewOption(options: { view?: boolean }): boolean {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Multi mode: how long a sender blocks its thread on the senders' lock that another sender
+ * holds before it waits for it as for room instead. A send holds the lock for microseconds; a
+ * loan (which says so in the header's C_LOANED) for as long as its owner fills it.
+ */
+const LOCK_PATIENCE_MS = 2;
+
+/** The bytes a message of `length` takes in the ring: its length word, then its bytes, 8-aligned. */
+function frameOf(length: number): number {
+  return (FRAME_HEADER + length + 7) & ~7;
+}
 
 /** Options of {@linkcode Channel.create}. */
 export interface CreateChannelOptions<T> {
@@ -159,6 +176,8 @@ interface RingLease {
   slot: number;
   /** The robust locks of the multi mode. */
   readonly locks: Mutex[];
+  /** The second mapping of the ring where loans' bytes live (src/channel/loan.ts), once made. */
+  window: RingMapping | null;
 }
 
 /**
@@ -197,6 +216,8 @@ function leave(lease: RingLease): void {
  */
 function releaseRing(lease: RingLease, closeMemory: boolean): number {
   for (const lock of lease.locks) lock.close();
+  if (lease.window) unmapRing(lease.window); // its buffer is never handed out
+  lease.window = null;
   const result = unmapRing(lease.ring);
   if (closeMemory) lease.memory.close();
   return result;
@@ -254,6 +275,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #seenTail: number;
   /** Bytes of a zero-copy message still to release on the next receive. */
   #held = 0;
+  /** The loan open on this handle, if any (src/channel/loan.ts). */
+  #loan: LoanRecord | null = null;
   /** Where copying receives put small messages (src/channel/slab.ts). */
   readonly #slabs = new Slabs();
   #waiting = 0;
@@ -304,6 +327,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       creator: initialise !== undefined,
       slot: -1,
       locks: [],
+      window: null,
     };
     this.#lease = lease;
     try {
@@ -552,6 +576,102 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   /**
+   * Reserves room for a message of up to `size` bytes and hands it out to be written in place,
+   * if the ring has room now: zero-copy sending, for the bytes codec. See {@linkcode Loan}.
+   *
+   * @param size The bytes to reserve: 1 to {@linkcode Channel.maxMessageSize}.
+   * @returns The loan, or `undefined` when the ring has no room now (or, `multi`, a loan of
+   *   another process holds the senders' lock).
+   * @throws {RangeError} for a size that is not an integer from 1 to `maxMessageSize`.
+   * @throws {TypeError} on a channel whose codec is not `codecs.bytes`.
+   * @throws {Deno.errors.Busy} while a loan of this handle (or, `multi`, of this process) is open.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create({ capacity: 4096 });
+   * const loan = channel.tryLoan(4000)!;
+   * console.log(loan.bytes.length); // 4000
+   * loan.commit();
+   * console.log(channel.tryLoan(100)); // undefined: the ring is full
+   * ```
+   */
+  tryLoan(size: number): Loan | undefined {
+    return this.#tryLoan(this.#loanSize(size));
+  }
+
+  /**
+   * Reserves room for a message of up to `size` bytes, waiting (without blocking the event loop)
+   * while the ring is full, as `send` does. Fill `loan.bytes`, then `loan.commit(length)`.
+   *
+   * @param size The bytes to reserve: 1 to {@linkcode Channel.maxMessageSize}.
+   * @param options `timeout` (ms) and `signal`.
+   * @returns The loan.
+   * @throws {RangeError} for a size that is not an integer from 1 to `maxMessageSize`.
+   * @throws {TypeError} on a channel whose codec is not `codecs.bytes`.
+   * @throws {Deno.errors.Busy} while a loan of this handle (or, `multi`, of this process) is open.
+   * @throws {Deno.errors.BrokenPipe} when no receiver is left.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create();
+   * using loan = await channel.loan(64 * 1024, { timeout: 1000 });
+   * new DataView(loan.bytes.buffer).setUint32(0, 42);
+   * loan.commit(4);
+   * console.log(channel.tryReceive()); // Uint8Array(4) [ 0, 0, 0, 42 ]
+   * ```
+   */
+  async loan(size: number, options: WaitOptions = {}): Promise<Loan> {
+    const bytes = this.#loanSize(size);
+    validateWaitOptions(options, "loan from the channel");
+    const loan = this.#tryLoan(bytes);
+    if (loan) return loan;
+    return await waitAsync(
+      this.#host,
+      false,
+      options,
+      "loan from the channel",
+      () => this.#tryLoan(bytes),
+    );
+  }
+
+  /**
+   * Reserves room for a message of up to `size` bytes, blocking this thread while the ring is
+   * full.
+   *
+   * @param size The bytes to reserve: 1 to {@linkcode Channel.maxMessageSize}.
+   * @param options `timeout` (ms).
+   * @returns The loan.
+   * @throws {RangeError} for a size that is not an integer from 1 to `maxMessageSize`.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create();
+   * const loan = channel.loanSync(3, { timeout: 1000 });
+   * loan.bytes.set([1, 2, 3]);
+   * loan.commit();
+   * console.log(channel.receiveSync()); // Uint8Array(3) [ 1, 2, 3 ]
+   * ```
+   */
+  loanSync(size: number, options: { timeout?: number } = {}): Loan {
+    const bytes = this.#loanSize(size);
+    validateWaitOptions(options, "loan from the channel");
+    const loan = this.#tryLoan(bytes);
+    if (loan) return loan;
+    return waitSync(
+      this.#host,
+      false,
+      options,
+      "loan from the channel",
+      () => this.#tryLoan(bytes),
+    );
+  }
+
+  /**
    * Receives a value if one is waiting.
    *
    * @param options `view: true` for a zero-copy view (bytes codec only).
@@ -791,6 +911,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   close(): void {
     if (this.#closed) return;
+    this.#loan?.finish(-1); // an open loan publishes nothing
     this.#closed = true;
     // (A ring whose buffer was transferred away cannot be read from here any more.)
     if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
@@ -835,39 +956,163 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   #trySend(bytes: Uint8Array): boolean {
-    this.#assertOpen();
-    if (!(this.#role & SENDS)) {
-      throw new TypeError("Cannot send on a channel handle opened to receive only");
-    }
+    this.#beginSend("send on");
     if (!this.#publish(bytes)) return false;
     yieldIfDue(); // not under the sender lock: the peer that runs may take a while
     return true;
   }
 
+  /** Checks that this handle may send now: open, a sender, and no loan of its own open. */
+  #beginSend(verb: string): void {
+    this.#assertOpen();
+    if (!(this.#role & SENDS)) {
+      throw new TypeError(`Cannot ${verb} a channel handle opened to receive only`);
+    }
+    if (this.#loan !== null) {
+      throw systemError(EBUSY, "send", {
+        action: `${verb} the channel`,
+        hint: "a loan is open on this handle: commit or abandon it first",
+      });
+    }
+  }
+
   #publish(bytes: Uint8Array): boolean {
-    const lock = this.#senderLock;
-    if (!lock) return this.#write(bytes);
-    using guard = lock.lockSync();
-    if (guard.ownerDied) guard.markConsistent(); // a dead sender published nothing half-done
-    this.#tail = Atomics.load(this.#cells, C_TAIL);
-    return this.#write(bytes);
+    if (!this.#senderLock) return this.#write(bytes);
+    using guard = this.#takeSenderLock();
+    return guard !== null && this.#write(bytes);
+  }
+
+  /**
+   * Multi mode: takes the senders' lock and the tail afresh, or returns `null` when a loan of
+   * another process holds the lock (the caller waits as for room; the loan's end wakes it).
+   *
+   * @throws {Deno.errors.Busy} when a loan of this process, on another handle, holds it.
+   */
+  #takeSenderLock(): MutexGuard | null {
+    const lock = this.#senderLock!;
+    const cells = this.#cells;
+    let guard = lock.tryLock(); // free, or its owner died (a zombie too)
+    if (guard === null) {
+      const loaned = Atomics.load(cells, C_LOANED) !== 0;
+      try {
+        guard = lock.lockSync({ timeout: loaned ? 0 : LOCK_PATIENCE_MS });
+      } catch (error) {
+        if (error instanceof Deno.errors.TimedOut) return null;
+        if (isSystemError(error) && error.code === "EDEADLK") {
+          throw systemError(EBUSY, "send", {
+            action: "send on the channel",
+            hint: "a loan of this process, on another handle, holds the senders' lock: " +
+              "commit or abandon it first",
+          });
+        }
+        throw error;
+      }
+    }
+    if (guard.ownerDied) {
+      // A dead sender published nothing half-done: its tail never moved. A dead loan's neither.
+      Atomics.store(cells, C_LOANED, 0);
+      guard.markConsistent();
+    }
+    this.#tail = Atomics.load(cells, C_TAIL);
+    return guard;
+  }
+
+  /** Whether a frame of `frame` bytes fits after the tail (the head looked at afresh if not). */
+  #hasRoom(frame: number): boolean {
+    const tail = this.#tail;
+    if (this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame) return true;
+    this.#seenHead = Atomics.load(this.#cells, C_HEAD);
+    return this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame;
   }
 
   #write(bytes: Uint8Array): boolean {
+    if (!this.#hasRoom(frameOf(bytes.length))) return false;
+    this.#bytes.set(bytes, HEADER + (this.#tail & this.#mask) + FRAME_HEADER);
+    this.#commitFrame(bytes.length);
+    return true;
+  }
+
+  /** Publishes the `length` bytes written after the tail: its length word, then the tail. */
+  #commitFrame(length: number): void {
     const cells = this.#cells;
-    const frame = (FRAME_HEADER + bytes.length + 7) & ~7;
     const tail = this.#tail;
-    if (this.#capacity - ((tail - this.#seenHead) >>> 0) < frame) {
-      this.#seenHead = Atomics.load(cells, C_HEAD);
-      if (this.#capacity - ((tail - this.#seenHead) >>> 0) < frame) return false;
-    }
-    const at = HEADER + (tail & this.#mask);
-    this.#words[at >>> 2] = bytes.length;
-    this.#bytes.set(bytes, at + FRAME_HEADER);
-    this.#tail = (tail + frame) | 0;
+    this.#words[(HEADER + (tail & this.#mask)) >>> 2] = length;
+    this.#tail = (tail + frameOf(length)) | 0;
     Atomics.store(cells, C_TAIL, this.#tail);
     wakeReceivers(cells, this.#data);
-    return true;
+  }
+
+  /** The size argument of a loan, after checking that the channel carries raw bytes. */
+  #loanSize(size: unknown): number {
+    if (this.#codec !== (codecs.bytes as unknown)) {
+      throw new TypeError(
+        `Cannot loan from a channel with the ${this.#codec.name} codec: a loan is raw bytes, ` +
+          "for the bytes codec only",
+      );
+    }
+    return validateInteger(size, "size", 1, this.maxMessageSize, "the largest message of the ring");
+  }
+
+  /** A loan of `size` bytes if the ring has room now (and, multi, the senders' lock is free). */
+  #tryLoan(size: number): Loan | undefined {
+    this.#beginSend("loan from");
+    const guard = this.#senderLock ? this.#takeSenderLock() : null;
+    if (this.#senderLock && guard === null) return undefined;
+    try {
+      if (!this.#hasRoom(frameOf(size))) {
+        guard?.unlock();
+        return undefined;
+      }
+      const window = this.#lease.window ??= mapRing(this.#memory.fd, this.#capacity);
+      const at = HEADER + (this.#tail & this.#mask) + FRAME_HEADER;
+      const buffer = Deno.UnsafePointerView.getArrayBuffer(
+        Deno.UnsafePointer.offset(window.base, at) as Deno.PointerObject,
+        size,
+      );
+      if (guard) Atomics.store(this.#cells, C_LOANED, 1);
+      const record: LoanRecord = {
+        buffer,
+        size,
+        open: true,
+        finish: (length) => this.#finishLoan(record, guard, length),
+      };
+      this.#loan = record;
+      return createLoan(record);
+    } catch (error) {
+      guard?.unlock();
+      throw error;
+    }
+  }
+
+  /**
+   * Ends a loan: its buffer detached (or, when it was transferred away, the whole window
+   * entombed), then its bytes published when `length` >= 0, then the senders' lock released and
+   * the senders that waited for it woken.
+   */
+  #finishLoan(record: LoanRecord, guard: MutexGuard | null, length: number): void {
+    if (!record.open) return;
+    record.open = false;
+    this.#loan = null;
+    const lease = this.#lease;
+    if (!record.buffer.detached) record.buffer.transfer(0);
+    else if (lease.window) {
+      // Its new owner still points into the window: zeros from now on, a new window next time.
+      entombRange(lease.window.base, lease.window.length);
+      lease.window = null;
+    }
+    try {
+      if (length >= 0) this.#commitFrame(length);
+    } finally {
+      if (guard) {
+        Atomics.store(this.#cells, C_LOANED, 0);
+        guard.unlock();
+        // Senders of other processes that found the lock loaned sleep as for room: wake them.
+        if (Atomics.load(this.#cells, C_SENDERS_WAITING) !== 0) {
+          wakeAll(this.#cells, this.#data, this.#space);
+        }
+      }
+    }
+    if (length >= 0) yieldIfDue();
   }
 
   /**

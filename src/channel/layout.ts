@@ -10,6 +10,7 @@
  * | 0-15      | magic "PIPC", version, capacity, multi (Int32 cells 0-3)                 |
  * | 16-47     | the codec's name, UTF-8, NUL-terminated                                  |
  * | 48-51     | close and abort wake-ups (cell 12)                                       |
+ * | 52-55     | multi mode: 1 while a loan holds the senders' lock (cell 13)             |
  * | 64-71     | the producers' cache line: tail, receivers waiting (cells 16, 17)        |
  * | 128-135   | the consumers' cache line: head, senders waiting (cells 32, 33)          |
  * | 192-207   | two robust mutexes of the multi mode: senders', receivers'               |
@@ -55,6 +56,12 @@ export const C_MULTI = 3;
 export const C_CODEC = 4;
 /** Counts close and abort wake-ups, so that a waiter that drains its semaphore keeps them. */
 export const C_WAKE_ALLS = 12;
+/**
+ * Multi mode: 1 while a loan (src/channel/loan.ts) holds the senders' lock, so that other
+ * senders wait for it as for room instead of blocking their thread on the lock. Cleared by the
+ * loan's end, or by the next sender when the loan's process died.
+ */
+export const C_LOANED = 13;
 /** Byte 64: the producers' cache line. */
 export const C_TAIL = 16;
 export const C_RECEIVERS_WAITING = 17;

@@ -37,6 +37,7 @@ export {
   type OpenChannelOptions,
   type ReceiveOptions,
 } from "./channel.ts";
+export { Loan } from "./loan.ts";
 export type { ChannelRole } from "./registry.ts";
 export { type Codec, codecs } from "../codec.ts";
 export type { WaitOptions } from "../_wait.ts";

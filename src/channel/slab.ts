@@ -123,10 +123,11 @@ export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs)
 
 /**
  * Checks the buffer of `receiveInto` before anything is received: a Uint8Array whose memory is
- * still there (not transferred away or detached) and is not the channel's own ring.
+ * still there (not transferred away or detached) and is not the channel's own ring. Also for
+ * `MessageQueue.receiveInto`, which has no ring.
  *
  * @param buffer The caller's argument.
- * @param ring The channel's ring, which a receive must never write into.
+ * @param ring The channel's ring, which a receive must never write into, if any.
  * @returns The buffer.
  * @throws {TypeError} naming the argument and the rule.
  * @example
@@ -134,7 +135,7 @@ export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs)
  * const into = validateIntoBuffer(new Uint8Array(64), ringBuffer);
  * ```
  */
-export function validateIntoBuffer(buffer: unknown, ring: ArrayBuffer): Uint8Array {
+export function validateIntoBuffer(buffer: unknown, ring?: ArrayBuffer): Uint8Array {
   if (!(buffer instanceof Uint8Array)) {
     throw new TypeError(
       `Cannot receive into ${

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Channel, codecs } from "../../mod.ts";
+import { Channel, codecs, Loan } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
 import {
   anyTimeout,
@@ -71,6 +71,16 @@ const intoBuffer = fc.oneof(
   }),
 );
 
+/** A loan's size: from 1 to the ring's largest message (4088), past it, and hostile. */
+const loanSize = either(fc.integer({ min: -2, max: 4100 }), 2);
+
+/** An open loan of 8 bytes on a fresh channel: abandoned (its "close") when the case ends. */
+function openLoan(c: Case): Loan {
+  const channel = Channel.create({ capacity: 4096 });
+  c.defer(() => channel.close());
+  return channel.tryLoan(8)!;
+}
+
 /** A channel with a message waiting and room for more: sync calls return at once. */
 function ready(c: Case): Channel {
   const channel = Channel.create({ capacity: 4096 });
@@ -102,10 +112,17 @@ export const group: PropertyGroup = {
       "tryReceiveInto",
       "receiveInto",
       "receiveIntoSync",
+      "tryLoan",
+      "loan",
+      "loanSync",
       "close",
       "[Symbol.asyncIterator]",
       "[Symbol.dispose]",
     ].map((member) => `Channel.prototype.${member}`),
+    "new Loan",
+    ...["size", "open", "bytes", "commit", "abandon", "[Symbol.dispose]"].map((member) =>
+      `Loan.prototype.${member}`
+    ),
   ],
   properties(): Property[] {
     watch = new FdWatch();
@@ -173,6 +190,10 @@ export const group: PropertyGroup = {
           tryReceiveInto: { args: [intoBuffer], runs: 1000 },
           receiveInto: { args: [intoBuffer, waitOptions()], runs: 1000 },
           receiveIntoSync: { args: [intoBuffer, options({ timeout: anyTimeout })], runs: 1000 },
+          // (each case's channel is closed after it, which abandons a loan it made)
+          tryLoan: { args: [loanSize], runs: 1000 },
+          loan: { args: [loanSize, waitOptions()], runs: 1000 },
+          loanSync: { args: [loanSize, options({ timeout: anyTimeout })], runs: 1000 },
           close: {},
           "[Symbol.asyncIterator]": {
             call: (receiver) => {
@@ -180,6 +201,21 @@ export const group: PropertyGroup = {
               return iterator.next().finally(() => iterator.return?.());
             },
           },
+          "[Symbol.dispose]": {},
+        },
+      }),
+      constructorProperty("Loan", Loan),
+      ...memberProperties<Loan>({
+        name: "Loan",
+        cls: Loan,
+        make: openLoan,
+        close: (loan) => loan.abandon(),
+        members: {
+          size: {},
+          open: {},
+          bytes: {},
+          commit: { args: [either(fc.integer({ min: -1, max: 9 }), 2)], runs: 1000 },
+          abandon: {},
           "[Symbol.dispose]": {},
         },
       }),

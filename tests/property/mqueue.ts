@@ -75,6 +75,9 @@ export const group: PropertyGroup = {
       "receive",
       "receiveSync",
       "tryReceive",
+      "tryReceiveInto",
+      "receiveInto",
+      "receiveIntoSync",
       "close",
       "[Symbol.asyncIterator]",
       "[Symbol.dispose]",
@@ -150,6 +153,9 @@ export const group: PropertyGroup = {
           receive: { args: [waitOptions()], runs: 1000 },
           receiveSync: { args: [options({ timeout: anyTimeout })], runs: 1000 },
           tryReceive: {},
+          tryReceiveInto: { args: [intoBuffer], runs: 1000 },
+          receiveInto: { args: [intoBuffer, waitOptions()], runs: 1000 },
+          receiveIntoSync: { args: [intoBuffer, options({ timeout: anyTimeout })], runs: 1000 },
           close: {},
           "[Symbol.asyncIterator]": {
             call: (receiver) => {
@@ -180,3 +186,17 @@ export const group: PropertyGroup = {
 };
 
 let closeOther: (() => void) | undefined;
+
+/**
+ * A buffer for receiveInto: around the queue's message size (64) (smaller is a RangeError), shared,
+ * detached, or hostile.
+ */
+const intoBuffer = fc.oneof(
+  either(fc.integer({ min: 0, max: 129 }).map((n) => new Uint8Array(n)), 2),
+  fc.constant(null).map(() => new Uint8Array(new SharedArrayBuffer(64))),
+  fc.constant(null).map(() => {
+    const detached = new Uint8Array(64);
+    void detached.buffer.transfer();
+    return detached;
+  }),
+);
