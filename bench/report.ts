@@ -6,7 +6,7 @@
  *
  * - bench/channel_bench.ts under `deno bench`: every group, means and percentiles;
  * - bench/fixtures/natural_round_trip.ts: medians of the natural round trip, hot and after 2 ms
- *   idle, Channel and socket taking turns;
+ *   idle, Channel and socket taking turns, and the async Atomics floor of the same code shape;
  * - bench/fixtures/natural_stream.ts: medians of 1 MiB batches of 64 KiB and of 64 B messages,
  *   child `await send`, parent `for await`, Channel and socket taking turns;
  * - bench/fixtures/hot_round_trip.ts: medians of the sync round trip (best case) and of the raw
@@ -175,9 +175,9 @@ function find(results: Result[], group: string, name: string): Result {
 
 type Pair = { channel: Spread; socket: Spread };
 const { runtime, cpu, results } = await runBench();
-const natural = await fixture<{ trials: number; idleTrials: number; hot: Pair; idle: Pair }>(
-  "natural_round_trip.ts",
-);
+const natural = await fixture<
+  { trials: number; idleTrials: number; hot: Pair & { floor: Spread }; idle: Pair }
+>("natural_round_trip.ts");
 const streams = await fixture<{ batches: number } & Record<"64" | "65536", Pair>>(
   "natural_stream.ts",
 );
@@ -348,6 +348,9 @@ const lines: string[] = [
   "",
   "| | measured |",
   "| --- | --- |",
+  `| async floor: the natural round trip's code shape (await send, for await, await receive) over one Int32 cell, median of ${natural.trials} | ${
+    spread(natural.hot.floor)
+  } |`,
   `| raw floor: two processes spinning on one Int32 cell (Atomics.load/store), median of ${hot.trials} | ${
     spread(hot.atomics)
   } |`,
