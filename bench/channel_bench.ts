@@ -15,6 +15,8 @@
  * - "64 KiB one way" and "64 B one way": a child sends as fast as this process takes the
  *   messages (child `await send`, parent `for await`; the socket's parent reads into a reused
  *   buffer).
+ * - "64 KiB sent to a child's for await": `loan` (filled in place) against `await send` of a
+ *   fresh buffer filled the same way; the child copies each message as `for await` does.
  *
  * Medians come from bench/fixtures/natural_round_trip.ts and hot_round_trip.ts, which time trips
  * one by one; `deno task bench:report` runs all and writes bench/REPORT.md. Run alone:
@@ -265,6 +267,50 @@ for (const size of [65536, 64]) {
       },
     });
   }
+}
+
+// --- zero-copy send: a loan against a copying send, to a child's for await -----------------
+
+{
+  const size = 65536;
+  const count = TOTAL / size;
+  const sink = Channel.create({ role: "send" }); // the default 1 MiB ring
+  const ready = Channel.create({ capacity: 4096, role: "receive" });
+  children.push(
+    spawnDeno(fixture("loan_peer.ts"), {
+      args: ["channel"],
+      permissions: ffi,
+      fds: { 3: sink, 4: ready },
+    }),
+  );
+  closers.push(() => sink.close(), () => ready.close());
+  await ready.receive(); // the child's for await has started
+  const group = `64 KiB sent to a child's for await, ${count} messages (1 MiB) per iteration`;
+  Deno.bench({
+    group,
+    name: "Channel, await send of a fresh buffer, filled",
+    baseline: true,
+    async fn() {
+      for (let i = 0; i < count; i++) {
+        const bytes = new Uint8Array(size);
+        new DataView(bytes.buffer).setFloat64(0, i);
+        bytes.fill(7, 8);
+        await sink.send(bytes);
+      }
+    },
+  });
+  Deno.bench({
+    group,
+    name: "Channel, await loan, filled in place, commit",
+    async fn() {
+      for (let i = 0; i < count; i++) {
+        using loan = await sink.loan(size);
+        new DataView(loan.bytes.buffer, loan.bytes.byteOffset).setFloat64(0, i);
+        loan.bytes.fill(7, 8);
+        loan.commit();
+      }
+    },
+  });
 }
 
 globalThis.addEventListener("unload", () => {
