@@ -9,7 +9,7 @@
 
 import { processIsDead } from "../_liveness.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
-import { ConstructorToken, describe, optionalBoolean, optionsObject } from "../_validate.ts";
+import { ConstructorToken, describe, optionalBoolean, ownOptions } from "../_validate.ts";
 import { validateWaitOptions } from "../_wait.ts";
 import { validateCodec } from "../channel/channel.ts";
 import { decodeOwned, Slabs } from "../channel/slab.ts";
@@ -179,7 +179,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
    * ```
    */
   static create<T = Uint8Array>(options?: CreateSharedMapOptions<T>): SharedMap<T> {
-    options = optionsObject(options, "SharedMap.create() options");
+    options = ownOptions(options, "SharedMap.create() options");
     const shape = validateShape(options);
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const persist = optionalBoolean(options.persist, "persist") ?? false;
@@ -212,7 +212,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
    * ```
    */
   static open<T = Uint8Array>(name: string, options?: OpenSharedMapOptions<T>): SharedMap<T> {
-    options = optionsObject(options, "SharedMap.open() options");
+    options = ownOptions(options, "SharedMap.open() options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     return SharedMap.#adopt(SharedMemory.open(name), codec);
   }
@@ -237,7 +237,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
    * ```
    */
   static fromFd<T = Uint8Array>(fd: FdLike, options?: OpenSharedMapOptions<T>): SharedMap<T> {
-    options = optionsObject(options, "SharedMap.fromFd() options");
+    options = ownOptions(options, "SharedMap.fromFd() options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     return adoptMemoryFd(fd, (memory) => SharedMap.#adopt(memory, codec));
   }
@@ -598,7 +598,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
   #writeTimeout(options: WriteOptions | undefined): number {
     this.#assertOpen();
     return validateWaitOptions(
-      optionsObject(options, "SharedMap write options"),
+      ownOptions(options, "SharedMap write options"),
       `write to ${this.#label}`,
     );
   }
