@@ -136,6 +136,8 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
   readonly #value: Uint8Array<ArrayBuffer>;
   readonly #slabs = new Slabs();
   readonly #located: Located = { slot: -1, free: -1 };
+  /** Whether the codec is the built-in text or JSON one, decoded here from the copy. */
+  readonly #textual: boolean;
   #closed = false;
 
   private constructor(
@@ -149,6 +151,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     const checked = readHeader(memory, codec.name);
     this.#memory = memory;
     this.#codec = codec;
+    this.#textual = codec === (codecs.json as unknown) || codec === (codecs.text as unknown);
     this.#label = memory.name === null ? "shared map" : `shared map "${memory.name}"`;
     const lock = (shape ? Mutex.init : Mutex.at)(memory, LOCK_AT);
     this.#lock = lock;
@@ -631,6 +634,10 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
 
   #decode(bytes: Uint8Array): T {
     try {
+      if (this.#textual) {
+        const text = shortAscii(bytes) ?? textDecoder.decode(bytes);
+        return (this.#codec === (codecs.json as unknown) ? JSON.parse(text) : text) as T;
+      }
       return decodeOwned(this.#codec, bytes, this.#slabs);
     } catch (error) {
       throw new Deno.errors.InvalidData(
@@ -640,6 +647,23 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
       );
     }
   }
+}
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The text of `bytes` when they are few and all ASCII, built in JavaScript: for a short value
+ * this is faster than a call into the decoder. `undefined` otherwise.
+ */
+function shortAscii(bytes: Uint8Array): string | undefined {
+  if (bytes.length > 64) return undefined;
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return undefined;
+    text += String.fromCharCode(byte);
+  }
+  return text;
 }
 
 /** `entries` mapped through `pick`, as an iterator of its own. */

@@ -76,20 +76,36 @@ export class Table {
     if (typeof key !== "string") {
       throw new TypeError(`Cannot use key ${describe(key)}: a shared map's keys are strings`);
     }
+    // ASCII keys, the usual kind, are copied and hashed in one loop, without an encoder call.
+    const bytes = this.key;
+    let hash = 0x811c9dc5;
+    if (key.length <= bytes.length) {
+      let i = 0;
+      for (; i < key.length; i++) {
+        const code = key.charCodeAt(i);
+        if (code >= 0x80) break;
+        bytes[i] = code;
+        hash = Math.imul(hash ^ code, 0x01000193);
+      }
+      if (i === key.length) {
+        this.keyLength = i;
+        this.hash = hash | 0;
+        return;
+      }
+    }
     if (!key.isWellFormed()) {
       throw new TypeError(
         `Cannot use key ${describe(key)}: it holds a lone surrogate, which has no UTF-8 form`,
       );
     }
-    const { read, written } = encoder.encodeInto(key, this.key);
+    const { read, written } = encoder.encodeInto(key, bytes);
     if (read !== key.length) {
       throw new RangeError(
         `Cannot use key ${describe(key)}: it is ${encoder.encode(key).length} UTF-8 bytes, ` +
           `more than the map's maxKeyBytes of ${this.shape.maxKeyBytes}`,
       );
     }
-    let hash = 0x811c9dc5;
-    const bytes = this.key;
+    hash = 0x811c9dc5;
     for (let i = 0; i < written; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
     this.keyLength = written;
     this.hash = hash | 0;
