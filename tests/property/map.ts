@@ -20,19 +20,12 @@ import {
   type Ref,
   ref,
 } from "./arbitraries.ts";
+import { codec } from "./channel.ts";
 import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
 let watch: FdWatch;
-
-const codec = fc.oneof(
-  fc.constantFrom(codecs.bytes, codecs.text, codecs.json, codecs.structured),
-  fc.constantFrom({ name: "x", encode: () => new Uint8Array(1), decode: () => 1 }, { name: "x" }, {
-    encode: 1,
-    decode: 2,
-  }),
-);
 
 /** Keys: ordinary, prototype names, lone surrogates, and too long for maxKeyBytes (64). */
 const key = either(
