@@ -9,7 +9,7 @@ import {
   spawnDeno,
 } from "../mod.ts";
 import { HEADER, LOCK_AT, S_VALUE_LENGTH } from "../src/map/layout.ts";
-import { fixture, ipcTest, thrown, uniqueName } from "./helpers.ts";
+import { fixture, ipcTest, runDeno, thrown, uniqueName } from "./helpers.ts";
 import { isWhole, oddSlots, slotOf } from "./fixtures/shared_map_value.ts";
 
 const child = fixture("shared_map_child.ts");
@@ -381,5 +381,19 @@ ipcTest(
     assert.equal(name, "Busy", output);
     assert.ok(Number(ms) >= 1000, output);
     assert.deepEqual(map.get("stuck"), new Uint8Array([1]), "the child made the slot even again");
+  },
+);
+
+ipcTest(
+  "200 shared maps dropped without close() give back their mappings, fds and names to the garbage collector",
+  async () => {
+    const output = await runDeno(fixture("shared_map_gc.ts"), [uniqueName("map-gc")], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
+    const { dropped, collected } = JSON.parse(output.stdout);
+    assert.ok(dropped.maps >= 200 && dropped.names === 100, `they were made: ${output.stdout}`);
+    assert.deepEqual(collected, { maps: 0, fds: 0, names: 0 }, output.stdout);
   },
 );
