@@ -290,7 +290,7 @@ ipcTest(
   "readers never see a torn value while 3 writer processes set and update the same keys",
   async () => {
     using map = SharedMap.create({ capacity: 64, maxValueBytes: 16384 });
-    const writers = [1, 2, 3].map((seed) => start(map, ["write", "8", "20000", String(seed)]));
+    const writers = [1, 2, 3].map((seed) => start(map, ["write", "8", "150000", String(seed)]));
     for (const writer of writers) await until(writer, "ready");
     const reader = run(map, ["read", "8", "1000000"]);
     let reads = 0;
