@@ -121,6 +121,9 @@ ipcTest("SharedMap.update() reads, changes and writes under the lock, or deletes
   const error = thrown(() => map.update("n", () => void map.set("x", 1)));
   assert.ok(error instanceof IpcError && error.code === "EDEADLK", String(error));
   assert.equal(map.get("n"), 10);
+  const closing = SharedMap.create({ codec: codecs.json });
+  assert.throws(() => closing.update("k", () => (closing.close(), 1)), Deno.errors.BadResource);
+  assert.equal(closing.closed, true);
 });
 
 ipcTest("SharedMap refuses keys and values that do not fit, before any change", () => {

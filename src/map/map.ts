@@ -457,6 +457,8 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
       if (next instanceof Promise) {
         throw new TypeError("Cannot update the shared map: the function must not be async");
       }
+      this.#assertOpen(); // fn may have closed the map: its pages are gone
+
       // fn may have looked the key up again (a get): the key's scratch is intact, the place too.
       table.setKey(key);
       located.slot = slot;

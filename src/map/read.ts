@@ -12,7 +12,10 @@
  * copy gets to finish it). A slot still odd while the writers' lock is free or held by a dead
  * process was abandoned by a writer killed in its copy: the reader skips it, as a deleted entry
  * (the next writer repairs it: src/map/write.ts). After a second of a live writer stuck in one
- * slot (a stopped process), the read throws `Deno.errors.Busy`.
+ * slot (a stopped process), the read throws `Deno.errors.Busy`. The writer's death is judged
+ * from the lock's owner pid (a zombie counts as dead); a writer in another PID namespace (a
+ * container sharing /dev/shm) is named by a pid that means nothing here, so processes that share
+ * a map should share a PID namespace, as for `Mutex`.
  *
  * Ordering: the sequence words are read with `Atomics.load`; before the second read, an
  * `Atomics.store` to a private word orders the copy's plain reads before it (on aarch64 a

@@ -129,7 +129,9 @@ export function put(
             `it with a larger capacity or whenFull: "evict-lru"`,
         });
       }
-      remove(table, leastRecentlyWritten(table));
+      const oldest = leastRecentlyWritten(table);
+      if (oldest < 0) throw corrupt(`a size of ${size(table)} with no entry to evict`);
+      remove(table, oldest);
       if (located.free < 0) locate(table, located); // the evicted slot may be the only free one
     }
     slot = located.free;
