@@ -289,6 +289,16 @@ ipcTest(
   },
 );
 
+ipcTest("an unrelated process opens a named map by its name and shares its entries", async () => {
+  const name = uniqueName("map-by-name");
+  using map = SharedMap.create({ name });
+  map.set("from-parent", new Uint8Array([4]));
+  const output = await runDeno(child, ["roundtrip", name], { timeout: 60_000 });
+  assert.equal(output.code, 0, output.stderr);
+  assert.equal(output.stdout.trim(), "from-parent 4");
+  assert.deepEqual(map.get("from-child"), new Uint8Array([1, 2, 3]));
+});
+
 ipcTest(
   "readers never see a torn value while 3 writer processes set and update the same keys",
   async () => {
