@@ -229,6 +229,25 @@ export function optionsObject<T extends object>(options: T | undefined, what: st
 }
 
 /**
+ * Checks an options argument as {@linkcode optionsObject} does, and returns its own enumerable
+ * properties in an object without a prototype: a key inherited from a prototype (a polluted
+ * `Object.prototype.capacity`) is no option, and each getter runs once.
+ *
+ * @param options The options given.
+ * @param what The argument, as a message names it.
+ * @returns A null-prototype copy of the own options.
+ * @example
+ * ```ts
+ * import { ownOptions } from "./_validate.ts";
+ * const options = ownOptions(Object.create({ capacity: 0 }), "options");
+ * console.log(options.capacity); // undefined
+ * ```
+ */
+export function ownOptions<T extends object>(options: T | undefined, what: string): Partial<T> {
+  return Object.assign(Object.create(null), optionsObject(options, what));
+}
+
+/**
  * Checks an optional boolean option: `undefined` stays `undefined` (the caller picks the
  * default), `true` and `false` are themselves, anything else ("false", 0, null) is a TypeError
  * naming `what`, since a truthy string would otherwise flip the option.

@@ -179,6 +179,18 @@ ipcTest("broadcast.ts: one SIGHUP to the group reaches every listener", async ()
 });
 
 ipcTest(
+  "shared_rate_limiter.ts: workers in 3 processes share the limit, each client gets min(limit, asked)",
+  async () => {
+    const stdout = await run("shared_rate_limiter.ts", ["3", "3000"]);
+    const [, clients, limited] = stdout.match(
+      /3 workers served 9000 requests from (\d+) clients in \d+ ms; (\d+) clients reached/,
+    )!;
+    assert.ok(Number(limited) > 0 && Number(limited) <= Number(clients), stdout);
+    assert.match(stdout, /every client got exactly min\(limit, asked\), across all workers/);
+  },
+);
+
+ipcTest(
   "shared_lru_cache.ts: the dead owner's lock is recovered and every value is right",
   async () => {
     const stdout = await run("shared_lru_cache.ts", ["2", "500"]);

@@ -12,7 +12,8 @@ import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { check, closedError, isSystemError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
-import { closeFd, type FdLike, OwnedFd, peekFd } from "../fd.ts";
+import type { FdLike } from "../fd.ts";
+import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
 import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
 import { entombRange } from "../_tomb.ts";
@@ -118,7 +119,7 @@ function validateFlag(value: unknown, name: string): boolean {
  * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
  * whose names differ are never taken for one another.
  */
-function validateCodec<T>(codec: unknown): Codec<T> {
+export function validateCodec<T>(codec: unknown): Codec<T> {
   const candidate = codec as Partial<Codec<T>> | null;
   if (
     typeof candidate !== "object" || candidate === null ||
@@ -438,21 +439,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     options = optionsObject(options, "channel options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
-    if (typeof fd !== "number" && !(fd instanceof OwnedFd)) {
-      return Channel.#adopt(SharedMemory.fromFd(fd), codec, role); // which duplicates it
-    }
-    const copy = new OwnedFd(peekFd(fd, "fd")).dup();
-    let memory: SharedMemory;
-    try {
-      memory = SharedMemory.fromFd(copy);
-    } catch (error) {
-      copy.close(); // a failed fromFd leaves it with us
-      throw error;
-    }
-    const channel = Channel.#adopt(memory, codec, role); // closes the copy if it fails
-    if (fd instanceof OwnedFd) fd.close();
-    else closeFd(fd);
-    return channel;
+    return adoptMemoryFd(fd, (memory) => Channel.#adopt(memory, codec, role));
   }
 
   static #adopt<T>(

@@ -54,6 +54,7 @@ const SYMBOLS: Record<string, symbol> = {
   "[Symbol.dispose]": Symbol.dispose,
   "[Symbol.asyncDispose]": Symbol.asyncDispose,
   "[Symbol.asyncIterator]": Symbol.asyncIterator,
+  "[Symbol.iterator]": Symbol.iterator,
 };
 
 function closeOf<T>(spec: ClassSpec<T>): (instance: T) => unknown {

@@ -1,0 +1,674 @@
+/**
+ * The `SharedMap` API: a fixed-capacity hash map in shared memory, on top of its layout
+ * (src/map/layout.ts), its table views (src/map/table.ts), the lock-free read path
+ * (src/map/read.ts) and the locked write path (src/map/write.ts). Internal: the public entry is
+ * src/map/mod.ts.
+ *
+ * @module
+ */
+
+import { processIsDead } from "../_liveness.ts";
+import { adoptMemoryFd } from "../_memory_fd.ts";
+import { ConstructorToken, describe, optionalBoolean, ownOptions } from "../_validate.ts";
+import { validateWaitOptions } from "../_wait.ts";
+import { validateCodec } from "../channel/channel.ts";
+import { decodeOwned, Slabs } from "../channel/slab.ts";
+import { type Codec, codecs } from "../codec.ts";
+import { closedError } from "../errors.ts";
+import type { FdLike } from "../fd.ts";
+import { SharedMemory } from "../shm.ts";
+import { Mutex } from "../sync/mutex.ts";
+import {
+  LOCK_AT,
+  type MapShape,
+  readHeader,
+  S_VALUE_LENGTH,
+  segmentSize,
+  validateShape,
+  type WhenFull,
+  writeHeader,
+} from "./layout.ts";
+import { corrupt, type EntryLengths, find, readEntry } from "./read.ts";
+import { Table } from "./table.ts";
+import { clear, locate, type Located, put, remove, repair, size } from "./write.ts";
+
+export type { WhenFull };
+
+const token = new ConstructorToken("SharedMap", "SharedMap.create(), open() or fromFd()");
+const keyDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Options of {@linkcode SharedMap.create}. */
+export interface CreateSharedMapOptions<T> {
+  /** A name for unrelated processes to `open` (as for `SharedMemory`). Default: anonymous. */
+  name?: string;
+  /** The most entries the map holds, 1 to 2^24. Default 1024. */
+  capacity?: number;
+  /** The longest key, in UTF-8 bytes, 1 to 65536. Default 64. */
+  maxKeyBytes?: number;
+  /** The largest value, in bytes once encoded, 1 to 64 MiB. Default 256. */
+  maxValueBytes?: number;
+  /** How values become bytes. Default `codecs.bytes`. */
+  codec?: Codec<T>;
+  /**
+   * What `set` of a new key does when the map holds `capacity` entries: `"error"` (default)
+   * throws an `IpcError` with code ENOSPC; `"evict-lru"` deletes the entry written least
+   * recently first.
+   */
+  whenFull?: WhenFull;
+  /** Keep a named map when the creator closes it. Default `false`. */
+  persist?: boolean;
+  /** Permission bits of a named map. Default 0o600. */
+  mode?: number;
+}
+
+/** Options of {@linkcode SharedMap.open} and {@linkcode SharedMap.fromFd}. */
+export interface OpenSharedMapOptions<T> {
+  /** The codec; it must be the creator's. Default `codecs.bytes`. */
+  codec?: Codec<T>;
+}
+
+/** Options of the writing methods. */
+export interface WriteOptions {
+  /**
+   * How long to wait for the writers' lock, in ms, before throwing `Deno.errors.TimedOut`.
+   * Default, and `Infinity`: as long as it takes. (The lock is held for one entry's copy; a
+   * holder that died is found at once; only a stopped holder keeps it long.)
+   */
+  timeout?: number;
+}
+
+/** What close, or the garbage collector, releases. */
+interface Lease {
+  readonly memory: SharedMemory;
+  readonly lock: Mutex;
+}
+
+const releaseWhenUnreachable = new FinalizationRegistry<Lease>((lease) => {
+  // Never throws: an error in a finalizer would end the process.
+  try {
+    lease.lock.close();
+  } catch {
+    // nothing more to do
+  }
+  try {
+    lease.memory.close();
+  } catch {
+    // what could not be released stays: a leak, never a hole
+  }
+});
+
+function defaultCodec<T>(): Codec<T> {
+  return codecs.bytes as unknown as Codec<T>;
+}
+
+/**
+ * A fixed-capacity hash map in shared memory, with string keys and values of type `T` through a
+ * codec, shared by any processes: by name, or through a descriptor handed to a child.
+ *
+ * - Readers (`get`, `has`, iteration) never block and never take a lock: each slot is a
+ *   seqlock, and a read copies the entry and checks that no writer touched it meanwhile, so a
+ *   torn value is never seen.
+ * - Writers (`set`, `delete`, `update`, `clear`) take a robust lock in the segment for one
+ *   entry's copy. A writer killed mid-write leaves no half-written value: the next writer drops
+ *   that entry and the map goes on.
+ * - Full: a new key throws an `IpcError` with code ENOSPC, or with `whenFull: "evict-lru"`
+ *   evicts the least recently written entry.
+ * - Keys are any well-formed strings ("__proto__" is a key like any other), up to
+ *   `maxKeyBytes` in UTF-8; values up to `maxValueBytes` once encoded.
+ *
+ * @example A counter shared by the processes of a server
+ * ```ts
+ * import { codecs, SharedMap } from "@posix/ipc/map";
+ *
+ * using hits = SharedMap.create({ codec: codecs.json, capacity: 100 });
+ * // hand hits.fd to workers with spawn's fds; each calls SharedMap.fromFd(inheritedFd(3), …)
+ * hits.update("/index.html", (n) => ((n as number | undefined) ?? 0) + 1);
+ * console.log(hits.get("/index.html")); // 1
+ * ```
+ */
+export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, T]> {
+  readonly #memory: SharedMemory;
+  readonly #lock: Mutex;
+  readonly #table: Table;
+  readonly #codec: Codec<T>;
+  readonly #label: string;
+  /** Where a lookup copies a value, and where decoded bytes values are copied to. */
+  readonly #value: Uint8Array<ArrayBuffer>;
+  readonly #slabs = new Slabs();
+  readonly #located: Located = { slot: -1, free: -1 };
+  /** Whether the codec is the built-in text or JSON one, decoded here from the copy. */
+  readonly #textual: boolean;
+  #closed = false;
+
+  private constructor(
+    key: ConstructorToken,
+    memory: SharedMemory,
+    codec: Codec<T>,
+    shape?: MapShape,
+  ) {
+    token.check(key);
+    if (shape) writeHeader(memory, shape, codec.name);
+    const checked = readHeader(memory, codec.name);
+    this.#memory = memory;
+    this.#codec = codec;
+    this.#textual = codec === (codecs.json as unknown) || codec === (codecs.text as unknown);
+    this.#label = memory.name === null ? "shared map" : `shared map "${memory.name}"`;
+    const lock = (shape ? Mutex.init : Mutex.at)(memory, LOCK_AT);
+    this.#lock = lock;
+    this.#table = new Table(memory.buffer, checked, () => lock.owner, () => {
+      const owner = lock.owner;
+      return owner === null || processIsDead(owner, true);
+    });
+    this.#value = new Uint8Array(checked.maxValueBytes);
+    releaseWhenUnreachable.register(this, { memory, lock }, this);
+  }
+
+  /**
+   * Creates a map: anonymous by default (hand `fd` to a child), or named.
+   *
+   * @param options `name`, `capacity`, `maxKeyBytes`, `maxValueBytes`, `codec`, `whenFull`,
+   * `persist`, `mode`.
+   * @returns The map, empty.
+   * @throws {RangeError} for a capacity or size out of range, or a map over 2 GiB.
+   * @throws {TypeError} for a whenFull other than "error" or "evict-lru", or a bad codec.
+   * @throws {Deno.errors.AlreadyExists} when the name is taken.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ capacity: 1000, maxValueBytes: 64, codec: codecs.text });
+   * map.set("greeting", "hello");
+   * console.log(map.get("greeting"), map.size); // "hello" 1
+   * ```
+   */
+  static create<T = Uint8Array>(options?: CreateSharedMapOptions<T>): SharedMap<T> {
+    options = ownOptions(options, "SharedMap.create() options");
+    const shape = validateShape(options);
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    const persist = optionalBoolean(options.persist, "persist") ?? false;
+    const size = segmentSize(shape);
+    const memory = options.name === undefined
+      ? SharedMemory.anonymous({ size })
+      : SharedMemory.create(options.name, { size, mode: options.mode, persist });
+    return SharedMap.#adopt(memory, codec, shape);
+  }
+
+  /**
+   * Opens a named map that another process created.
+   *
+   * @param name The map's name.
+   * @param options The `codec`: the creator's.
+   * @returns The map.
+   * @throws {Deno.errors.NotFound} when no map has that name.
+   * @throws {Deno.errors.InvalidData} when the segment holds no map, or a header that does not
+   * fit it.
+   * @throws {TypeError} when the codec is not the creator's.
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * const name = `/map-${Deno.pid}`;
+   * using created = SharedMap.create({ name });
+   * using opened = SharedMap.open(name); // as an unrelated process would
+   * created.set("k", new Uint8Array([1]));
+   * console.log(opened.get("k")); // Uint8Array(1) [ 1 ]
+   * ```
+   */
+  static open<T = Uint8Array>(name: string, options?: OpenSharedMapOptions<T>): SharedMap<T> {
+    options = ownOptions(options, "SharedMap.open() options");
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    return SharedMap.#adopt(SharedMemory.open(name), codec);
+  }
+
+  /**
+   * Takes a map from a descriptor, typically one a parent handed down with `spawn`'s `fds`. As
+   * with `SharedMemory.fromFd`: on success the map owns a descriptor given as a number or an
+   * `OwnedFd`, and on failure it stays the caller's, open; another handle keeps its own.
+   *
+   * @param fd The descriptor (for example `inheritedFd(3)`), or a handle that has one.
+   * @param options The `codec`: the creator's.
+   * @returns The map.
+   * @throws {Deno.errors.InvalidData} when the descriptor holds no map, or a bad header.
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * using parent = SharedMap.create();
+   * using child = SharedMap.fromFd(parent); // as a child given parent.fd would
+   * parent.set("x", new Uint8Array([7]));
+   * console.log(child.get("x")); // Uint8Array(1) [ 7 ]
+   * ```
+   */
+  static fromFd<T = Uint8Array>(fd: FdLike, options?: OpenSharedMapOptions<T>): SharedMap<T> {
+    options = ownOptions(options, "SharedMap.fromFd() options");
+    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
+    return adoptMemoryFd(fd, (memory) => SharedMap.#adopt(memory, codec));
+  }
+
+  static #adopt<T>(memory: SharedMemory, codec: Codec<T>, shape?: MapShape): SharedMap<T> {
+    try {
+      return new SharedMap(token, memory, codec, shape);
+    } catch (error) {
+      memory.close();
+      throw error;
+    }
+  }
+
+  /** The live entries, read without a lock. */
+  get size(): number {
+    this.#assertOpen();
+    return size(this.#table);
+  }
+
+  /** The most entries the map holds. */
+  get capacity(): number {
+    this.#assertOpen();
+    return this.#table.shape.capacity;
+  }
+
+  /** The longest key, in UTF-8 bytes. */
+  get maxKeyBytes(): number {
+    this.#assertOpen();
+    return this.#table.shape.maxKeyBytes;
+  }
+
+  /** The largest value, in encoded bytes. */
+  get maxValueBytes(): number {
+    this.#assertOpen();
+    return this.#table.shape.maxValueBytes;
+  }
+
+  /** What a new key does when the map is full. */
+  get whenFull(): WhenFull {
+    this.#assertOpen();
+    return this.#table.shape.whenFull;
+  }
+
+  /** The name of a named map, or `null`. */
+  get name(): string | null {
+    this.#assertOpen();
+    return this.#memory.name;
+  }
+
+  /**
+   * The segment's descriptor, to hand to a child (`spawn`'s `fds`). **UNSAFE**: valid only
+   * while the map is open.
+   */
+  get fd(): number {
+    this.#assertOpen();
+    return this.#memory.fd;
+  }
+
+  /** Whether this handle was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The value of `key`, or `undefined`. Never blocks, never takes the lock: the value is one
+   * that a writer wrote whole.
+   *
+   * @param key The key.
+   * @returns A copy of the value, or `undefined` when absent.
+   * @throws {TypeError} for a key that is not a well-formed string.
+   * @throws {RangeError} for a key longer than maxKeyBytes.
+   * @throws {Deno.errors.InvalidData} when the stored bytes do not decode, or the map is corrupt.
+   * @throws {Deno.errors.Busy} when a live writer has been stuck in the key's slot for a second.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ codec: codecs.json });
+   * map.set("user:1", { name: "Ada" });
+   * console.log(map.get("user:1"), map.get("user:2")); // { name: "Ada" } undefined
+   * ```
+   */
+  get(key: string): T | undefined {
+    this.#assertOpen();
+    this.#table.setKey(key);
+    const length = find(this.#table, this.#value);
+    return length < 0 ? undefined : this.#decode(this.#value.subarray(0, length));
+  }
+
+  /**
+   * Whether `key` has an entry. Never blocks, never takes the lock.
+   *
+   * @param key The key.
+   * @returns `true` when present.
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create();
+   * map.set("constructor", new Uint8Array(0)); // any string is an ordinary key
+   * console.log(map.has("constructor"), map.has("toString")); // true false
+   * ```
+   */
+  has(key: string): boolean {
+    this.#assertOpen();
+    this.#table.setKey(key);
+    return find(this.#table, this.#value) >= 0;
+  }
+
+  /**
+   * Sets the value of `key`, under the writers' lock.
+   *
+   * @param key The key.
+   * @param value The value; its encoding must fit maxValueBytes.
+   * @param options `timeout` for the lock (ms).
+   * @returns This map.
+   * @throws {RangeError} for a key or encoded value too long.
+   * @throws {IpcError} with code ENOSPC when the map is full and whenFull is "error".
+   * @throws {Deno.errors.TimedOut} when the lock was not free within `timeout`.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ codec: codecs.text, capacity: 1 });
+   * map.set("a", "1").set("a", "2"); // replacing needs no room
+   * console.log(map.get("a")); // "2"
+   * ```
+   */
+  set(key: string, value: T, options?: WriteOptions): this {
+    const timeout = this.#writeTimeout(options);
+    const bytes = this.#encode(value); // first: a codec may call back into the map
+    this.#table.setKey(key);
+    this.#locked(
+      timeout,
+      () => put(this.#table, locate(this.#table, this.#located), bytes, this.#memory.name),
+    );
+    return this;
+  }
+
+  /**
+   * Deletes the entry of `key`, under the writers' lock.
+   *
+   * @param key The key.
+   * @param options `timeout` for the lock (ms).
+   * @returns Whether there was one.
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create();
+   * map.set("k", new Uint8Array([1]));
+   * console.log(map.delete("k"), map.delete("k")); // true false
+   * ```
+   */
+  delete(key: string, options?: WriteOptions): boolean {
+    const timeout = this.#writeTimeout(options);
+    this.#table.setKey(key);
+    return this.#locked(timeout, () => {
+      const { slot } = locate(this.#table, this.#located);
+      if (slot < 0) return false;
+      remove(this.#table, slot);
+      return true;
+    });
+  }
+
+  /**
+   * Reads, changes and writes the value of `key` atomically: `fn` runs under the writers'
+   * lock, so no other writer changes the entry in between (what a rate limiter needs). `fn`
+   * gets the current value (or `undefined`) and returns the new one, or `undefined` to delete
+   * the entry. Keep it short and synchronous: every writer waits for it. If it throws, nothing
+   * changes. Calling this map's writing methods from `fn` throws (EDEADLK).
+   *
+   * @param key The key.
+   * @param fn The change.
+   * @param options `timeout` for the lock (ms).
+   * @returns The new value, or `undefined` when deleted or left absent.
+   * @throws {TypeError} when `fn` is not a function, or returns a promise.
+   * @throws {IpcError} with code ENOSPC when a new key finds the map full (whenFull "error").
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using counts = SharedMap.create({ codec: codecs.json });
+   * counts.update("hits", (n) => ((n as number | undefined) ?? 0) + 1);
+   * console.log(counts.update("hits", (n) => (n as number) + 1)); // 2
+   * ```
+   */
+  update(
+    key: string,
+    fn: (current: T | undefined) => T | undefined,
+    options?: WriteOptions,
+  ): T | undefined {
+    const timeout = this.#writeTimeout(options);
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot update the shared map with ${describe(fn)}: give a function`);
+    }
+    this.#table.setKey(key);
+    return this.#locked(timeout, () => {
+      const table = this.#table;
+      const located = locate(table, this.#located);
+      let current: T | undefined;
+      if (located.slot >= 0) {
+        const base = table.base(located.slot);
+        const length = table.cells[(base >>> 2) + S_VALUE_LENGTH]!;
+        if (length < 0 || length > table.shape.maxValueBytes) {
+          throw corrupt(`a value of ${length} bytes`);
+        }
+        const at = table.valueAt(base);
+        current = this.#decode(table.bytes.subarray(at, at + length));
+      }
+      const slot = located.slot;
+      const free = located.free;
+      const next = fn(current);
+      if (next instanceof Promise) {
+        throw new TypeError("Cannot update the shared map: the function must not be async");
+      }
+      this.#assertOpen(); // fn may have closed the map: its pages are gone
+
+      // fn may have looked the key up again (a get): the key's scratch is intact, the place too.
+      table.setKey(key);
+      located.slot = slot;
+      located.free = free;
+      if (next === undefined) {
+        if (slot >= 0) remove(table, slot);
+      } else {
+        put(table, located, this.#encode(next), this.#memory.name);
+      }
+      return next;
+    });
+  }
+
+  /**
+   * Deletes every entry, under the writers' lock.
+   *
+   * @param options `timeout` for the lock (ms).
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create();
+   * map.set("a", new Uint8Array(1)).set("b", new Uint8Array(1));
+   * map.clear();
+   * console.log(map.size); // 0
+   * ```
+   */
+  clear(options?: WriteOptions): void {
+    const timeout = this.#writeTimeout(options);
+    this.#locked(timeout, () => clear(this.#table));
+  }
+
+  /**
+   * The entries, read without a lock, slot by slot: each `[key, value]` is one a writer wrote
+   * whole; entries changed during the iteration may be seen either way.
+   *
+   * @returns An iterator of `[key, value]`.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ codec: codecs.json });
+   * map.set("a", 1).set("b", 2);
+   * console.log([...map.entries()].sort()); // [ [ "a", 1 ], [ "b", 2 ] ]
+   * ```
+   */
+  entries(): IterableIterator<[string, T]> {
+    this.#assertOpen();
+    return this.#entries();
+  }
+
+  /**
+   * The keys, read without a lock (see {@linkcode SharedMap.entries}).
+   *
+   * @returns An iterator of keys.
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create();
+   * map.set("__proto__", new Uint8Array(1));
+   * console.log([...map.keys()]); // [ "__proto__" ]
+   * ```
+   */
+  keys(): IterableIterator<string> {
+    this.#assertOpen();
+    return map(this.#entries(), ([key]) => key);
+  }
+
+  /**
+   * The values, read without a lock (see {@linkcode SharedMap.entries}).
+   *
+   * @returns An iterator of values.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ codec: codecs.json });
+   * map.set("a", 1);
+   * console.log([...map.values()]); // [ 1 ]
+   * ```
+   */
+  values(): IterableIterator<T> {
+    this.#assertOpen();
+    return map(this.#entries(), ([, value]) => value);
+  }
+
+  /** Same as {@linkcode SharedMap.entries}, for `for…of`. */
+  [Symbol.iterator](): IterableIterator<[string, T]> {
+    return this.entries();
+  }
+
+  /**
+   * Closes this handle (the map stays for other handles; the creator of a named map without
+   * `persist` removes its name). Closing again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { SharedMap } from "@posix/ipc/map";
+   *
+   * const map = SharedMap.create();
+   * map.close();
+   * console.log(map.closed); // true
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    releaseWhenUnreachable.unregister(this);
+    this.#slabs.clear();
+    this.#lock.close();
+    this.#memory.close();
+  }
+
+  /** Same as {@linkcode SharedMap.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  *#entries(): Generator<[string, T]> {
+    const table = this.#table;
+    const key = new Uint8Array(table.shape.maxKeyBytes);
+    const value = new Uint8Array(table.shape.maxValueBytes);
+    const lengths: EntryLengths = { key: 0, value: 0 };
+    for (let slot = 0; slot < table.shape.slots; slot++) {
+      this.#assertOpen();
+      if (!readEntry(table, slot, key, value, lengths)) continue;
+      let text: string;
+      try {
+        text = keyDecoder.decode(key.subarray(0, lengths.key));
+      } catch {
+        throw corrupt(`a key that is not UTF-8 in slot ${slot}`);
+      }
+      yield [text, this.#decode(value.subarray(0, lengths.value))];
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(this.#label);
+  }
+
+  #writeTimeout(options: WriteOptions | undefined): number {
+    this.#assertOpen();
+    return validateWaitOptions(
+      ownOptions(options, "SharedMap write options"),
+      `write to ${this.#label}`,
+    );
+  }
+
+  #locked<R>(timeout: number, change: () => R): R {
+    using guard = this.#lock.lockSync({ timeout });
+    if (guard.ownerDied) {
+      repair(this.#table); // a dead writer's half-written entry goes; the rest is whole
+      guard.markConsistent();
+    }
+    return change();
+  }
+
+  #encode(value: T): Uint8Array {
+    const bytes: unknown = this.#codec.encode(value);
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot store the value: the ${this.#codec.name} codec made ${describe(bytes)}, ` +
+          "not a Uint8Array",
+      );
+    }
+    const max = this.#table.shape.maxValueBytes;
+    if (bytes.length > max) {
+      throw new RangeError(
+        `Cannot store a value of ${bytes.length} bytes: the map's maxValueBytes is ${max}`,
+      );
+    }
+    return bytes;
+  }
+
+  #decode(bytes: Uint8Array): T {
+    try {
+      if (this.#textual) {
+        const text = shortAscii(bytes) ?? textDecoder.decode(bytes);
+        return (this.#codec === (codecs.json as unknown) ? JSON.parse(text) : text) as T;
+      }
+      return decodeOwned(this.#codec, bytes, this.#slabs);
+    } catch (error) {
+      throw new Deno.errors.InvalidData(
+        `Cannot decode a value with the ${this.#codec.name} codec: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  }
+}
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The text of `bytes` when they are few and all ASCII, built in JavaScript: for a short value
+ * this is faster than a call into the decoder. `undefined` otherwise.
+ */
+function shortAscii(bytes: Uint8Array): string | undefined {
+  if (bytes.length > 64) return undefined;
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return undefined;
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
+/** `entries` mapped through `pick`, as an iterator of its own. */
+function* map<E, R>(entries: Iterator<E>, pick: (entry: E) => R): Generator<R> {
+  for (let next = entries.next(); !next.done; next = entries.next()) yield pick(next.value);
+}
