@@ -33,7 +33,14 @@ import {
   validateCapacity,
   writeHeader,
 } from "./layout.ts";
-import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import {
+  type ChannelRole,
+  type Peers,
+  RECEIVES,
+  Registry,
+  SENDS,
+  validateRole,
+} from "./registry.ts";
 import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
@@ -47,6 +54,13 @@ import {
 } from "./wait.ts";
 
 const token = new ConstructorToken("Channel", "Channel.create(), open() or fromFd()");
+
+/**
+ * What the peers of `role` (SENDS or RECEIVES) of an open channel handle say, without waiting
+ * (src/channel/registry.ts, thorough: zombies count as dead). Internal: for services built on
+ * channels (src/service/) that must notice a dead peer while nothing waits on the ring.
+ */
+export let channelPeers: (channel: Channel<unknown>, role: number) => Peers;
 
 /** The `view` flag of receive options, after checking that the options are an object. */
 function viewOption(options: { view?: boolean }): boolean {
@@ -101,7 +115,7 @@ function validateFlag(value: unknown, name: string): boolean {
  * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
  * whose names differ are never taken for one another.
  */
-function validateCodec<T>(codec: unknown): Codec<T> {
+export function validateCodec<T>(codec: unknown): Codec<T> {
   const candidate = codec as Partial<Codec<T>> | null;
   if (
     typeof candidate !== "object" || candidate === null ||
@@ -232,6 +246,13 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
  * ```
  */
 export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
+  static {
+    channelPeers = (channel, role) => {
+      channel.#assertOpen();
+      return channel.#registry.peers(channel.#slot, role, true);
+    };
+  }
+
   readonly #memory: SharedMemory;
   readonly #cells: Int32Array<ArrayBuffer>;
   readonly #bytes: Uint8Array<ArrayBuffer>;
