@@ -98,7 +98,7 @@ function streamEntry<Res>(): Pending<Res> {
  * console.log(answers); // [ "hello, ann", "hello, bob" ]
  * ```
  */
-export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
+export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, AsyncDisposable {
   readonly #requests: Channel<Uint8Array>;
   readonly #responses: Channel<Uint8Array>;
   readonly #codec: Codec<Req | Res>;
@@ -111,6 +111,10 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
   /** Why the service can no longer answer (it closed or died), once it is known. */
   #broken: Error | null = null;
   #closed = false;
+  /** The answer loops whose receive may still be pending (a stopped one ends within ms). */
+  readonly #running = new Set<Promise<void>>();
+  /** Settles once the answer loops that ran at close have ended. */
+  #stopped: Promise<void> = Promise.resolve();
 
   private constructor(
     key: ConstructorToken,
@@ -142,7 +146,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
    * import { Client, Server } from "@posix/ipc/service";
    *
    * using server = Server.create((bytes: Uint8Array) => bytes.reverse());
-   * using client = await Client.connect(server.fd); // in a child: inheritedFd(3)
+   * using client = await Client.connect(server); // in a child: inheritedFd(3)
    * console.log(await client.request(new Uint8Array([1, 2]))); // Uint8Array(2) [ 2, 1 ]
    * ```
    */
@@ -395,6 +399,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
     const stop = new AbortController();
     this.#pumpStop = stop;
     const run: Promise<void> = this.#readAnswers(stop.signal).finally(() => {
+      this.#running.delete(run);
       if (this.#pump === run) {
         this.#pump = null;
         this.#pumpStop = null;
@@ -402,6 +407,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
       }
     });
     this.#pump = run;
+    this.#running.add(run);
   }
 
   /** Stops the loop once no request is pending, so that an idle client keeps nothing running. */
@@ -499,6 +505,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopped = Promise.all(this.#running).then(() => {});
     for (const [id, entry] of [...this.#pending]) {
       this.#fail(id, entry, closedError("the client"));
     }
@@ -515,6 +522,15 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable {
   /** Same as {@linkcode Client.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Closes the client and waits until its rings are released (a pending receive ends within a
+   * few milliseconds), for `await using`.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#stopped;
   }
 }
 

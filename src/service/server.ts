@@ -115,7 +115,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
  * console.log(await client.request(21)); // 42
  * ```
  */
-export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable {
+export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, AsyncDisposable {
   readonly #requests: Channel<Uint8Array>;
   /** A sending handle of our own, so that the request ring never ends for lack of clients. */
   readonly #keepAlive: Channel<Uint8Array>;
@@ -407,6 +407,16 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable {
   /** Same as {@linkcode Server.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Closes the server and waits until its request ring is released (its pending receive ends
+   * within a few milliseconds), for `await using`. A failure of the ring is not rethrown here:
+   * `done` has it.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.done.catch(() => {});
   }
 }
 
