@@ -28,10 +28,14 @@ import {
   WELCOME,
 } from "./frame.ts";
 import { decodeRemoteError } from "./remote_error.ts";
+import { letPendingWorkRun } from "./hops.ts";
 import { responseName } from "./names.ts";
 
 const token = new ConstructorToken("Client", "Client.connect()");
 const encoder = new TextEncoder();
+
+/** Why the answer loop's wait ended when no request was left to wait for. */
+const STOPPED = new Deno.errors.Interrupted("the answer loop stopped: no request is pending");
 
 /** How often a client waiting for the server's welcome looks whether the server is alive, in ms. */
 const HELLO_SLICE_MS = 250;
@@ -105,9 +109,12 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #id: number;
   readonly #pending = new Map<number, Pending<Res>>();
   #nextRequest = 1;
-  /** The loop that reads answers, while requests are pending; `null` when none runs. */
-  #pump: Promise<void> | null = null;
-  #pumpStop: AbortController | null = null;
+  /** Whether the loop that reads answers runs (while requests are pending). */
+  #pumping = false;
+  /** Tells the current loop from one that was stopped and has yet to notice. */
+  #generation = 0;
+  /** Ends the loop's wait under way, if any. */
+  #waitStop: AbortController | null = null;
   /** Why the service can no longer answer (it closed or died), once it is known. */
   #broken: Error | null = null;
   #closed = false;
@@ -393,40 +400,54 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#stopPumpIfIdle();
   }
 
-  /** Starts the loop that reads answers, unless it runs. */
+  /** Starts the loop that reads answers, unless one runs. */
   #runPump(): void {
-    if (this.#pump !== null || this.#pending.size === 0) return;
-    const stop = new AbortController();
-    this.#pumpStop = stop;
-    const run: Promise<void> = this.#readAnswers(stop.signal).finally(() => {
+    if (this.#pumping || this.#pending.size === 0) return;
+    this.#pumping = true;
+    const run: Promise<void> = this.#readAnswers(++this.#generation).finally(() => {
       this.#running.delete(run);
-      if (this.#pump === run) {
-        this.#pump = null;
-        this.#pumpStop = null;
-        this.#runPump(); // requests made while it was stopping
-      }
     });
-    this.#pump = run;
     this.#running.add(run);
   }
 
-  /** Stops the loop once no request is pending, so that an idle client keeps nothing running. */
+  /**
+   * Stops the loop once no request is pending, so that an idle client keeps nothing running: a
+   * wait under way ends at once; a loop between waits sees that it is no longer the current one.
+   */
   #stopPumpIfIdle(): void {
-    if (this.#pending.size !== 0 || this.#pumpStop === null) return;
-    this.#pumpStop.abort();
-    this.#pump = null; // a new request starts a new loop; the old one takes nothing more
-    this.#pumpStop = null;
+    if (this.#pending.size !== 0 || !this.#pumping) return;
+    this.#pumping = false;
+    this.#waitStop?.abort(STOPPED); // a reason made once: abort() alone builds a DOMException
+    this.#waitStop = null;
   }
 
-  async #readAnswers(signal: AbortSignal): Promise<void> {
+  async #readAnswers(generation: number): Promise<void> {
     const responses = this.#responses;
+    const current = () => this.#pumping && this.#generation === generation;
     try {
-      while (this.#pending.size > 0 && !signal.aborted) {
-        this.#deliver(responses.tryReceive() ?? await responses.receive({ signal }));
+      while (current() && this.#pending.size > 0) {
+        let bytes = responses.tryReceive();
+        if (bytes === undefined) {
+          await letPendingWorkRun(); // the callers just answered send their next requests first
+          if (!current() || this.#pending.size === 0) return;
+          bytes = responses.tryReceive();
+          if (bytes === undefined) {
+            const stop = new AbortController();
+            this.#waitStop = stop;
+            try {
+              bytes = await responses.receive({ signal: stop.signal });
+            } finally {
+              if (this.#waitStop === stop) this.#waitStop = null;
+            }
+          }
+        }
+        this.#deliver(bytes);
       }
     } catch (error) {
-      if (signal.aborted || this.#closed) return;
+      if (error === STOPPED || this.#closed) return;
       this.#breakAll(error);
+    } finally {
+      if (this.#generation === generation) this.#pumping = false;
     }
   }
 
@@ -509,7 +530,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     for (const [id, entry] of [...this.#pending]) {
       this.#fail(id, entry, closedError("the client"));
     }
-    this.#pumpStop?.abort();
+    this.#waitStop?.abort(STOPPED);
     try {
       this.#requests.trySend(requestFrame(BYE, this.#id, 0));
     } catch {

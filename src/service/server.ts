@@ -25,6 +25,7 @@ import {
 } from "./frame.ts";
 import { encodeRemoteError } from "./remote_error.ts";
 import { RESPONSE_PREFIX } from "./names.ts";
+import { letPendingWorkRun } from "./hops.ts";
 
 const token = new ConstructorToken("Server", "Server.create()");
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -123,7 +124,6 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #codec: Codec<Req | Res>;
   readonly #concurrency: number;
   readonly #clients = new Map<number, Peer>();
-  readonly #stop = new AbortController();
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.close();
@@ -243,7 +243,6 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   }
 
   async #serve(): Promise<void> {
-    const signal = this.#stop.signal;
     try {
       while (!this.#closed) {
         if (this.#inflight >= this.#concurrency) {
@@ -251,8 +250,11 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
           await this.#room.promise;
           continue;
         }
-        const bytes = this.#requests.tryReceive() ??
-          await this.#requests.receive({ signal });
+        let bytes = this.#requests.tryReceive();
+        if (bytes === undefined) {
+          await letPendingWorkRun(); // the handlers just started answer first (hops.ts)
+          bytes = this.#requests.tryReceive() ?? await this.#requests.receive(); // close() wakes it
+        }
         this.#dispatch(bytes);
       }
     } catch (error) {
@@ -397,7 +399,6 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#closed = true;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     clearInterval(this.#sweep);
-    this.#stop.abort();
     this.#room?.resolve();
     for (const peer of [...this.#clients.values()]) this.#drop(peer);
     this.#keepAlive.close();
