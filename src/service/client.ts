@@ -12,7 +12,7 @@ import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
 import { ConstructorToken, describe, optionsObject } from "../_validate.ts";
-import { deadlineAfter, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { deadlineAfter, MAX_WAIT_MS, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import {
   BYE,
   CANCEL,
@@ -344,15 +344,15 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       this.#giveUp(id, entry, reason);
     };
     const onAbort = () => giveUp(signal!.reason);
-    const timer = timeout === Infinity ? undefined : setTimeout(
+    const cancelTimer = timeout === Infinity ? undefined : after(
+      timeout,
       () =>
         giveUp(new Deno.errors.TimedOut(`Cannot make a request: timed out after ${timeout} ms`)),
-      timeout,
     );
     signal?.addEventListener("abort", onAbort, { once: true });
     const previous = entry.reject;
     const disarm = () => {
-      clearTimeout(timer);
+      cancelTimer?.();
       signal?.removeEventListener("abort", onAbort);
     };
     // Disarm on settling: wrap the entry's callbacks (single) or its end (stream).
@@ -553,6 +553,21 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.close();
     await this.#stopped;
   }
+}
+
+/**
+ * Calls `fn` after `ms` milliseconds, however many (setTimeout fires at once for more than
+ * 2^31 - 1); returns what cancels it.
+ */
+function after(ms: number, fn: () => void): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const deadline = performance.now() + ms;
+  const arm = () => {
+    const left = deadline - performance.now();
+    timer = left > MAX_WAIT_MS ? setTimeout(arm, MAX_WAIT_MS) : setTimeout(fn, left);
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /**
