@@ -17,20 +17,13 @@
  * @module
  */
 
-import { spawnDeno } from "@posix/ipc";
-import { Channel } from "@posix/ipc/channel";
 import { readBytes } from "./fixtures/natural_trials.ts";
 import { startPeers } from "./fixtures/service_trials.ts";
 
 const message = new Uint8Array(64).fill(1);
 const reply = new Uint8Array(64 * 1024);
 const peers = await startPeers();
-const ping = Channel.create({ capacity: 1 << 16, role: "send" });
-const pong = Channel.create({ capacity: 1 << 16, role: "receive" });
-const channelEcho = spawnDeno(new URL("./fixtures/natural_echo.ts", import.meta.url), {
-  permissions: { ffi: true },
-  fds: { 3: ping, 4: pong },
-});
+const { ping, pong } = peers;
 const batch = Array.from({ length: 64 }, () => message);
 
 const group = "64 B request/response round trip";
@@ -66,9 +59,4 @@ Deno.bench({
   },
 });
 
-globalThis.addEventListener("unload", () => {
-  channelEcho.kill("SIGKILL");
-  ping.close();
-  pong.close();
-  void peers.close();
-});
+globalThis.addEventListener("unload", () => void peers.close());

@@ -22,18 +22,20 @@ const FLAGS = { flags: ["--allow-all"] };
 
 type Json = unknown;
 
+/** A child process started by {@linkcode startChild}. */
+interface Child {
+  child: Deno.ChildProcess;
+  lines: ReadableStreamDefaultReader<string>;
+  /** Waits for its exit (after a kill, say) and returns its status. */
+  done(): Promise<Deno.CommandStatus>;
+}
+
 /** A child process that prints a first line when it is ready; killed with SIGKILL after 60 s. */
 async function startChild(
   script: string,
   args: string[],
   expect: string,
-): Promise<
-  {
-    child: Deno.ChildProcess;
-    lines: ReadableStreamDefaultReader<string>;
-    done(): Promise<Deno.CommandStatus>;
-  }
-> {
+): Promise<Child> {
   const child = spawnDeno(script, args, FLAGS);
   const timer = setTimeout(() => kill(child), 60_000);
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -75,6 +77,21 @@ function kill(child: Deno.ChildProcess): void {
   }
 }
 
+/** A server child (service_server.ts) under a fresh name for `fn`; killed and cleaned up after. */
+async function withServerChild(
+  fn: (name: string, server: Child) => Promise<void>,
+): Promise<void> {
+  const name = uniqueName("service");
+  const server = await startChild(serverFixture, [name], "ready");
+  try {
+    await fn(name, server);
+  } finally {
+    kill(server.child);
+    await server.done();
+    removeIfLeft(name); // only if the server was killed before it closed
+  }
+}
+
 /** Removes the name a killed server left behind, if it did. */
 function removeIfLeft(name: string): void {
   try {
@@ -88,31 +105,25 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-ipcTest("3 client processes x 100 concurrent requests each: every answer is its own", async () => {
-  const name = uniqueName("service");
-  const server = await startChild(serverFixture, [name], "ready");
-  try {
-    const outputs = await Promise.all([0, 1, 2].map(async () => {
-      const client = await startChild(clientFixture, [name, "concurrent", "100"], "ok 100");
-      return (await client.done()).code;
-    }));
-    assert.deepEqual(outputs, [0, 0, 0]);
-    await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
-    assert.equal(await client.request({ op: "clients" }), 1); // the three were dropped
-    assert.equal(await client.request({ op: "quit" }), "bye");
-  } finally {
-    kill(server.child);
-    await server.done();
-    removeIfLeft(name); // only if the server was killed before it closed
-  }
-});
+ipcTest(
+  "3 client processes x 100 concurrent requests each: every answer is its own",
+  () =>
+    withServerChild(async (name) => {
+      const outputs = await Promise.all([0, 1, 2].map(async () => {
+        const client = await startChild(clientFixture, [name, "concurrent", "100"], "ok 100");
+        return (await client.done()).code;
+      }));
+      assert.deepEqual(outputs, [0, 0, 0]);
+      await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
+      assert.equal(await client.request({ op: "clients" }), 1); // the three were dropped
+      assert.equal(await client.request({ op: "quit" }), "bye");
+    }),
+);
 
 ipcTest(
   "across processes: a streamed answer arrives whole and in order, errors as RemoteError",
-  async () => {
-    const name = uniqueName("service");
-    const server = await startChild(serverFixture, [name], "ready");
-    try {
+  () =>
+    withServerChild(async (name, server) => {
       await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
       const parts: Json[] = [];
       for await (const part of client.stream({ op: "stream", n: 1000 })) parts.push(part);
@@ -127,11 +138,7 @@ ipcTest(
       assert.equal(await client.request({ op: "echo", value: "after" }), "after");
       assert.equal(await client.request({ op: "quit" }), "bye");
       assert.equal((await server.done()).code, 0);
-    } finally {
-      kill(server.child);
-      await server.done();
-    }
-  },
+    }),
 );
 
 ipcTest("answers come back out of order, each to its own request", async () => {
@@ -240,10 +247,8 @@ ipcTest(
 
 ipcTest(
   "the server SIGKILLed: pending requests reject with BrokenPipe within a second, later ones at once",
-  async () => {
-    const name = uniqueName("service");
-    const server = await startChild(serverFixture, [name], "ready");
-    try {
+  () =>
+    withServerChild(async (name, server) => {
       await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
       const pending = [client.request({ op: "sleep" }), client.request({ op: "sleep" })];
       const stream = Array.fromAsync(client.stream({ op: "sleep" }));
@@ -261,12 +266,7 @@ ipcTest(
         Client.connect(name, { codec: codecs.json, timeout: 5000 }),
         Deno.errors.BrokenPipe,
       );
-    } finally {
-      kill(server.child);
-      await server.done();
-      removeIfLeft(name); // the killed server could not remove it
-    }
-  },
+    }),
 );
 
 ipcTest(
