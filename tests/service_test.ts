@@ -323,6 +323,11 @@ ipcTest(
     await assert.rejects(Client.connect(channel), Deno.errors.InvalidData);
     await using server = Server.create((bytes: Uint8Array) => bytes, { capacity: 4096 });
     await assert.rejects(Client.connect(server, { timeout: -1 }), RangeError);
+    await assert.rejects(
+      Client.connect(server, { codec: codecs.json }),
+      (error) =>
+        error instanceof TypeError && /its codec is "bytes", not "json"/.test(error.message),
+    );
     await using client = await Client.connect(server);
     await assert.rejects(client.request(new Uint8Array(5000)), RangeError);
     await assert.rejects(client.request("text" as never), TypeError);

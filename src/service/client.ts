@@ -42,7 +42,10 @@ const HELLO_SLICE_MS = 250;
 
 /** Options of {@linkcode Client.connect}. */
 export interface ClientOptions<Req, Res> extends WaitOptions {
-  /** How requests and answers become bytes: the server's codec. Default bytes. */
+  /**
+   * How requests and answers become bytes: the server's codec (a codec of another name is
+   * refused at connect). Default bytes.
+   */
   codec?: Codec<Req | Res> | Codec<unknown>;
   /** The size of this client's response ring in bytes (a power of two). Default 1 MiB. */
   capacity?: number;
@@ -147,6 +150,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
    * @returns The client.
    * @throws {Deno.errors.NotFound} when no service has that name.
    * @throws {Deno.errors.BrokenPipe} when the server closed or died before it welcomed us.
+   * @throws {TypeError} when the codec is not the server's (it compares their names).
    * @throws {Deno.errors.TimedOut} after `timeout`.
    * @example By a descriptor
    * ```ts
@@ -184,7 +188,8 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       });
       const name = responses.name!;
       const deadline = deadlineAfter(timeout);
-      await requests.send(requestFrame(HELLO, 0, 0, encoder.encode(name)), options);
+      const hello = encoder.encode(`${name}\0${codec.name}`);
+      await requests.send(requestFrame(HELLO, 0, 0, hello), options);
       const id = await welcome(requests, responses, deadline, options);
       SharedMemory.unlink(name); // the server holds it open now: the name is no longer needed
       return new Client<Req, Res>(token, requests, responses, codec, id);
@@ -608,5 +613,8 @@ async function welcome(
     }
     const frame = readResponseFrame(bytes);
     if (frame?.kind === WELCOME) return frame.request;
+    if (frame?.kind === ERROR && frame.request === 0) {
+      throw new TypeError(decodeRemoteError(frame.payload).message); // refused: the codec
+    }
   }
 }

@@ -5,13 +5,16 @@
  * `[kind u8, 0, 0, 0][client u32][request u32][payload]`; each client's response channel (the
  * server sends, the client receives) carries `[kind u8, 0, 0, 0][request u32][payload]`. Integers
  * are little-endian; the payload is the user's codec's bytes, or, for HELLO, the response
- * channel's name as UTF-8, and for ERROR, JSON (src/service/remote_error.ts). Every frame read is
+ * channel's name and the codec's name as UTF-8, and for ERROR, JSON (src/service/remote_error.ts). Every frame read is
  * checked: a frame too short or of an unknown kind is dropped, never trusted.
  *
  * @module
  */
 
-/** Request channel: a client introduces itself; the payload is its response channel's name. */
+/**
+ * Request channel: a client introduces itself; the payload is its response channel's name and
+ * its codec's name, NUL between them (neither may hold a NUL).
+ */
 export const HELLO = 1;
 /** Request channel: a request; the payload is the value. */
 export const REQUEST = 2;
@@ -28,7 +31,10 @@ export const VALUE = 2;
 export const PART = 3;
 /** Response channel: a streamed answer is complete. */
 export const END = 4;
-/** Response channel: the handler threw; the payload says what (remote_error.ts). */
+/**
+ * Response channel: the handler threw; the payload says what (remote_error.ts). With request 0,
+ * in answer to a HELLO: the server refused the client (its codec is not the server's).
+ */
 export const ERROR = 5;
 
 /** Bytes before the payload on the request channel. */

@@ -282,9 +282,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
 
   /** Opens a new client's response ring and tells it its id. */
   #welcome(payload: Uint8Array): void {
-    let name: string;
+    let name: string, codec: string | undefined;
     try {
-      name = decoder.decode(payload);
+      [name, codec] = decoder.decode(payload).split("\0") as [string, string | undefined];
     } catch {
       return;
     }
@@ -294,6 +294,17 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       channel = Channel.open(name, { role: "send" });
     } catch {
       return; // gone already (the client closed), or not a channel: nobody to answer
+    }
+    if (codec !== this.#codec.name) {
+      const why = new TypeError(
+        `Cannot connect to the service: its codec is "${this.#codec.name}", not "${codec}"`,
+      );
+      try {
+        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why)));
+      } finally {
+        channel.close();
+      }
+      return;
     }
     let id = this.#nextClient;
     while (id === 0 || this.#clients.has(id)) id = (id + 1) >>> 0;
