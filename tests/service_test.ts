@@ -246,6 +246,56 @@ ipcTest(
 );
 
 ipcTest(
+  "30 clients fill the request ring's slots; a SIGKILLed client's slot is taken back",
+  async () => {
+    // The child's request is never answered: it is pending when the child is killed.
+    await using server = Server.create(
+      (request: { op: string }) => request.op === "sleep" ? new Promise<Json>(() => {}) : request,
+      { capacity: 4096, codec: codecs.json },
+    );
+    await using child = spawnWithFds(clientFixture, {
+      args: ["fd", "hang"],
+      permissions: { ffi: true },
+      fds: { 3: server },
+      stdout: "piped",
+    });
+    const reader = child.stdout!.readable.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "sent");
+    const clients: Client<Json, Json>[] = [];
+    const options = { capacity: 4096, codec: codecs.json };
+    try {
+      for (let i = 0; i < 29; i++) clients.push(await Client.connect(server, options));
+      await assert.rejects(Client.connect(server, options), RangeError); // 32 slots in use
+      child.kill("SIGKILL");
+      await child.status;
+      clients.push(await Client.connect(server, options)); // the dead one's slot
+      assert.deepEqual(await clients.at(-1)!.request({ op: "echo" }), { op: "echo" });
+      await eventually(() => server.clients === 30, 2000, "the dead client dropped");
+    } finally {
+      await reader.cancel();
+      for (const client of clients) await client[Symbol.asyncDispose]();
+    }
+  },
+);
+
+ipcTest("concurrency: 1 runs one handler at a time; the rest wait in the ring", async () => {
+  let running = 0;
+  let most = 0;
+  await using server = Server.create(async (bytes: Uint8Array) => {
+    most = Math.max(most, ++running);
+    await delay(5);
+    running--;
+    return bytes;
+  }, { concurrency: 1 });
+  await using client = await Client.connect(server);
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => client.request(new Uint8Array([i]))),
+  );
+  assert.deepEqual(answers.map((bytes) => bytes[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(most, 1);
+});
+
+ipcTest(
   "the server SIGKILLed: pending requests reject with BrokenPipe within a second, later ones at once",
   () =>
     withServerChild(async (name, server) => {

@@ -103,8 +103,9 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
  *   requests reject with `Deno.errors.BrokenPipe`, as they do within a second if the server's
  *   process dies.
  *
- * One server per name (a second `create` of the name is `AlreadyExists`); at most 31 clients
- * at once (the request ring's 32 participant slots, one the server's own).
+ * One server per name (a second `create` of the name is `AlreadyExists`); at most 30 clients
+ * at once (the request ring's 32 participant slots, two the server's own; a 31st client's
+ * `connect` is a RangeError, and a killed client's slot is taken back by the next one).
  *
  * @example A server and a client
  * ```ts
