@@ -67,17 +67,15 @@ interface Pending<Res> {
   error: unknown;
 }
 
-/** Turns a promise's rejection into a failure of the request `id`, in `client`. */
-function streamEntry<Res>(): Pending<Res> {
-  return {
-    single: false,
-    resolve: () => {},
-    reject: () => {},
-    parts: [],
-    wake: null,
-    ended: false,
-    error: undefined,
-  };
+const ignore = () => {};
+
+/** A pending request's record: a single answer's (with its promise's callbacks) or a stream's. */
+function pendingEntry<Res>(
+  single: boolean,
+  resolve: (value: Res) => void = ignore,
+  reject: (error: unknown) => void = ignore,
+): Pending<Res> {
+  return { single, resolve, reject, parts: [], wake: null, ended: false, error: undefined };
 }
 
 /**
@@ -245,7 +243,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   request(value: Req, options: WaitOptions = {}): Promise<Res> {
     try {
       const { promise, resolve, reject } = Promise.withResolvers<Res>();
-      const entry: Pending<Res> = { ...streamEntry<Res>(), single: true, resolve, reject };
+      const entry = pendingEntry<Res>(true, resolve, reject);
       this.#start(value, options, entry);
       return promise;
     } catch (error) {
@@ -278,7 +276,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
    * ```
    */
   stream(value: Req, options: WaitOptions = {}): AsyncIterableIterator<Res> {
-    const entry = streamEntry<Res>();
+    const entry = pendingEntry<Res>(false);
     const id = this.#start(value, options, entry);
     return this.#parts(id, entry);
   }
