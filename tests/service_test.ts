@@ -278,6 +278,33 @@ ipcTest(
   },
 );
 
+ipcTest(
+  "a slow reader holds back a fast stream: the server runs at most 32 parts ahead",
+  async () => {
+    let produced = 0;
+    let consumed = 0;
+    let most = 0;
+    await using server = Server.create(() =>
+      (async function* () {
+        for (let i = 0; i < 300; i++) {
+          produced++;
+          most = Math.max(most, produced - consumed);
+          yield new Uint8Array([i & 255]);
+        }
+      })()
+    );
+    await using client = await Client.connect(server);
+    for await (const part of client.stream(new Uint8Array())) {
+      assert.equal(part[0], consumed & 255);
+      consumed++;
+      if (consumed % 10 === 0) await delay(1);
+    }
+    assert.equal(consumed, 300);
+    assert.ok(most <= 34, `the server ran ${most} parts ahead`);
+    assert.ok(most >= 16, `the server ran only ${most} parts ahead`);
+  },
+);
+
 ipcTest("concurrency: 1 runs one handler at a time; the rest wait in the ring", async () => {
   let running = 0;
   let most = 0;

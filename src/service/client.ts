@@ -16,6 +16,8 @@ import { deadlineAfter, MAX_WAIT_MS, validateWaitOptions, type WaitOptions } fro
 import {
   BYE,
   CANCEL,
+  CREDIT,
+  creditPayload,
   END,
   ERROR,
   HELLO,
@@ -24,6 +26,7 @@ import {
   REQUEST,
   REQUEST_HEADER,
   requestFrame,
+  STREAM_WINDOW,
   VALUE,
   WELCOME,
 } from "./frame.ts";
@@ -254,7 +257,8 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   /**
    * Sends a request and yields the parts of its streamed answer as they come. A handler that
    * returned a single value yields it alone. Breaking out of the loop tells the server to stop.
-   * Parts that arrive before they are taken wait in this process.
+   * The server sends at most 32 parts ahead of what the loop has taken, so a slow reader holds
+   * back a fast stream instead of letting its parts pile up here.
    *
    * @param value The request.
    * @param options `timeout` (ms, for the whole stream) and `signal`.
@@ -282,10 +286,15 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   }
 
   async *#parts(id: number, entry: Pending<Res>): AsyncIterableIterator<Res> {
+    let taken = 0;
     try {
       while (true) {
         if (entry.parts.length > 0) {
           yield entry.parts.shift()!;
+          if (++taken === STREAM_WINDOW / 2 && !entry.ended) {
+            this.#grant(id, taken);
+            taken = 0;
+          }
           continue;
         }
         if (entry.error !== undefined) throw entry.error;
@@ -294,6 +303,17 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       }
     } finally {
       if (this.#pending.get(id) === entry) this.#giveUp(id, entry); // the loop broke early
+    }
+  }
+
+  /** Lets the server send `parts` more parts of stream `id` (best effort: see STREAM_WINDOW). */
+  #grant(id: number, parts: number): void {
+    const frame = requestFrame(CREDIT, this.#id, id, creditPayload(parts));
+    try {
+      if (this.#requests.trySend(frame)) return;
+      this.#requests.send(frame).catch(() => {}); // the ring is full: as soon as it has room
+    } catch {
+      // closed, or the server gone: the stream fails by itself
     }
   }
 

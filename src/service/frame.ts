@@ -22,6 +22,18 @@ export const REQUEST = 2;
 export const CANCEL = 3;
 /** Request channel: the client closed. */
 export const BYE = 4;
+/**
+ * Request channel: the client took parts of a streamed answer; `request` is the stream's and the
+ * payload a u32: how many more parts the server may send.
+ */
+export const CREDIT = 5;
+
+/**
+ * How many parts of a streamed answer the server sends ahead of what the client's reader took:
+ * the most a slow reader makes its client hold. The client grants more as its reader takes them,
+ * half a window at a time.
+ */
+export const STREAM_WINDOW = 32;
 
 /** Response channel: the server took the client; `request` holds the client's id. */
 export const WELCOME = 1;
@@ -43,6 +55,13 @@ export const REQUEST_HEADER = 12;
 export const RESPONSE_HEADER = 8;
 
 const EMPTY = new Uint8Array(0);
+
+/** The payload of a CREDIT frame: `parts`, as a u32. */
+export function creditPayload(parts: number): Uint8Array {
+  const payload = new Uint8Array(4);
+  new DataView(payload.buffer).setUint32(0, parts, true);
+  return payload;
+}
 
 /** A frame of the request channel. */
 export function requestFrame(
@@ -88,13 +107,16 @@ export interface ResponseFrame {
   payload: Uint8Array;
 }
 
-function u32(bytes: Uint8Array, at: number): number {
+/** The u32 at `at` of `bytes` (little-endian); the caller checks that it is there. */
+export function u32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }
 
 /** Reads a request-channel frame, or `undefined` for one too short or of an unknown kind. */
 export function readRequestFrame(bytes: Uint8Array): RequestFrame | undefined {
-  if (bytes.length < REQUEST_HEADER || bytes[0]! < HELLO || bytes[0]! > BYE) return undefined;
+  if (bytes.length < REQUEST_HEADER || bytes[0]! < HELLO || bytes[0]! > CREDIT) {
+    return undefined;
+  }
   return {
     kind: bytes[0]!,
     client: u32(bytes, 4),

@@ -13,6 +13,7 @@ import { ConstructorToken, optionsObject, validateInteger } from "../_validate.t
 import {
   BYE,
   CANCEL,
+  CREDIT,
   END,
   ERROR,
   HELLO,
@@ -20,6 +21,8 @@ import {
   readRequestFrame,
   REQUEST,
   responseFrame,
+  STREAM_WINDOW,
+  u32,
   VALUE,
   WELCOME,
 } from "./frame.ts";
@@ -276,6 +279,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       void this.#answer(peer, frame.request, frame.payload);
     } else if (frame.kind === CANCEL) {
       peer.inflight.get(frame.request)?.abort();
+    } else if (frame.kind === CREDIT) {
+      if (frame.payload.length >= 4) peer.inflight.get(frame.request)?.grant(u32(frame.payload, 0));
     } else if (frame.kind === BYE) {
       this.#drop(peer);
     }
@@ -334,7 +339,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
           return;
         }
         for await (const part of result) {
-          if (work.aborted) break; // ends the iterable (its return())
+          if (work.aborted || !await work.credited()) break; // ends the iterable (its return())
           await this.#send(peer, PART, request, this.#codec.encode(part), work);
         }
         if (!work.aborted) await this.#send(peer, END, request, undefined, work);
@@ -441,6 +446,10 @@ class Work implements RequestContext {
   readonly client: number;
   #controller: AbortController | null = null;
   #aborted = false;
+  /** How many more parts of a stream the client may be sent. */
+  #credit = STREAM_WINDOW;
+  /** Wakes a stream waiting for credit (or for its end). */
+  #more: (() => void) | null = null;
 
   constructor(client: number) {
     this.client = client;
@@ -464,6 +473,26 @@ class Work implements RequestContext {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#controller?.abort();
+    this.#more?.();
+  }
+
+  /** The client took `parts` more parts (a CREDIT frame). */
+  grant(parts: number): void {
+    this.#credit = Math.min(this.#credit + parts, 2 ** 31);
+    this.#more?.();
+  }
+
+  /**
+   * Takes one part's credit, waiting for the client to grant more when none is left. Returns
+   * `false` when the answer is no longer wanted.
+   */
+  async credited(): Promise<boolean> {
+    while (this.#credit === 0 && !this.#aborted) {
+      await new Promise<void>((resolve) => this.#more = resolve);
+      this.#more = null;
+    }
+    this.#credit--;
+    return !this.#aborted;
   }
 }
 
