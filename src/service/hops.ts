@@ -6,7 +6,7 @@
  * loop: an answer delivered) would spin before that work's next step runs, and that step (the
  * handler's answer, the caller's next request) is what the peer waits for. Letting a few
  * microtask hops pass first lets it go out at once: it cut the service's round trip from about
- * 85 to about 20 µs (bench/fixtures/service_round_trip.ts).
+ * 85 to about 15 µs (bench/fixtures/service_round_trip.ts).
  *
  * @module
  */
