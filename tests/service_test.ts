@@ -305,6 +305,19 @@ ipcTest(
   },
 );
 
+ipcTest("the server's signal closes it; a handler sees its client's id", async () => {
+  const controller = new AbortController();
+  const server = Server.create((_: Uint8Array, { client }) => new Uint8Array([client]), {
+    signal: controller.signal,
+  });
+  await using client = await Client.connect(server);
+  assert.deepEqual(await client.request(new Uint8Array()), new Uint8Array([client.id]));
+  controller.abort();
+  assert.equal(server.closed, true);
+  await server.done;
+  await assert.rejects(client.request(new Uint8Array()), Deno.errors.BrokenPipe);
+});
+
 ipcTest("concurrency: 1 runs one handler at a time; the rest wait in the ring", async () => {
   let running = 0;
   let most = 0;
