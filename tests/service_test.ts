@@ -420,6 +420,11 @@ ipcTest(
     );
     await using client = await Client.connect(server);
     await assert.rejects(client.request(new Uint8Array(5000)), RangeError);
+    // An answer larger than the client's ring comes back as the server's RangeError.
+    await using big = Server.create(() => new Uint8Array(5000));
+    await using small = await Client.connect(big, { capacity: 4096 });
+    const tooLarge = await small.request(new Uint8Array()).catch((error) => error);
+    assert.ok(tooLarge instanceof RemoteError && tooLarge.remoteName === "RangeError", tooLarge);
     await assert.rejects(client.request("text" as never), TypeError);
     await assert.rejects(client.request(new Uint8Array(1), { timeout: NaN }), RangeError);
     assert.deepEqual(await client.request(new Uint8Array([4])), new Uint8Array([4]));
