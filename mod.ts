@@ -50,3 +50,12 @@ export * from "./src/sysv/mod.ts";
 export * from "./src/sync/mod.ts";
 export * from "./src/channel/mod.ts";
 export * from "./src/map/mod.ts";
+export {
+  Client,
+  type ClientOptions,
+  type Handler,
+  RemoteError,
+  type RequestContext,
+  Server,
+  type ServerOptions,
+} from "./src/service/mod.ts";

@@ -224,3 +224,33 @@ ipcTest("mmap_search.ts: finds every planted word without growing the heap", asy
   const growth = Number(stdout.match(/heap grew by (-?[\d.]+) MiB/)![1]);
   assert.ok(growth < 4, `the heap grew by ${growth} MiB for an 8 MiB file`);
 });
+
+ipcTest(
+  "request_response.ts: every client process gets its answers, a stream and a RemoteError",
+  async () => {
+    const name = uniqueName("primes");
+    const stdout = await run("request_response.ts", ["3", name]);
+    const clients = [...stdout.matchAll(/^client (\d+): connected by (.*)$/gm)];
+    assert.equal(clients.length, 3, stdout);
+    assert.equal(clients.filter(([, , by]) => by === "the descriptor it was handed").length, 1);
+    for (const [, pid] of clients) {
+      assert.match(
+        stdout,
+        new RegExp(
+          `client ${pid}: 10 requests in flight; primes among 100..109: 101, 103, 107, 109`,
+        ),
+      );
+      assert.match(
+        stdout,
+        new RegExp(
+          `client ${pid}: streamed 15 primes below 50: 2 3 5 7 11 13 17 19 23 29 31 37 41 43 47`,
+        ),
+      );
+      assert.match(
+        stdout,
+        new RegExp(`client ${pid}: RemoteError \\(RangeError\\): client \\d+ asked for "factor"`),
+      );
+    }
+    assert.match(stdout, /every client is done; closing$/m);
+  },
+);

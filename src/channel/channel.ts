@@ -38,7 +38,14 @@ import {
   validateCapacity,
   writeHeader,
 } from "./layout.ts";
-import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import {
+  type ChannelRole,
+  type Peers,
+  RECEIVES,
+  Registry,
+  SENDS,
+  validateRole,
+} from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
@@ -53,6 +60,13 @@ import {
 } from "./wait.ts";
 
 const token = new ConstructorToken("Channel", "Channel.create(), open() or fromFd()");
+
+/**
+ * What the peers of `role` (SENDS or RECEIVES) of an open channel handle say, without waiting
+ * (src/channel/registry.ts, thorough: zombies count as dead). Internal: for services built on
+ * channels (src/service/) that must notice a dead peer while nothing waits on the ring.
+ */
+export let channelPeers: (channel: Channel<unknown>, role: number) => Peers;
 
 /** The `view` flag of receive options, after checking that the options are an object. */
 function viewOption(options: { view?: boolean }): boolean {
@@ -254,6 +268,13 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
  * ```
  */
 export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
+  static {
+    channelPeers = (channel, role) => {
+      channel.#assertOpen();
+      return channel.#registry.peers(channel.#slot, role, true);
+    };
+  }
+
   readonly #memory: SharedMemory;
   readonly #cells: Int32Array<ArrayBuffer>;
   readonly #bytes: Uint8Array<ArrayBuffer>;

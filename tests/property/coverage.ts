@@ -21,6 +21,7 @@ export const GROUP_FILES: readonly string[] = [
   "sync",
   "channel",
   "map",
+  "service",
   "cli",
 ];
 
