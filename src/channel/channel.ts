@@ -34,6 +34,7 @@ import {
   writeHeader,
 } from "./layout.ts";
 import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import { receiverIterator } from "./iterate.ts";
 import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
@@ -101,7 +102,7 @@ function validateFlag(value: unknown, name: string): boolean {
  * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
  * whose names differ are never taken for one another.
  */
-function validateCodec<T>(codec: unknown): Codec<T> {
+export function validateCodec<T>(codec: unknown): Codec<T> {
   const candidate = codec as Partial<Codec<T>> | null;
   if (
     typeof candidate !== "object" || candidate === null ||
@@ -726,63 +727,17 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /**
    * Receives until the channel ends: every other handle closed (after their messages) or, with
-   * `BrokenPipe`, died. Ends quietly when this handle is closed.
-   *
-   * A plain iterator rather than an async generator: a message already waiting is handed out in
-   * one resolved promise, without the generator's extra hops (in one process, 0.24 µs a message
-   * instead of 0.44 µs). Calls of `next()` made before the previous one settled wait for it, so
-   * values come in order, as from a generator.
+   * `BrokenPipe`, died. Ends quietly when this handle is closed. A message already waiting is
+   * handed out in one resolved promise (src/channel/iterate.ts).
    *
    * @returns The values, in order.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    let done = false;
-    /** The last `next()` that had to wait, until it settles. */
-    let waiting: Promise<unknown> | null = null;
-    const end = (): IteratorResult<T> => {
-      done = true;
-      return { value: undefined, done: true };
-    };
-    const ended = (error: unknown): IteratorResult<T> => {
-      if (error instanceof Deno.errors.UnexpectedEof) return end();
-      if (error instanceof Deno.errors.BadResource && this.#closed) return end();
-      done = true; // as a generator that threw: later calls say done
-      throw error;
-    };
-    const next = (): Promise<IteratorResult<T>> => {
-      if (waiting !== null) return waiting.then(next, next);
-      try {
-        if (done || this.#closed) return Promise.resolve(end());
-        const value = this.#tryReceive(false);
-        if (value !== undefined) return Promise.resolve({ value, done: false });
-      } catch (error) {
-        try {
-          return Promise.resolve(ended(error));
-        } catch (thrown) {
-          return Promise.reject(thrown);
-        }
-      }
-      const result = this.receive().then(
-        (value): IteratorResult<T> => ({ value, done: false }),
-        ended,
-      );
-      const settled = () => {
-        if (waiting === result) waiting = null;
-      };
-      waiting = result;
-      result.then(settled, settled);
-      return result;
-    };
-    return {
-      next,
-      return: (value?: unknown) => {
-        done = true;
-        return Promise.resolve({ value: value as T, done: true });
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return receiverIterator({
+      tryReceive: () => this.#tryReceive(false),
+      receive: () => this.receive(),
+      isClosed: () => this.#closed,
+    });
   }
 
   /**
