@@ -204,6 +204,30 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
 }
 
 /**
+ * Takes the segment of `fd` for a handle that `adopt` makes from it (closing the segment if it
+ * fails), with the ownership rules of `Channel.fromFd`: a descriptor given as a number or an
+ * `OwnedFd` is duplicated, and closed only once the handle is made; a handle that has one keeps
+ * its own.
+ */
+export function adoptFd<R>(fd: FdLike, adopt: (memory: SharedMemory) => R): R {
+  if (typeof fd !== "number" && !(fd instanceof OwnedFd)) {
+    return adopt(SharedMemory.fromFd(fd)); // which duplicates it
+  }
+  const copy = new OwnedFd(peekFd(fd, "fd")).dup();
+  let memory: SharedMemory;
+  try {
+    memory = SharedMemory.fromFd(copy);
+  } catch (error) {
+    copy.close(); // a failed fromFd leaves it with us
+    throw error;
+  }
+  const handle = adopt(memory); // closes the copy if it fails
+  if (fd instanceof OwnedFd) fd.close();
+  else closeFd(fd);
+  return handle;
+}
+
+/**
  * A one-way message channel in shared memory between processes. `Channel<T>` carries values of
  * type `T` through its codec.
  *
@@ -415,21 +439,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     options = optionsObject(options, "channel options");
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
-    if (typeof fd !== "number" && !(fd instanceof OwnedFd)) {
-      return Channel.#adopt(SharedMemory.fromFd(fd), codec, role); // which duplicates it
-    }
-    const copy = new OwnedFd(peekFd(fd, "fd")).dup();
-    let memory: SharedMemory;
-    try {
-      memory = SharedMemory.fromFd(copy);
-    } catch (error) {
-      copy.close(); // a failed fromFd leaves it with us
-      throw error;
-    }
-    const channel = Channel.#adopt(memory, codec, role); // closes the copy if it fails
-    if (fd instanceof OwnedFd) fd.close();
-    else closeFd(fd);
-    return channel;
+    return adoptFd(fd, (memory) => Channel.#adopt(memory, codec, role));
   }
 
   static #adopt<T>(
