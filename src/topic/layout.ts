@@ -14,15 +14,16 @@
  * | 48-51     | history: how many messages a late subscriber gets first (cell 12)        |
  * | 64-71     | WRITE: the tail (low half) and the message count (high half),            |
  * |           | stored together by one 64-bit store                                      |
- * | 72-83     | OLDEST: the first frame still in the ring; subscribers sleeping;         |
+ * | 72-83     | OLDEST: the first frame still in the ring; subscribers sleep (flag);        |
  * |           | PUBLISHED: bumped on a publish that finds one asleep (their futex word)  |
  * | 128-135   | RELEASES: bumped when a subscriber moves on (publishers' futex word);     |
- * |           | publishers sleeping                                                      |
+ * |           | publishers sleep (flag)                                                   |
  * | 192-199   | the publishers' robust mutex                                             |
  * | 208-223   | the registry's records (roles left, roles died, creator pid and tag)     |
  * | 256-511   | the registry's 32 slots: publishers and subscriptions                    |
- * | 512-639   | each slot's cursor, for a subscription of a "block" topic                |
  * | 1024-2047 | where the frame of each of the last 256 messages starts (history)        |
+ * | 2048-4095 | each slot's cursor, for a subscription of a "block" topic, one per cache |
+ * |           | line: each subscriber stores its own per message                         |
  * | 4096-     | the data region: frames of [length u32][sequence u32][bytes], 8-aligned  |
  *
  * Positions are byte counts that wrap at 2^32; a frame's place in the ring is its position
@@ -63,8 +64,9 @@ export const C_RELEASES = 32;
 export const C_PUBLISHERS_SLEEPING = 33;
 /** Byte offset of the publishers' robust mutex. */
 export const PUBLISH_LOCK = 192;
-/** First cell of the 32 cursors. */
-export const C_CURSORS = 128;
+/** First cell of the 32 cursors, and the cells from one to the next (a cache line). */
+export const C_CURSORS = 512;
+export const CURSOR_STRIDE = 16;
 /** First cell of the history table, and its length. */
 export const C_POSITIONS = 256;
 export const POSITIONS = 256;

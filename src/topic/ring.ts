@@ -3,10 +3,13 @@
  * the WRITE word, the frames), the futex words where subscribers and publishers sleep, and the
  * wake-ups. Internal.
  *
- * Subscribers sleep on PUBLISHED and publishers on RELEASES, each side announced in its
- * "sleeping" counter; the other side bumps the word and makes the futex call only when that
- * counter says someone sleeps, so a busy topic makes no system call per message. One wake-up
- * wakes every sleeper of the side: every subscriber has to see every message. Close and abort
+ * Subscribers sleep on PUBLISHED and publishers on RELEASES, each side announced by setting its
+ * "sleeping" flag; the other side clears the flag, bumps the word and makes the futex call only
+ * when it finds the flag set, so a busy topic makes no system call per message, and a burst makes
+ * one, not one per message until the sleepers have run. One wake-up wakes every sleeper of the
+ * side: every subscriber has to see every message. A waiter sets the flag, reads the word, then
+ * looks once more; the other side changes what it looks at before it clears the flag: either the
+ * waiter sees the change, or the futex call finds the word bumped, or its flag is seen. Close and abort
  * bump the word too: a sleep that a worker thread has not begun yet then does not begin.
  *
  * @module
@@ -28,6 +31,11 @@ import {
   type TopicShape,
   W_WRITE,
 } from "./layout.ts";
+
+/** Whether a side's sleeping flag was set, clearing it: the caller then wakes that side. */
+function wakeDue(cells: Int32Array, flag: number): boolean {
+  return Atomics.load(cells, flag) !== 0 && Atomics.exchange(cells, flag, 0) !== 0;
+}
 
 /** The views of one mapping of a topic. */
 export class TopicRing {
@@ -107,7 +115,7 @@ export class TopicRing {
 
   /** After a publish or a publisher's close: wakes every sleeping subscriber, if one sleeps. */
   wakeSubscribers(force = false): void {
-    if (force || Atomics.load(this.cells, C_SUBSCRIBERS_SLEEPING) !== 0) {
+    if (force || wakeDue(this.cells, C_SUBSCRIBERS_SLEEPING)) {
       Atomics.add(this.cells, C_PUBLISHED, 1);
       futexWake(this.publishedWord, INT_MAX);
     }
@@ -115,7 +123,7 @@ export class TopicRing {
 
   /** After a subscriber moved on or left: wakes every sleeping publisher, if one sleeps. */
   wakePublishers(force = false): void {
-    if (force || Atomics.load(this.cells, C_PUBLISHERS_SLEEPING) !== 0) {
+    if (force || wakeDue(this.cells, C_PUBLISHERS_SLEEPING)) {
       Atomics.add(this.cells, C_RELEASES, 1);
       futexWake(this.releasesWord, INT_MAX);
     }

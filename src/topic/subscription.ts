@@ -74,6 +74,8 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
   readonly #codec: Codec<T>;
   readonly #slot: number;
   readonly #drop: boolean;
+  /** The position bits above a sixteenth of the ring (see `#advance`). */
+  readonly #wakeMask: number;
   #cursor: number;
   #sequence: number;
   #seenTail: number;
@@ -104,6 +106,7 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
     this.#codec = codec;
     this.#slot = slot;
     this.#drop = host.ring.policy === DROP;
+    this.#wakeMask = ~((host.ring.capacity >>> 4) - 1);
     this.#cursor = this.#seenTail = start.position;
     this.#sequence = start.sequence;
     this.#waiter = this.#makeWaiter();
@@ -236,7 +239,10 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
       const cursor = this.#cursor;
       if (cursor === this.#seenTail) {
         this.#seenTail = ring.tail();
-        if (cursor === this.#seenTail) return undefined;
+        if (cursor === this.#seenTail) {
+          if (!this.#drop) this.#ring.wakePublishers(); // all read: none may wait for it
+          return undefined;
+        }
       }
       if (this.#drop && this.#overrun()) continue;
       const length = ring.lengthAt(cursor);
@@ -270,12 +276,19 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
     }
   }
 
+  /**
+   * Moves past a frame. In a "block" topic, publishes the cursor, and wakes a waiting publisher
+   * only when the cursor crosses a sixteenth of the ring (or when it has read everything, see
+   * `#read`): a publisher that waits for room is woken once per sixteenth, not once per message
+   * (which made a full ring trade one wake-up per message).
+   */
   #advance(frame: number): void {
-    this.#cursor = (this.#cursor + frame) | 0;
+    const before = this.#cursor;
+    this.#cursor = (before + frame) | 0;
     this.#sequence = (this.#sequence + 1) | 0;
     if (!this.#drop) {
       storeCursor(this.#ring, this.#slot, this.#cursor);
-      this.#ring.wakePublishers();
+      if (((before ^ this.#cursor) & this.#wakeMask) !== 0) this.#ring.wakePublishers();
     }
   }
 
@@ -313,6 +326,7 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
       assertOpen: () => this.#assertOpen(),
       begin: () => this.#host.begin(),
       end: () => this.#host.end(),
+      lastWait: Infinity,
     };
   }
 

@@ -13,7 +13,7 @@
  */
 
 import { RECEIVES, SLOTS } from "../channel/registry.ts";
-import { C_CURSORS, C_POSITIONS, POSITIONS } from "./layout.ts";
+import { C_CURSORS, C_POSITIONS, CURSOR_STRIDE, POSITIONS } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
 
 /** Where a new subscription starts: a position and the sequence number found there. */
@@ -58,7 +58,7 @@ export function recordPosition(ring: TopicRing, sequence: number, position: numb
 
 /** Publishes how far the subscription in `slot` has read. */
 export function storeCursor(ring: TopicRing, slot: number, position: number): void {
-  Atomics.store(ring.cells, C_CURSORS + slot, position);
+  Atomics.store(ring.cells, C_CURSORS + slot * CURSOR_STRIDE, position);
 }
 
 /**
@@ -70,7 +70,7 @@ export function slowest(ring: TopicRing, tail: number, judge: boolean, thorough:
   let behind = 0;
   for (let slot = 0; slot < SLOTS; slot++) {
     if (!ring.registry.holds(slot, RECEIVES)) continue;
-    const back = (tail - Atomics.load(ring.cells, C_CURSORS + slot)) >>> 0;
+    const back = (tail - Atomics.load(ring.cells, C_CURSORS + slot * CURSOR_STRIDE)) >>> 0;
     if (back <= behind) continue;
     if (judge && ring.registry.reclaim(slot, RECEIVES, thorough)) continue;
     behind = back;

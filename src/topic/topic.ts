@@ -195,6 +195,8 @@ export class Topic<T = Uint8Array> implements Disposable {
   readonly #host: SubscriptionHost;
   #closed = false;
   #waiting = 0;
+  /** How long the last async publish that waited for room waited (the adaptive budget). */
+  #lastWait = Infinity;
 
   private constructor(
     key: ConstructorToken,
@@ -437,7 +439,12 @@ export class Topic<T = Uint8Array> implements Disposable {
     validateWaitOptions(options, "publish on the topic");
     const bytes = this.#encode(value);
     if (this.#write(bytes, false)) return;
-    await waitAsync(this.#publisher(bytes), options);
+    const waiter = this.#publisher(bytes);
+    try {
+      await waitAsync(waiter, options);
+    } finally {
+      this.#lastWait = waiter.lastWait;
+    }
   }
 
   /**
@@ -570,6 +577,7 @@ export class Topic<T = Uint8Array> implements Disposable {
       assertOpen: () => this.#assertOpen(),
       begin: this.#host.begin,
       end: this.#host.end,
+      lastWait: this.#lastWait,
     };
   }
 }

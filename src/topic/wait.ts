@@ -1,19 +1,19 @@
 /**
  * How a subscriber waits for a message and a publisher of a "block" topic for room. Internal.
  *
- * A waiter spins for a few microseconds (bounded, {@linkcode SPIN_MS} as a channel's), then
- * announces itself in its side's "sleeping" counter, takes the futex word's value, looks once
- * more whether it is still blocked, and sleeps on the word for a slice at most. The other side
- * changes the word before it reads the counter, so no wake-up is lost: either the waiter sees
- * the change in its last look, or the futex call finds the word changed, or the other side sees
- * the counter and wakes it. After a slice that ran out, the attempt judges the peers thoroughly
+ * A waiter spins for a few microseconds (bounded, {@linkcode SPIN_MS} as a channel's); an async
+ * one whose last wait was short then keeps looking after each turn of the event loop, for up to
+ * 3× that wait and 1 ms (the channel's adaptive budget, src/channel/wait.ts); then it
+ * sets its side's "sleeping" flag, takes the futex word's value, looks once more whether it is
+ * still blocked, and sleeps on the word for a slice at most (src/topic/ring.ts says why no
+ * wake-up is lost). After a slice that ran out, the attempt judges the peers thoroughly
  * (zombies too). Close and abort wake the word at once.
  *
  * @module
  */
 
 import { libc } from "../../ffi/libc.ts";
-import { SPIN_MS } from "../channel/wait.ts";
+import { adaptiveBudget, SPIN_MS, spinAcrossTurns } from "../channel/wait.ts";
 import { futexWait, futexWaitSync, futexWake } from "../sync/_futex.ts";
 import { INT_MAX } from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
@@ -26,7 +26,7 @@ export interface Waiter<R> {
   /** The futex word: its address and its cell. */
   readonly word: Deno.PointerObject;
   readonly wordCell: number;
-  /** The cell that counts this side's sleepers. */
+  /** The cell of this side's "sleeping" flag. */
   readonly sleepingCell: number;
   /** The longest sleep, in ms, before the peers are judged again. */
   readonly slice: number;
@@ -38,6 +38,11 @@ export interface Waiter<R> {
   /** A wait begins or ends: the handle keeps its mapping until every wait has ended. */
   begin(): void;
   end(): void;
+  /**
+   * How long the last async wait that outlasted the spin lasted, in ms (for the adaptive
+   * budget: src/channel/wait.ts `adaptiveBudget`); `Infinity` at first.
+   */
+  lastWait: number;
 }
 
 /** Spins while blocked, SPIN_MS at most, yielding the CPU now and then. */
@@ -53,8 +58,11 @@ function spin(waiter: Waiter<unknown>): void {
 
 /** Waits without blocking the event loop until `attempt` gives a value. */
 export async function waitAsync<R>(waiter: Waiter<R>, options: WaitOptions): Promise<R> {
-  validateWaitOptions(options, waiter.what);
+  const timeout = validateWaitOptions(options, waiter.what);
   spin(waiter);
+  // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
+  const slow = waiter.blocked();
+  const started = slow ? performance.now() - SPIN_MS : 0;
   const { cells, word } = waiter;
   let thorough = false;
   const wake = () => { // an abort must not wait for the slice
@@ -64,29 +72,40 @@ export async function waitAsync<R>(waiter: Waiter<R>, options: WaitOptions): Pro
   options.signal?.addEventListener("abort", wake);
   waiter.begin();
   try {
+    const budget = slow ? adaptiveBudget(waiter.lastWait, timeout) : 0;
+    if (budget > 0) {
+      await spinAcrossTurns(() => isOpen(waiter) && waiter.blocked(), budget, options.signal);
+    }
     return await waitUntil<R>(options, {
       what: waiter.what,
       slice: waiter.slice,
       assertOpen: waiter.assertOpen,
       attempt: () => waiter.attempt(thorough),
       sleep: async (ms) => {
-        Atomics.add(cells, waiter.sleepingCell, 1);
-        try {
-          const seen = Atomics.load(cells, waiter.wordCell);
-          const started = performance.now();
-          thorough = false;
-          if (!options.signal?.aborted && waiter.blocked()) {
-            await futexWait(word, seen, ms);
-            thorough = performance.now() - started >= ms * 0.9;
-          }
-        } finally {
-          Atomics.sub(cells, waiter.sleepingCell, 1);
+        Atomics.store(cells, waiter.sleepingCell, 1);
+        const seen = Atomics.load(cells, waiter.wordCell);
+        const started = performance.now();
+        thorough = false;
+        if (!options.signal?.aborted && waiter.blocked()) {
+          await futexWait(word, seen, ms);
+          thorough = performance.now() - started >= ms * 0.9;
         }
       },
     });
   } finally {
+    if (slow) waiter.lastWait = performance.now() - started;
     options.signal?.removeEventListener("abort", wake);
     waiter.end();
+  }
+}
+
+/** Whether the waiter's handle is still open (the wait loop then says why it is not). */
+function isOpen(waiter: Waiter<unknown>): boolean {
+  try {
+    waiter.assertOpen();
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -106,7 +125,7 @@ export function waitSync<R>(waiter: Waiter<R>, options: { timeout?: number }): R
       throw new Deno.errors.TimedOut(`Cannot ${waiter.what}: timed out after ${timeout} ms`);
     }
     const ms = Math.max(1, Math.min(waiter.slice, Math.ceil(left)));
-    Atomics.add(cells, waiter.sleepingCell, 1);
+    Atomics.store(cells, waiter.sleepingCell, 1);
     const seen = Atomics.load(cells, waiter.wordCell);
     const started = performance.now();
     thorough = false;
@@ -114,6 +133,5 @@ export function waitSync<R>(waiter: Waiter<R>, options: { timeout?: number }): R
       futexWaitSync(word, seen, ms);
       thorough = performance.now() - started >= ms * 0.9;
     }
-    Atomics.sub(cells, waiter.sleepingCell, 1);
   }
 }
