@@ -13,7 +13,7 @@
  * @module
  */
 
-import { BLOCK, C_OLDEST } from "./layout.ts";
+import { BLOCK, C_OLDEST, C_TAIL } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
 import { recordPosition, slowest } from "./table.ts";
 
@@ -34,7 +34,9 @@ export function writeFrame(
   judge: boolean,
   thorough: boolean,
 ): boolean {
-  const { tail, sequence } = ring.readWrite();
+  // Under the lock no one else writes WRITE: its halves can be read apart, without a BigInt.
+  const tail = ring.cells[C_TAIL]!;
+  const sequence = ring.cells[C_TAIL + 1]!;
   const frame = ring.frameSize(bytes.length);
   let oldest = ring.oldest();
   let used = (tail - oldest) >>> 0;
