@@ -35,7 +35,7 @@ import {
 } from "./layout.ts";
 import { type ChannelRole, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
 import { receiverIterator } from "./iterate.ts";
-import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
+import { decodeFailed, decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
   waitAsync,
@@ -201,6 +201,20 @@ function releaseRing(lease: RingLease, closeMemory: boolean): number {
   const result = unmapRing(lease.ring);
   if (closeMemory) lease.memory.close();
   return result;
+}
+
+/**
+ * Removes the name of a segment whose handle owns it, as the handle closes: at once, even while
+ * a pending wait keeps the mapping for a moment, so that a process that exits right after
+ * close() leaves nothing behind. A name someone else removed already is no error.
+ */
+export function unlinkOwnedName(memory: SharedMemory): void {
+  if (memory.closed) return;
+  try {
+    memory.unlink();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error; // removed by someone else
+  }
 }
 
 /**
@@ -764,13 +778,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
-    if (this.#ownsName && !this.#memory.closed) {
-      try {
-        this.#memory.unlink();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error; // removed by someone else
-      }
-    }
+    if (this.#ownsName) unlinkOwnedName(this.#memory);
     if (this.#waiting === 0) this.#unmap();
   }
 
@@ -907,11 +915,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       value = decodeOwned(this.#codec, bytes, this.#slabs);
     } catch (error) {
       this.#advance(frame); // skip what cannot be decoded, so that the channel goes on
-      throw new Deno.errors.InvalidData(
-        `Cannot decode a message with the ${this.#codec.name} codec: ${
-          error instanceof Error ? error.message : error
-        }`,
-      );
+      throw decodeFailed(this.#codec, error);
     }
     this.#advance(frame);
     return value;

@@ -12,7 +12,7 @@ import { closedError } from "../errors.ts";
 import { ConstructorToken } from "../_validate.ts";
 import { receiverIterator } from "../channel/iterate.ts";
 import { SENDS } from "../channel/registry.ts";
-import { decodeOwned, Slabs } from "../channel/slab.ts";
+import { decodeFailed, decodeOwned, Slabs } from "../channel/slab.ts";
 import { CHANNEL_SLICE_MS } from "../channel/wait.ts";
 import { C_PUBLISHED, C_SUBSCRIBERS_SLEEPING, DROP, FRAME_HEADER } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
@@ -267,11 +267,7 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
         if (copy === null) return decodeOwned(this.#codec, bytes, this.#slabs);
         return this.#codec === (codecs.bytes as unknown) ? copy as T : this.#codec.decode(copy);
       } catch (error) {
-        throw new Deno.errors.InvalidData(
-          `Cannot decode a message with the ${this.#codec.name} codec: ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
+        throw decodeFailed(this.#codec, error);
       }
     }
   }

@@ -21,7 +21,7 @@ import {
   validateInteger,
 } from "../_validate.ts";
 import { Mutex } from "../sync/mutex.ts";
-import { adoptFd, validateCodec } from "../channel/channel.ts";
+import { adoptFd, unlinkOwnedName, validateCodec } from "../channel/channel.ts";
 import { unmapRing } from "../channel/layout.ts";
 import { RECEIVES, SENDS } from "../channel/registry.ts";
 import {
@@ -511,13 +511,7 @@ export class Topic<T = Uint8Array> implements Disposable {
     this.#closed = true;
     releaseWhenUnreachable.unregister(this);
     leaveAll(this.#lease);
-    if (this.#ownsName && !this.#memory.closed) {
-      try {
-        this.#memory.unlink();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error; // removed by someone else
-      }
-    }
+    if (this.#ownsName) unlinkOwnedName(this.#memory);
     if (this.#waiting === 0) this.#unmap();
   }
 
