@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Channel, type Codec, codecs, SharedMemory, Topic } from "../mod.ts";
 import { C_OLDEST, C_TAIL, HEADER } from "../src/topic/layout.ts";
-import { fixture, ipcTest, type ReadyChild, spawnReady, uniqueName } from "./helpers.ts";
+import { fixture, ipcTest, type ReadyChild, runDeno, spawnReady, uniqueName } from "./helpers.ts";
 
 const peer = fixture("topic_peer.ts");
 type Message = { p: number; i: number };
@@ -283,3 +283,19 @@ ipcTest("bad options are TypeErrors and RangeErrors before anything is created",
   using small = Topic.create({ capacity: 4096 });
   assert.throws(() => small.tryPublish(new Uint8Array(4090)), RangeError);
 });
+
+ipcTest(
+  "topics and subscriptions dropped without close() give back their slots, mappings, fds and names to the garbage collector",
+  async () => {
+    const prefix = uniqueName("topic-gc");
+    const output = await runDeno(fixture("topic_gc.ts"), [prefix], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (${output.signal}): ${output.stderr}`);
+    const result = JSON.parse(output.stdout);
+    assert.deepEqual(result.dropped, { maps: 300, fds: 100, names: 50 }, output.stdout);
+    assert.deepEqual(result.collected, { maps: 0, fds: 0, names: 0 }, output.stdout);
+    assert.equal(result.freeSlots, 31, `the dropped subscriptions' slots: ${output.stdout}`);
+  },
+);
