@@ -14,13 +14,13 @@
  * | 48-51     | history: how many messages a late subscriber gets first (cell 12)        |
  * | 64-71     | WRITE: the tail (low half) and the message count (high half),            |
  * |           | stored together by one 64-bit store                                      |
- * | 72-83     | OLDEST: the first frame still in the ring; subscribers sleep (flag);        |
- * |           | PUBLISHED: bumped on a publish that finds one asleep (their futex word)  |
- * | 128-135   | RELEASES: bumped when a subscriber moves on (publishers' futex word);     |
- * |           | publishers sleep (flag)                                                   |
- * | 192-199   | the publishers' robust mutex                                             |
+ * | 72-83     | OLDEST: the first frame still in the ring; the subscribers' sleeping     |
+ * |           | flag; PUBLISHED, their futex word, bumped by a publish that wakes them   |
+ * | 128-135   | RELEASES, the publishers' futex word, bumped by a subscriber that wakes  |
+ * |           | them; the publishers' sleeping flag                                      |
  * | 208-223   | the registry's records (roles left, roles died, creator pid and tag)     |
  * | 256-511   | the registry's 32 slots: publishers and subscriptions                    |
+ * | 960-967   | the publishers' robust mutex, alone on its cache line                    |
  * | 1024-2047 | where the frame of each of the last 256 messages starts (history)        |
  * | 2048-4095 | each slot's cursor, for a subscription of a "block" topic, one per cache |
  * |           | line: each subscriber stores its own per message                         |
@@ -63,7 +63,7 @@ export const C_PUBLISHED = 20;
 export const C_RELEASES = 32;
 export const C_PUBLISHERS_SLEEPING = 33;
 /** Byte offset of the publishers' robust mutex. */
-export const PUBLISH_LOCK = 192;
+export const PUBLISH_LOCK = 960;
 /** First cell of the 32 cursors, and the cells from one to the next (a cache line). */
 export const C_CURSORS = 512;
 export const CURSOR_STRIDE = 16;

@@ -43,7 +43,12 @@ export function writeFrame(
   if (used > ring.capacity) throw corrupt(`${used} bytes in use in a ring of ${ring.capacity}`);
   if (ring.capacity - used < frame) {
     // How much must stay: in a "block" topic, what the slowest live subscription has not read.
-    const keep = ring.policy === BLOCK ? Math.min(used, slowest(ring, tail, judge, thorough)) : 0;
+    // Usually the ring is only full of frames every subscription has read (history): liveness
+    // is judged (a system call per subscription) only when a subscription holds the room.
+    let keep = ring.policy === BLOCK ? Math.min(used, slowest(ring, tail, false, false)) : 0;
+    if (ring.capacity - keep < frame && judge) {
+      keep = Math.min(used, slowest(ring, tail, true, thorough));
+    }
     if (ring.capacity - keep < frame) return false;
     while (ring.capacity - used < frame) {
       const length = ring.lengthAt(oldest);
