@@ -262,13 +262,20 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
       // In a "drop" topic the publisher may write over the frame meanwhile: copy, then check.
       const copy = this.#drop ? this.#slabs.copy(bytes) : null;
       if (copy !== null && this.#overrun()) continue;
-      this.#advance(frame);
+      let value: T;
       try {
-        if (copy === null) return decodeOwned(this.#codec, bytes, this.#slabs);
-        return this.#codec === (codecs.bytes as unknown) ? copy as T : this.#codec.decode(copy);
+        // Decoded before the cursor moves on: in a "block" topic, moving it lets the publisher
+        // write over the frame.
+        if (copy === null) value = decodeOwned(this.#codec, bytes, this.#slabs);
+        else {value = this.#codec === (codecs.bytes as unknown)
+            ? copy as T
+            : this.#codec.decode(copy);}
       } catch (error) {
+        this.#advance(frame); // skip what cannot be decoded, so that the topic goes on
         throw decodeFailed(this.#codec, error);
       }
+      this.#advance(frame);
+      return value;
     }
   }
 
