@@ -7,56 +7,26 @@
  * @module
  */
 
-import { Channel, codecs } from "../../mod.ts";
-import { uniqueName } from "../helpers.ts";
-import {
-  anyTimeout,
-  either,
-  fc,
-  hostile,
-  options,
-  type Ref,
-  ref,
-  waitOptions,
-} from "./arbitraries.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { Channel } from "../../mod.ts";
+import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
+import { FdWatch } from "./fds.ts";
+import { openProperties, type RingClass, ringCodec, ringResolver } from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
 let watch: FdWatch;
 
-const name = fc.oneof(
-  { weight: 3, arbitrary: ref("name", "fresh") },
-  { weight: 2, arbitrary: ref("name", "existing") },
-  { weight: 4, arbitrary: hostile },
-);
-
-const codec = fc.oneof(
-  fc.constantFrom(codecs.bytes, codecs.text, codecs.json, codecs.structured),
-  fc.constantFrom({ name: "x", encode: () => new Uint8Array(1), decode: () => 1 }, { name: "x" }, {
-    encode: 1,
-    decode: 2,
-  }),
-);
-
 const role = fc.constantFrom("send", "receive", "both");
 
-function resolveChannel(marker: Ref, c: Case): unknown {
-  if (marker.kind === "name") {
-    const fresh = uniqueName("prop-ch");
-    if (marker.detail === "existing") {
-      const existing = Channel.create({ name: fresh, capacity: 4096 });
-      c.defer(() => existing.close());
-    }
-    return fresh;
-  }
-  if (marker.kind === "channel") {
-    const channel = Channel.create({ capacity: 4096 });
-    c.defer(() => channel.close());
-    return channel;
-  }
-  return watch.resolve(marker, c);
-}
+const ring: RingClass = {
+  label: "Channel",
+  kind: "channel",
+  prefix: "prop-ch",
+  create: (opts) => Channel.create(opts),
+  open: (name, opts) => Channel.open(name as never, opts as never),
+  fromFd: (fd, opts) => Channel.fromFd(fd as never, opts as never),
+};
+const resolveChannel = ringResolver(ring, () => watch);
 
 /** A value for the default (bytes) codec, and hostile ones. */
 const value = either(fc.uint8Array({ maxLength: 64 }), 2);
@@ -125,7 +95,7 @@ export const group: PropertyGroup = {
             name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
             mode: fc.constantFrom(0o600, 0o644),
             persist: fc.constant(false),
-            codec,
+            codec: ringCodec,
             multi: fc.boolean(),
             role,
           }),
@@ -133,26 +103,7 @@ export const group: PropertyGroup = {
         resolve: resolveChannel,
         call: ([opts]) => Channel.create(opts as never),
       },
-      {
-        name: "Channel.open() opens a named channel or refuses its name and options",
-        covers: ["Channel.open"],
-        runs: 2000,
-        args: [name, options({ codec, role })],
-        resolve: resolveChannel,
-        call: ([channelName, opts]) => Channel.open(channelName as never, opts as never),
-      },
-      {
-        name: "Channel.fromFd() adopts only a channel's descriptor, never a wrapped one",
-        covers: ["Channel.fromFd"],
-        runs: 2000,
-        args: [
-          fc.oneof(ref("channel"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
-          options({ codec, role }),
-        ],
-        resolve: resolveChannel,
-        call: ([fd, opts]) => Channel.fromFd(fd as never, opts as never),
-        after: () => watch.assertUntouched(),
-      },
+      ...openProperties(ring, role, () => watch),
       ...memberProperties<Channel>({
         name: "Channel",
         cls: Channel,

@@ -8,56 +8,26 @@
  * @module
  */
 
-import { codecs, Subscription, Topic } from "../../mod.ts";
-import { uniqueName } from "../helpers.ts";
-import {
-  anyTimeout,
-  either,
-  fc,
-  hostile,
-  options,
-  type Ref,
-  ref,
-  waitOptions,
-} from "./arbitraries.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { Subscription, Topic } from "../../mod.ts";
+import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
+import { FdWatch } from "./fds.ts";
+import { openProperties, type RingClass, ringCodec, ringResolver } from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
 let watch: FdWatch;
 
-const name = fc.oneof(
-  { weight: 3, arbitrary: ref("name", "fresh") },
-  { weight: 2, arbitrary: ref("name", "existing") },
-  { weight: 4, arbitrary: hostile },
-);
-
-const codec = fc.oneof(
-  fc.constantFrom(codecs.bytes, codecs.text, codecs.json, codecs.structured),
-  fc.constantFrom({ name: "x", encode: () => new Uint8Array(1), decode: () => 1 }, { name: "x" }, {
-    encode: 1,
-    decode: 2,
-  }),
-);
-
 const role = fc.constantFrom("publish", "subscribe", "both", "toString", "send");
 
-function resolveTopic(marker: Ref, c: Case): unknown {
-  if (marker.kind === "name") {
-    const fresh = uniqueName("prop-topic");
-    if (marker.detail === "existing") {
-      const existing = Topic.create({ name: fresh, capacity: 4096 });
-      c.defer(() => existing.close());
-    }
-    return fresh;
-  }
-  if (marker.kind === "topic") {
-    const topic = Topic.create({ capacity: 4096 });
-    c.defer(() => topic.close());
-    return topic;
-  }
-  return watch.resolve(marker, c);
-}
+const ring: RingClass = {
+  label: "Topic",
+  kind: "topic",
+  prefix: "prop-topic",
+  create: (opts) => Topic.create(opts),
+  open: (name, opts) => Topic.open(name as never, opts as never),
+  fromFd: (fd, opts) => Topic.fromFd(fd as never, opts as never),
+};
+const resolveTopic = ringResolver(ring, () => watch);
 
 /** A value for the default (bytes) codec, and hostile ones. */
 const value = either(fc.uint8Array({ maxLength: 64 }), 2);
@@ -129,7 +99,7 @@ export const group: PropertyGroup = {
             name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
             mode: fc.constantFrom(0o600, 0o644),
             persist: fc.constant(false),
-            codec,
+            codec: ringCodec,
             history: fc.constantFrom(0, 1, 255, 256, -1, 0.5, NaN, 2 ** 31),
             slow: fc.constantFrom("block", "drop", "toString", ""),
             role,
@@ -138,26 +108,7 @@ export const group: PropertyGroup = {
         resolve: resolveTopic,
         call: ([opts]) => Topic.create(opts as never),
       },
-      {
-        name: "Topic.open() opens a named topic or refuses its name and options",
-        covers: ["Topic.open"],
-        runs: 2000,
-        args: [name, options({ codec, role })],
-        resolve: resolveTopic,
-        call: ([topicName, opts]) => Topic.open(topicName as never, opts as never),
-      },
-      {
-        name: "Topic.fromFd() adopts only a topic's descriptor, never a wrapped one",
-        covers: ["Topic.fromFd"],
-        runs: 2000,
-        args: [
-          fc.oneof(ref("topic"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
-          options({ codec, role }),
-        ],
-        resolve: resolveTopic,
-        call: ([fd, opts]) => Topic.fromFd(fd as never, opts as never),
-        after: () => watch.assertUntouched(),
-      },
+      ...openProperties(ring, role, () => watch),
       ...memberProperties<Topic>({
         name: "Topic",
         cls: Topic,
