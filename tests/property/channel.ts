@@ -10,7 +10,13 @@
 import { Channel } from "../../mod.ts";
 import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
 import { FdWatch } from "./fds.ts";
-import { openProperties, type RingClass, ringCodec, ringResolver } from "./rings.ts";
+import {
+  iteratorMember,
+  openProperties,
+  type RingClass,
+  ringCodec,
+  ringResolver,
+} from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -125,12 +131,7 @@ export const group: PropertyGroup = {
           receiveInto: { args: [intoBuffer, waitOptions()], runs: 1000 },
           receiveIntoSync: { args: [intoBuffer, options({ timeout: anyTimeout })], runs: 1000 },
           close: {},
-          "[Symbol.asyncIterator]": {
-            call: (receiver) => {
-              const iterator = Channel.prototype[Symbol.asyncIterator].call(receiver);
-              return iterator.next().finally(() => iterator.return?.());
-            },
-          },
+          "[Symbol.asyncIterator]": iteratorMember(Channel.prototype),
           "[Symbol.dispose]": {},
         },
       }),

@@ -94,3 +94,18 @@ export function openProperties(
     },
   ];
 }
+
+/**
+ * The member spec of `[Symbol.asyncIterator]` on a receiving class: takes one `next()` of an
+ * iterator made on the receiver (live, closed or wrong), then returns it.
+ */
+export function iteratorMember(
+  prototype: { [Symbol.asyncIterator](): AsyncIterator<unknown> },
+): { call: (receiver: unknown) => Promise<unknown> } {
+  return {
+    call: (receiver) => {
+      const iterator = prototype[Symbol.asyncIterator].call(receiver);
+      return iterator.next().finally(() => iterator.return?.());
+    },
+  };
+}

@@ -11,7 +11,13 @@
 import { Subscription, Topic } from "../../mod.ts";
 import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
 import { FdWatch } from "./fds.ts";
-import { openProperties, type RingClass, ringCodec, ringResolver } from "./rings.ts";
+import {
+  iteratorMember,
+  openProperties,
+  type RingClass,
+  ringCodec,
+  ringResolver,
+} from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -142,12 +148,7 @@ export const group: PropertyGroup = {
           receive: { args: [waitOptions()], runs: 1000 },
           receiveSync: { args: [options({ timeout: anyTimeout })], runs: 1000 },
           close: {},
-          "[Symbol.asyncIterator]": {
-            call: (receiver) => {
-              const iterator = Subscription.prototype[Symbol.asyncIterator].call(receiver);
-              return iterator.next().finally(() => iterator.return?.());
-            },
-          },
+          "[Symbol.asyncIterator]": iteratorMember(Subscription.prototype),
           "[Symbol.dispose]": {},
         },
       }),
