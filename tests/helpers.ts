@@ -338,7 +338,7 @@ export interface ReadyChild {
   readonly process: Deno.ChildProcess;
   /** Reads the child's stdout to its end (after "ready"), and its status. */
   finish(): Promise<{ stdout: string; stderr: string; status: Deno.CommandStatus }>;
-  /** Kills the child with SIGKILL and waits for it. */
+  /** Kills the child with SIGKILL (unless it has exited) and waits for it. */
   kill(): Promise<void>;
 }
 
@@ -380,7 +380,11 @@ export async function spawnReady(
       return { stdout: rest, stderr, status: await running.status };
     },
     async kill() {
-      running.kill("SIGKILL");
+      try {
+        running.kill("SIGKILL");
+      } catch {
+        // it has exited already
+      }
       await reader.cancel();
       await running.stderr.cancel();
       await running.status;

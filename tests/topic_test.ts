@@ -104,6 +104,23 @@ ipcTest('a SIGKILLed subscriber does not block a "block" topic', async () => {
 });
 
 ipcTest(
+  'a SIGKILLed subscriber not yet reaped (a zombie) does not block a "block" topic',
+  async () => {
+    const name = uniqueName("topic-zombie");
+    using topic = Topic.create({ name, codec: codecs.json, capacity: 4096, role: "publish" });
+    const stalled = await start(["stall", name]);
+    while (topic.tryPublish({})) {
+      // fill the ring: the stalled subscriber holds it
+    }
+    const [status] = [stalled.process.status]; // not awaited before the publishes: a zombie
+    stalled.process.kill("SIGKILL");
+    for (let i = 0; i < 1000; i++) await topic.publish({ i }, { timeout: 5000 }); // TimedOut if held
+    assert.equal((await status).signal, "SIGKILL");
+    await stalled.kill();
+  },
+);
+
+ipcTest(
   'a "drop" topic: a stalled subscriber misses the overwritten messages, counted exactly',
   async () => {
     using topic = Topic.create({ capacity: 4096, slow: "drop" });
