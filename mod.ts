@@ -15,6 +15,7 @@
  *   in shared memory;
  * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel});
  * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap}).
+ * - `@posix/ipc/topic`: publish/subscribe, every subscriber gets every message ({@linkcode Topic}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -59,3 +60,4 @@ export {
   Server,
   type ServerOptions,
 } from "./src/service/mod.ts";
+export * from "./src/topic/mod.ts";

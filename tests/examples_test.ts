@@ -178,6 +178,17 @@ ipcTest("broadcast.ts: one SIGHUP to the group reaches every listener", async ()
   assert.match(stdout, /3 of 3 listeners exited cleanly/);
 });
 
+ipcTest("pubsub.ts: every late subscriber process gets every tick, in order", async () => {
+  const stdout = await run("pubsub.ts", ["3"]);
+  const last = stdout.match(/last price ([\d.]+); closing/)?.[1];
+  assert.ok(last, stdout);
+  assert.equal(
+    stdout.match(new RegExp(`10 ticks, in order, last price ${last}\n`, "g"))?.length,
+    3,
+  );
+  assert.match(stdout, /3 of 3 subscribers exited cleanly/);
+});
+
 ipcTest(
   "shared_rate_limiter.ts: workers in 3 processes share the limit, each client gets min(limit, asked)",
   async () => {

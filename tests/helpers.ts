@@ -332,3 +332,62 @@ export function processExists(pid: number): boolean {
     return false;
   }
 }
+
+/** A child started by {@linkcode spawnReady}: the process, and what it prints after "ready". */
+export interface ReadyChild {
+  readonly process: Deno.ChildProcess;
+  /** Reads the child's stdout to its end (after "ready"), and its status. */
+  finish(): Promise<{ stdout: string; stderr: string; status: Deno.CommandStatus }>;
+  /** Kills the child with SIGKILL (unless it has exited) and waits for it. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts a Deno program with {@linkcode spawnDeno} and waits until it prints a line "ready"
+ * (20 s at most: then it is killed and this throws).
+ */
+export async function spawnReady(
+  script: string,
+  args: string[],
+  options: RunDenoOptions = {},
+): Promise<ReadyChild> {
+  const running = spawnDeno(script, args, options);
+  const reader = running.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => running.kill("SIGKILL"), 20_000);
+  let said = "";
+  try {
+    while (!said.includes("ready\n")) {
+      const { value, done } = await reader.read();
+      if (done) {
+        const stderr = await new Response(running.stderr).text();
+        throw new Error(`the child ended before it was ready: "${said}" ${stderr}`);
+      }
+      said += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  let rest = said.slice(said.indexOf("ready\n") + 6);
+  return {
+    process: running,
+    async finish() {
+      const [stderr] = await Promise.all([
+        new Response(running.stderr).text(),
+        (async () => {
+          for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+        })(),
+      ]);
+      return { stdout: rest, stderr, status: await running.status };
+    },
+    async kill() {
+      try {
+        running.kill("SIGKILL");
+      } catch {
+        // it has exited already
+      }
+      await reader.cancel();
+      await running.stderr.cancel();
+      await running.status;
+    },
+  };
+}

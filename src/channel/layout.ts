@@ -93,7 +93,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Whether `capacity` is a ring size: a power of two from 4096 to 1 GiB. */
-function isCapacity(capacity: unknown): capacity is number {
+export function isCapacity(capacity: unknown): capacity is number {
   return typeof capacity === "number" && Number.isInteger(capacity) &&
     capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY && (capacity & (capacity - 1)) === 0;
 }
@@ -164,16 +164,18 @@ export function readHeader(memory: SharedMemory, codecName: string): RingShape {
         `(multi ${multi}), which a segment of ${memory.size} bytes cannot hold`,
     );
   }
-  const stored = decoder.decode(new Uint8Array(memory.buffer, C_CODEC * 4, 32)).replace(
-    /\0[^]*$/,
-    "",
-  );
+  const stored = storedCodecName(memory);
   if (stored !== codecName) {
     throw new TypeError(
       `Cannot open the channel with the ${codecName} codec: it was created with ${stored}`,
     );
   }
   return { capacity, multi: multi === 1 };
+}
+
+/** The codec name a header keeps in bytes 16-47 (a channel's, or a topic's: same place). */
+export function storedCodecName(memory: SharedMemory): string {
+  return decoder.decode(new Uint8Array(memory.buffer, C_CODEC * 4, 32)).replace(/\0[^]*$/, "");
 }
 
 /** The ring's mappings: header and data, then the data again. */

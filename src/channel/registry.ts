@@ -146,6 +146,24 @@ export class Registry {
     }
   }
 
+  /** Whether slot `slot` holds a handle of `role` now. */
+  holds(slot: number, role: number): boolean {
+    return (Atomics.load(this.#cells, C_PARTICIPANTS + 2 * slot + 1) & role) !== 0;
+  }
+
+  /**
+   * Frees slot `slot` when it holds a handle of `role` whose process died without closing,
+   * remembered in DIED as `attach` does; returns whether it did.
+   */
+  reclaim(slot: number, role: number, thorough: boolean): boolean {
+    const word = Atomics.load(this.#slots, slot);
+    const high = Number(word >> 32n);
+    if ((high & role) === 0 || !gone(Number(word & LOW), high >>> 2, thorough)) return false;
+    if (Atomics.compareExchange(this.#slots, slot, word, 0n) !== word) return false;
+    Atomics.or(this.#cells, C_DIED, high & ROLE_MASK);
+    return true;
+  }
+
   /**
    * Looks at the peers of `role` of the handle in slot `self`; see {@linkcode Peers}.
    * `thorough` also counts zombies as dead (a system call more per peer).

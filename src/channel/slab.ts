@@ -122,6 +122,25 @@ export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs)
 }
 
 /**
+ * The InvalidData of a message its codec could not decode (a channel's, a topic's).
+ *
+ * @param codec The codec that failed.
+ * @param error What it threw.
+ * @returns The error.
+ * @example
+ * ```ts ignore
+ * throw decodeFailed(codecs.json, new SyntaxError("Unexpected token"));
+ * ```
+ */
+export function decodeFailed(codec: Codec<unknown>, error: unknown): Deno.errors.InvalidData {
+  return new Deno.errors.InvalidData(
+    `Cannot decode a message with the ${codec.name} codec: ${
+      error instanceof Error ? error.message : error
+    }`,
+  );
+}
+
+/**
  * Checks the buffer of `receiveInto` before anything is received: a Uint8Array whose memory is
  * still there (not transferred away or detached) and is not the channel's own ring. Also for
  * `MessageQueue.receiveInto`, which has no ring.

@@ -92,22 +92,21 @@ class Turns implements Disposable {
 }
 
 /**
- * Looks at the other side's index after each turn of the event loop until it moves, the budget
- * is spent, the signal aborts or the handle closes (then the wait loop says why). Yields the
- * CPU after a look that found nothing: on a busy machine the peer may wait for this CPU.
+ * Looks after each turn of the event loop until `blocked()` says false (the other side moved,
+ * or the handle closed: then the wait loop says why), the budget is spent or the signal aborts.
+ * Yields the CPU after a look that found nothing: on a busy machine the peer may wait for this
+ * CPU. A topic's waits use it too (src/topic/wait.ts).
  */
-async function spinAcrossTurns(
-  host: WaitHost,
-  receiving: boolean,
+export async function spinAcrossTurns(
+  blocked: () => boolean,
   budget: number,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const until = performance.now() + budget;
-  const seen = host.seen(receiving);
   using turns = new Turns();
   while (performance.now() < until) {
     await turns.next();
-    if (signal?.aborted || !isOpen(host) || !unmoved(host.cells, receiving, seen)) return;
+    if (signal?.aborted || !blocked()) return;
     libc().sched_yield();
   }
 }
@@ -304,7 +303,14 @@ export async function waitAsync<R>(
   options.signal?.addEventListener("abort", wake);
   host.begin();
   try {
-    if (budget > 0) await spinAcrossTurns(host, receiving, budget, options.signal);
+    if (budget > 0) {
+      const seen = host.seen(receiving);
+      await spinAcrossTurns(
+        () => isOpen(host) && unmoved(cells, receiving, seen),
+        budget,
+        options.signal,
+      );
+    }
     return await waitUntil<R>(options, {
       what,
       slice: CHANNEL_SLICE_MS,

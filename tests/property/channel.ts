@@ -7,58 +7,32 @@
  * @module
  */
 
-import { Channel, codecs, Loan } from "../../mod.ts";
-import { uniqueName } from "../helpers.ts";
+import { Channel, Loan } from "../../mod.ts";
+import { anyTimeout, either, fc, options, ref, shortTimeout, waitOptions } from "./arbitraries.ts";
+import { FdWatch } from "./fds.ts";
 import {
-  anyTimeout,
-  either,
-  fc,
-  hostile,
-  options,
-  type Ref,
-  ref,
-  shortTimeout,
-  waitOptions,
-} from "./arbitraries.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+  iteratorMember,
+  openProperties,
+  type RingClass,
+  ringCodec,
+  ringResolver,
+} from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
 let watch: FdWatch;
 
-const name = fc.oneof(
-  { weight: 3, arbitrary: ref("name", "fresh") },
-  { weight: 2, arbitrary: ref("name", "existing") },
-  { weight: 4, arbitrary: hostile },
-);
-
-/** Codecs: the built-in ones, and objects that are codecs only in part. */
-export const codec: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(codecs.bytes, codecs.text, codecs.json, codecs.structured),
-  fc.constantFrom({ name: "x", encode: () => new Uint8Array(1), decode: () => 1 }, { name: "x" }, {
-    encode: 1,
-    decode: 2,
-  }),
-);
-
 const role = fc.constantFrom("send", "receive", "both");
 
-function resolveChannel(marker: Ref, c: Case): unknown {
-  if (marker.kind === "name") {
-    const fresh = uniqueName("prop-ch");
-    if (marker.detail === "existing") {
-      const existing = Channel.create({ name: fresh, capacity: 4096 });
-      c.defer(() => existing.close());
-    }
-    return fresh;
-  }
-  if (marker.kind === "channel") {
-    const channel = Channel.create({ capacity: 4096 });
-    c.defer(() => channel.close());
-    return channel;
-  }
-  return watch.resolve(marker, c);
-}
+const ring: RingClass = {
+  label: "Channel",
+  kind: "channel",
+  prefix: "prop-ch",
+  create: (opts) => Channel.create(opts),
+  open: (name, opts) => Channel.open(name as never, opts as never),
+  fromFd: (fd, opts) => Channel.fromFd(fd as never, opts as never),
+};
+const resolveChannel = ringResolver(ring, () => watch);
 
 /** A value for the default (bytes) codec, and hostile ones. */
 const value = either(fc.uint8Array({ maxLength: 64 }), 2);
@@ -144,7 +118,7 @@ export const group: PropertyGroup = {
             name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
             mode: fc.constantFrom(0o600, 0o644),
             persist: fc.constant(false),
-            codec,
+            codec: ringCodec,
             multi: fc.boolean(),
             role,
           }),
@@ -152,26 +126,7 @@ export const group: PropertyGroup = {
         resolve: resolveChannel,
         call: ([opts]) => Channel.create(opts as never),
       },
-      {
-        name: "Channel.open() opens a named channel or refuses its name and options",
-        covers: ["Channel.open"],
-        runs: 2000,
-        args: [name, options({ codec, role })],
-        resolve: resolveChannel,
-        call: ([channelName, opts]) => Channel.open(channelName as never, opts as never),
-      },
-      {
-        name: "Channel.fromFd() adopts only a channel's descriptor, never a wrapped one",
-        covers: ["Channel.fromFd"],
-        runs: 2000,
-        args: [
-          fc.oneof(ref("channel"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
-          options({ codec, role }),
-        ],
-        resolve: resolveChannel,
-        call: ([fd, opts]) => Channel.fromFd(fd as never, opts as never),
-        after: () => watch.assertUntouched(),
-      },
+      ...openProperties(ring, role, () => watch),
       ...memberProperties<Channel>({
         name: "Channel",
         cls: Channel,
@@ -199,12 +154,7 @@ export const group: PropertyGroup = {
           // sync wait blocks the thread, where the harness cannot end it)
           loanSync: { args: [loanSize, options({ timeout: shortTimeout })], runs: 1000 },
           close: {},
-          "[Symbol.asyncIterator]": {
-            call: (receiver) => {
-              const iterator = Channel.prototype[Symbol.asyncIterator].call(receiver);
-              return iterator.next().finally(() => iterator.return?.());
-            },
-          },
+          "[Symbol.asyncIterator]": iteratorMember(Channel.prototype),
           "[Symbol.dispose]": {},
         },
       }),

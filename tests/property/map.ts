@@ -20,7 +20,7 @@ import {
   type Ref,
   ref,
 } from "./arbitraries.ts";
-import { codec } from "./channel.ts";
+import { ringCodec as codec } from "./rings.ts";
 import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
