@@ -246,7 +246,12 @@ ipcTest(
 ipcTest("a closed subscription frees its slot; 32 handles and subscriptions at most", () => {
   using topic = Topic.create();
   const subscriptions = Array.from({ length: 31 }, () => topic.subscribe());
-  assert.throws(() => topic.subscribe(), RangeError);
+  assert.throws(
+    () => topic.subscribe(),
+    (error: unknown) =>
+      error instanceof RangeError &&
+      error.message.includes("Cannot open the topic: it has 32 handles open already"),
+  );
   subscriptions.pop()!.close();
   subscriptions.push(topic.subscribe());
   for (const subscription of subscriptions) subscription.close();

@@ -89,9 +89,14 @@ function gone(pid: number, tag: number, thorough: boolean): boolean {
 export class Registry {
   readonly #cells: Int32Array;
   readonly #slots: BigInt64Array;
+  readonly #kind: string;
 
-  /** @param header The header page of a mapped ring (8-aligned). */
-  constructor(header: ArrayBuffer) {
+  /**
+   * @param header The header page of a mapped ring (8-aligned).
+   * @param kind What the ring is, for messages: "channel", "topic".
+   */
+  constructor(header: ArrayBuffer, kind = "channel") {
+    this.#kind = kind;
     this.#cells = new Int32Array(header, 0, HEADER / 4);
     this.#slots = new BigInt64Array(header, C_PARTICIPANTS * 4, SLOTS);
   }
@@ -130,7 +135,7 @@ export class Registry {
       }
     }
     throw new RangeError(
-      `Cannot open the channel: it has ${SLOTS} handles open already, in live processes`,
+      `Cannot open the ${this.#kind}: it has ${SLOTS} handles open already, in live processes`,
     );
   }
 

@@ -65,7 +65,7 @@ export class TopicRing {
     this.words = new Uint32Array(buffer);
     this.bytes = new Uint8Array(buffer);
     this.write = new BigInt64Array(buffer, 0, HEADER / 8);
-    this.registry = new Registry(buffer);
+    this.registry = new Registry(buffer, "topic");
     const base = this.mapping.base;
     this.publishedWord = Deno.UnsafePointer.offset(base, C_PUBLISHED * 4) as Deno.PointerObject;
     this.releasesWord = Deno.UnsafePointer.offset(base, C_RELEASES * 4) as Deno.PointerObject;
