@@ -6,7 +6,10 @@
  * @module
  */
 
+import { EPERM, IPC_SET, IPC_STAT } from "../../ffi/constants.ts";
 import { ipc_perm } from "../../ffi/layout.ts";
+import { errno } from "../../ffi/libc.ts";
+import { check, systemError } from "../errors.ts";
 import { validateKey } from "../_validate.ts";
 
 /** Permission and ownership of a System V object, from its `struct ipc_perm`. */
@@ -66,4 +69,56 @@ export function validateOpenKey(key: unknown, kind: string): number {
     );
   }
   return unsigned;
+}
+
+/** What {@linkcode changePermissions} changes: each field left out stays as it is. */
+export interface PermissionChange {
+  /** Permission bits, 0 to 0o777, already checked. */
+  readonly mode?: number;
+  /** A user id as C takes it, already checked; 0xffffffff (-1) keeps it. */
+  readonly uid?: number;
+  /** A group id, likewise. */
+  readonly gid?: number;
+}
+
+/** The C `(uid_t) -1`, which IPC_SET would take literally: it means "keep" here. */
+const KEEP = 0xffff_ffff;
+
+/**
+ * Changes the mode or owner of a System V object with IPC_SET. The kernel takes the uid, gid
+ * and mode from the buffer, and a queue's byte limit too, so the buffer starts as the object's
+ * own IPC_STAT and only the fields asked change. `control(command, buffer)` is shmctl, semctl
+ * or msgctl for this object; `size` its `…_ds` size.
+ */
+export function changePermissions(
+  what: string,
+  syscall: string,
+  size: number,
+  control: (command: number, buffer: Uint8Array) => number,
+  change: PermissionChange,
+): void {
+  const buffer = new Uint8Array(size);
+  check(control(IPC_STAT, buffer), syscall, { action: `read the state of ${what}` });
+  const view = new DataView(buffer.buffer);
+  const owner = view.getUint32(ipc_perm.uid, true);
+  const creator = view.getUint32(ipc_perm.cuid, true);
+  if (change.mode !== undefined) {
+    const kept = view.getUint16(ipc_perm.mode, true) & ~0o777;
+    view.setUint16(ipc_perm.mode, kept | change.mode, true); // 16 bits: right on both layouts
+  }
+  if (change.uid !== undefined && change.uid !== KEEP) {
+    view.setUint32(ipc_perm.uid, change.uid, true);
+  }
+  if (change.gid !== undefined && change.gid !== KEEP) {
+    view.setUint32(ipc_perm.gid, change.gid, true);
+  }
+  if (control(IPC_SET, buffer) === 0) return;
+  const code = errno();
+  throw systemError(code, syscall, {
+    action: `change the ${change.mode === undefined ? "owner" : "mode"} of ${what}`,
+    hint: code === EPERM
+      ? `it is owned by uid ${owner} and was created by uid ${creator}; only they or root ` +
+        `(CAP_SYS_ADMIN) may change it`
+      : undefined,
+  });
 }
