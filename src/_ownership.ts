@@ -109,7 +109,7 @@ export function ownerOnly(fd: number, operation: Operation, action: string): str
 
 /** Checks `(uid, gid)` as chown takes them, naming each; a missing gid is left unchanged. */
 export function validateOwner(uid: unknown, gid: unknown): [number, number] {
-  return [validateOwnerId(uid, "uid"), validateOwnerId(gid ?? -1, "gid")];
+  return [validateOwnerId(uid, "uid"), validateOwnerId(gid === undefined ? -1 : gid, "gid")];
 }
 
 function procPath(fd: number): Uint8Array {

@@ -23,6 +23,7 @@ export const GROUP_FILES: readonly string[] = [
   "map",
   "service",
   "cli",
+  "ownership",
 ];
 
 /** Every member some property covers. */
