@@ -7,8 +7,8 @@
  */
 
 import { EPERM, IPC_SET, IPC_STAT } from "../../ffi/constants.ts";
-import { ipc_perm } from "../../ffi/layout.ts";
-import { errno } from "../../ffi/libc.ts";
+import { ipc_perm, msqid_ds, semid_ds, shmid_ds } from "../../ffi/layout.ts";
+import { errno, libc } from "../../ffi/libc.ts";
 import { check, systemError } from "../errors.ts";
 import { validateKey } from "../_validate.ts";
 
@@ -84,19 +84,39 @@ export interface PermissionChange {
 /** The C `(uid_t) -1`, which IPC_SET would take literally: it means "keep" here. */
 const KEEP = 0xffff_ffff;
 
+/** The control call (shmctl, semctl, msgctl) and `…_ds` size of each kind of System V object. */
+const CONTROLS = {
+  shm: {
+    syscall: "shmctl",
+    size: shmid_ds.size,
+    call: (id: number, command: number, buffer: Uint8Array) => libc().shmctl(id, command, buffer),
+  },
+  sem: {
+    syscall: "semctl",
+    size: semid_ds.size,
+    call: (id: number, command: number, buffer: Uint8Array) =>
+      libc().semctl_buffer(id, 0, command, buffer),
+  },
+  msg: {
+    syscall: "msgctl",
+    size: msqid_ds.size,
+    call: (id: number, command: number, buffer: Uint8Array) => libc().msgctl(id, command, buffer),
+  },
+} as const;
+
 /**
- * Changes the mode or owner of a System V object with IPC_SET. The kernel takes the uid, gid
- * and mode from the buffer, and a queue's byte limit too, so the buffer starts as the object's
- * own IPC_STAT and only the fields asked change. `control(command, buffer)` is shmctl, semctl
- * or msgctl for this object; `size` its `…_ds` size.
+ * Changes the mode or owner of the System V object `id` of `kind` with IPC_SET. The kernel takes
+ * the uid, gid and mode from the buffer, and a queue's byte limit too, so the buffer starts as
+ * the object's own IPC_STAT and only the fields asked change. `what` names it in messages.
  */
 export function changePermissions(
+  kind: keyof typeof CONTROLS,
+  id: number,
   what: string,
-  syscall: string,
-  size: number,
-  control: (command: number, buffer: Uint8Array) => number,
   change: PermissionChange,
 ): void {
+  const { syscall, size, call } = CONTROLS[kind];
+  const control = (command: number, buffer: Uint8Array) => call(id, command, buffer);
   const buffer = new Uint8Array(size);
   check(control(IPC_STAT, buffer), syscall, { action: `read the state of ${what}` });
   const view = new DataView(buffer.buffer);

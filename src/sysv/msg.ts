@@ -409,13 +409,7 @@ export class SysVMessageQueue implements Disposable {
   chmod(mode: number): void {
     const bits = validatePermissionBits(mode);
     this.#open();
-    changePermissions(
-      this.#label,
-      "msgctl",
-      msqid_ds.size,
-      (command, buffer) => libc().msgctl(this.id, command, buffer),
-      { mode: bits },
-    );
+    changePermissions("msg", this.id, this.#label, { mode: bits });
   }
 
   /**
@@ -438,13 +432,7 @@ export class SysVMessageQueue implements Disposable {
   chown(uid: number, gid: number = -1): void {
     const [user, group] = validateOwner(uid, gid);
     this.#open();
-    changePermissions(
-      this.#label,
-      "msgctl",
-      msqid_ds.size,
-      (command, buffer) => libc().msgctl(this.id, command, buffer),
-      { uid: user, gid: group },
-    );
+    changePermissions("msg", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**

@@ -356,13 +356,7 @@ export class SysVSemaphoreSet implements Disposable {
   chmod(mode: number): void {
     const bits = validatePermissionBits(mode);
     this.#open();
-    changePermissions(
-      this.#label,
-      "semctl",
-      semid_ds.size,
-      (command, buffer) => libc().semctl_buffer(this.id, 0, command, buffer),
-      { mode: bits },
-    );
+    changePermissions("sem", this.id, this.#label, { mode: bits });
   }
 
   /**
@@ -385,13 +379,7 @@ export class SysVSemaphoreSet implements Disposable {
   chown(uid: number, gid: number = -1): void {
     const [user, group] = validateOwner(uid, gid);
     this.#open();
-    changePermissions(
-      this.#label,
-      "semctl",
-      semid_ds.size,
-      (command, buffer) => libc().semctl_buffer(this.id, 0, command, buffer),
-      { uid: user, gid: group },
-    );
+    changePermissions("sem", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**

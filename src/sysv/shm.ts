@@ -461,13 +461,7 @@ export class SysVSharedMemory implements Disposable {
   chmod(mode: number): void {
     const bits = validatePermissionBits(mode);
     this.#open();
-    changePermissions(
-      this.#label,
-      "shmctl",
-      shmid_ds.size,
-      (command, buffer) => libc().shmctl(this.id, command, buffer),
-      { mode: bits },
-    );
+    changePermissions("shm", this.id, this.#label, { mode: bits });
   }
 
   /**
@@ -490,13 +484,7 @@ export class SysVSharedMemory implements Disposable {
   chown(uid: number, gid: number = -1): void {
     const [user, group] = validateOwner(uid, gid);
     this.#open();
-    changePermissions(
-      this.#label,
-      "shmctl",
-      shmid_ds.size,
-      (command, buffer) => libc().shmctl(this.id, command, buffer),
-      { uid: user, gid: group },
-    );
+    changePermissions("shm", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**
