@@ -215,7 +215,8 @@ export class Semaphore implements Disposable {
     if (sem === null) throw systemError(errno(), "sem_open", operation);
     try {
       // The mode asked, not the umask's; an opener before this got fewer permissions, not more.
-      withSemaphoreFile(name, sem, operation, (fd) => changeMode(fd, mode, operation, true));
+      // Just made with O_EXCL in sticky /dev/shm: the name is still ours, no need to check it.
+      withSemaphoreFile(name, null, operation, (fd) => changeMode(fd, mode, operation, true));
     } catch (error) {
       libc().sem_close(sem);
       libc().sem_unlink(cstring(name));
