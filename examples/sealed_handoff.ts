@@ -35,7 +35,12 @@ async function parent(): Promise<void> {
     permissions: "all",
   });
   const status = await child.status;
-  say(me, `child ${status.state} ${status.state === "exited" ? status.code : status.signal}`);
+  say(
+    me,
+    `child ${status.state} ${
+      status.state === "exited" ? status.code : status.state === "signaled" ? status.signal : "lost"
+    }`,
+  );
   if (status.state !== "exited" || status.code !== 0) Deno.exit(1);
 }
 
