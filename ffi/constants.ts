@@ -55,6 +55,22 @@ export const MADV_SEQUENTIAL = 2;
 export const MADV_WILLNEED = 3;
 export const MADV_DONTNEED = 4;
 export const MFD_CLOEXEC = 1;
+/** memfd_create: the file starts without F_SEAL_SEAL, so seals can be added (<linux/memfd.h>). */
+export const MFD_ALLOW_SEALING = 2;
+
+// <fcntl.h>, <linux/fcntl.h>: file seals (F_LINUX_SPECIFIC_BASE 1024 + 9 and + 10)
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+/** No more seals can be added. */
+export const F_SEAL_SEAL = 0x01;
+/** The file cannot shrink. */
+export const F_SEAL_SHRINK = 0x02;
+/** The file cannot grow. */
+export const F_SEAL_GROW = 0x04;
+/** No write at all: no write(), no shared writable mapping (EBUSY while one exists). */
+export const F_SEAL_WRITE = 0x08;
+/** No new write access; mappings that exist keep writing (Linux 5.1). */
+export const F_SEAL_FUTURE_WRITE = 0x10;
 
 // <poll.h>
 export const POLLIN = 0x01;
@@ -115,6 +131,7 @@ export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
 export const IPC_NOWAIT = 0o4000;
 export const IPC_RMID = 0;
+export const IPC_SET = 1;
 export const IPC_STAT = 2;
 export const GETPID = 11;
 export const GETVAL = 12;

@@ -38,6 +38,10 @@ export const symbols = {
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   // int chmod(const char *path, mode_t mode);
   chmod: { parameters: ["buffer", "u32"], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group);  (uid_t)-1 leaves one unchanged
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // int chown(const char *path, uid_t owner, gid_t group);
+  chown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   // int flock(int fd, int operation);  only with LOCK_NB here, so it never blocks
   flock: { parameters: ["i32", "i32"], result: "i32" },
   // ssize_t readlink(const char *path, char *buf, size_t size);

@@ -18,8 +18,10 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EACCES,
   EBUSY,
   ENOENT,
+  EPERM,
   GETPID,
   IPC_RMID,
   O_CLOEXEC,
@@ -28,8 +30,8 @@ import {
   S_IFREG,
 } from "../ffi/constants.ts";
 import { mq_attr } from "../ffi/layout.ts";
-import { libc } from "../ffi/libc.ts";
-import { check, systemError } from "./errors.ts";
+import { errno, libc } from "../ffi/libc.ts";
+import { check, isSystemError, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { processIsDead } from "./_liveness.ts";
 import { isMarked, probeOwner } from "./_owned.ts";
@@ -149,8 +151,40 @@ export function inventory(kinds: readonly IpcKind[] = KINDS): Inventory {
  *
  * @throws {Deno.errors.NotFound} when it is gone or was replaced since it was listed.
  * @throws {Deno.errors.Busy} when its owner's handle is open again.
+ * @throws {Deno.errors.PermissionDenied} when it is another user's, with a message that names
+ * the owner.
  */
 export function removeObject(object: IpcObject, asOrphan = false): void {
+  try {
+    removeChecked(object, asOrphan);
+  } catch (error) {
+    throw deniedByOwner(error, object);
+  }
+}
+
+/**
+ * The error of a removal refused for lack of rights (EPERM, EACCES), told in terms of the
+ * object's owner: /dev/shm and the mqueue directory are sticky, so only a file's owner (or
+ * root) may remove it, and IPC_RMID is allowed to the owner, the creator and root. Any other
+ * error is returned as it is.
+ */
+function deniedByOwner(error: unknown, object: IpcObject): unknown {
+  if (!(error instanceof Deno.errors.PermissionDenied) || !isSystemError(error)) return error;
+  const owner = object.owner === String(object.uid)
+    ? `uid ${object.uid}`
+    : `uid ${object.uid} (${object.owner})`;
+  const who = object.id === null
+    ? "only its owner or root may remove it"
+    : "only its owner, its creator or root may remove it";
+  return systemError(error.errno, error.syscall, {
+    action: `remove ${object.kind}`,
+    objectName: object.name,
+    hint: `it is owned by ${owner}; ${who}` +
+      (object.id === null ? ` (the directory is sticky: other users' files stay)` : ""),
+  });
+}
+
+function removeChecked(object: IpcObject, asOrphan: boolean): void {
   const c = libc();
   const operation = { action: `remove ${object.kind}`, objectName: object.name };
   switch (object.kind) {
@@ -211,7 +245,14 @@ function unlinkPosix(object: IpcObject): void {
 /** Removes an orphan while holding the lock its owner held, taken exclusively. */
 function removeUnderOwnerLock(object: IpcObject): void {
   const fd = openObject(object);
-  if (fd < 0) throw replaced(object, object.kind === "mq" ? "mq_open" : "open");
+  if (fd < 0) {
+    const syscall = object.kind === "mq" ? "mq_open" : "open";
+    const code = errno();
+    if (code === EACCES || code === EPERM) {
+      throw systemError(code, syscall, { action: `remove ${object.kind}` }); // told by owner above
+    }
+    throw replaced(object, syscall);
+  }
   try {
     const owner = probeOwner(fd, object.inode ?? -1);
     if (owner === "present") {

@@ -76,6 +76,7 @@ export interface FileStatus {
   /** The permission bits with setuid, setgid and sticky (0o7777). */
   mode: number;
   uid: number;
+  gid: number;
   inode: number;
   /** Birth time where the file system records it, else the last status change. */
   created: Date;
@@ -109,6 +110,7 @@ function statusAt(dirfd: number, path: string, flags: number): FileStatus | unde
     type: mode & S_IFMT,
     mode: mode & 0o7777,
     uid: view.getUint32(statx.stx_uid, true),
+    gid: view.getUint32(statx.stx_gid, true),
     inode: Number(view.getBigUint64(statx.stx_ino, true)),
     created: time(got & STATX_BTIME ? statx.stx_btime : statx.stx_ctime),
     modified: time(statx.stx_mtime),

@@ -35,6 +35,12 @@ export interface FileFacts {
   readonly allocated: number;
   /** "major:minor:inode": equal for two descriptors or paths of the same file. */
   readonly identity: string;
+  /** The permission bits with setuid, setgid and sticky (0o7777). */
+  readonly mode: number;
+  /** The owner's user id. */
+  readonly uid: number;
+  /** The owner's group id. */
+  readonly gid: number;
 }
 
 /** statx of an open descriptor, as fstat; throws the typed error (EBADF: BadResource). */
@@ -58,6 +64,9 @@ function statAt(dirfd: number, path: string, flags: number, operation: Operation
     size: Number(view.getBigUint64(statx.stx_size, true)),
     allocated: Number(view.getBigUint64(statx.stx_blocks, true)) * 512,
     identity: `${device}:${view.getBigUint64(statx.stx_ino, true)}`,
+    mode: view.getUint16(statx.stx_mode, true) & 0o7777,
+    uid: view.getUint32(statx.stx_uid, true),
+    gid: view.getUint32(statx.stx_gid, true),
   };
 }
 

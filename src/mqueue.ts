@@ -61,9 +61,18 @@ import { validateIntoBuffer } from "./channel/slab.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { markOwned } from "./_owned.ts";
+import {
+  changeMode,
+  changeOwner,
+  type Permissions,
+  permissionsOf,
+  validateOwner,
+  validatePermissionBits,
+} from "./_ownership.ts";
 import { readProcNumber, resourceLimit } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
+export type { Permissions } from "./_ownership.ts";
 
 const encoder = new TextEncoder();
 
@@ -73,7 +82,12 @@ export interface CreateMessageQueueOptions {
   maxMessages?: number;
   /** The largest message in bytes. Default 8192. */
   messageSize?: number;
-  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  /**
+   * Permission bits for the new name, 0 to 0o777. Default `0o600`. The queue gets exactly these
+   * bits, whatever the umask: it is created with them masked by the umask, then set to them
+   * before `create` returns; someone who opens it in between can only have been given fewer
+   * permissions, never more.
+   */
   mode?: number;
   /** Keep the queue when this handle closes. Default `false`: the creator removes it. */
   persist?: boolean;
@@ -264,6 +278,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
         hint: limitHint(errnoCode(code), maxMessages, messageSize),
       });
     }
+    try {
+      // The mode asked, not the umask's; an opener before this got fewer permissions, not more.
+      changeMode(fd, mode, { action: "create message queue", objectName: name });
+    } catch (error) {
+      closeFd(fd);
+      libc().mq_unlink(path);
+      throw error;
+    }
     if (!persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
     return createQueue(fd, name, persist ? null : name);
   }
@@ -353,6 +375,65 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    */
   get attributes(): MessageQueueAttributes {
     return readAttributes(this.#open(), this.#operation("read the attributes of"));
+  }
+
+  /**
+   * The queue's permission bits and owner, as the kernel has them now.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/perms-queue-${Deno.pid}`, { mode: 0o620 });
+   * console.log(queue.permissions.mode.toString(8)); // "620"
+   * ```
+   */
+  get permissions(): Permissions {
+    return permissionsOf(this.#open(), this.#operation("read the mode of"));
+  }
+
+  /**
+   * Sets the queue's permission bits (fchmod) to exactly `mode`, whatever the umask. Handles
+   * open already keep the access they had.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {Deno.errors.PermissionDenied} when this process neither owns it nor is root.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/open-to-group-${Deno.pid}`);
+   * queue.chmod(0o660);
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    changeMode(this.#open(), bits, this.#operation("change the mode of"));
+  }
+
+  /**
+   * Gives the queue to another user and group (fchown), as root may; its owner may only change
+   * its group, to one of its own.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/owned-queue-${Deno.pid}`);
+   * queue.chown(-1, queue.permissions.gid); // keeps both
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    changeOwner(this.#open(), user, group, this.#operation("change the owner of"));
   }
 
   /**

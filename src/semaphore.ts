@@ -36,6 +36,15 @@ import {
 import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { markOwnedSemaphore } from "./_owned.ts";
+import {
+  changeMode,
+  changeOwner,
+  type Permissions,
+  permissionsOf,
+  validateOwner,
+  validatePermissionBits,
+} from "./_ownership.ts";
+import { withSemaphoreFile } from "./_semaphore_file.ts";
 import { place } from "./_placement.ts";
 import {
   ConstructorToken,
@@ -54,12 +63,13 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_wait.ts";
-import { check, closedError, removed, systemError } from "./errors.ts";
+import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import type { Mapping } from "./mmap.ts";
 import type { SharedMemory } from "./shm.ts";
 
 export type { WaitOptions } from "./_wait.ts";
+export type { Permissions } from "./_ownership.ts";
 
 /** glibc names a semaphore's file "sem.NAME" in /dev/shm, so 4 bytes fewer are left for NAME. */
 const SEMAPHORE_NAME_MAX = 251;
@@ -68,7 +78,12 @@ const SEMAPHORE_NAME_MAX = 251;
 export interface CreateSemaphoreOptions {
   /** The initial count, 0 to 2147483647. Default 0. */
   value?: number;
-  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  /**
+   * Permission bits for the new name, 0 to 0o777. Default `0o600`. The semaphore gets exactly these
+   * bits, whatever the umask: it is created with them masked by the umask, then set to them
+   * before `create` returns; someone who opens it in between can only have been given fewer
+   * permissions, never more.
+   */
   mode?: number;
   /** Keep the name when this handle closes. Default `false`: the creator removes it. */
   persist?: boolean;
@@ -119,6 +134,7 @@ let createSemaphore: (
   label: string,
   release: Release,
   ownedName: string | null,
+  name?: string,
 ) => Semaphore;
 
 /**
@@ -141,13 +157,15 @@ export class Semaphore implements Disposable {
 
   #sem: Deno.PointerObject | null;
   readonly #label: string;
+  /** The name of a named semaphore, `null` for one placed in memory. */
+  readonly #name: string | null;
   readonly #lease: SemaphoreLease;
   #waiting = 0;
   #closed = false;
 
   static {
-    createSemaphore = (sem, label, release, ownedName) =>
-      new Semaphore(token, sem, label, release, ownedName);
+    createSemaphore = (sem, label, release, ownedName, name) =>
+      new Semaphore(token, sem, label, release, ownedName, name ?? null);
   }
 
   private constructor(
@@ -156,10 +174,12 @@ export class Semaphore implements Disposable {
     label: string,
     release: Release,
     ownedName: string | null,
+    name: string | null,
   ) {
     token.check(key);
     this.#sem = sem;
     this.#label = label;
+    this.#name = name;
     this.#lease = { release, ownedName };
     releaseWhenUnreachable.register(this, this.#lease, this);
   }
@@ -191,8 +211,16 @@ export class Semaphore implements Disposable {
     const mode = validateMode(givenMode ?? 0o600);
     const persist = optionalBoolean(givenPersist, "persist") ?? false;
     const sem = libc().sem_open(cstring(name), O_CREAT | O_EXCL, mode, value);
-    if (sem === null) {
-      throw systemError(errno(), "sem_open", { action: "create semaphore", objectName: name });
+    const operation = { action: "create semaphore", objectName: name };
+    if (sem === null) throw systemError(errno(), "sem_open", operation);
+    try {
+      // The mode asked, not the umask's; an opener before this got fewer permissions, not more.
+      // Just made with O_EXCL in sticky /dev/shm: the name is still ours, no need to check it.
+      withSemaphoreFile(name, null, operation, (fd) => changeMode(fd, mode, operation, true));
+    } catch (error) {
+      libc().sem_close(sem);
+      libc().sem_unlink(cstring(name));
+      throw error;
     }
     // A lock the kernel drops when this handle (or its process) goes: `ipc gc` judges by it.
     const lock = persist ? -1 : markOwnedSemaphore(name);
@@ -200,7 +228,7 @@ export class Semaphore implements Disposable {
       libc().sem_close(sem);
       if (lock >= 0) closeFd(lock);
     };
-    return createSemaphore(sem, `semaphore "${name}"`, release, persist ? null : name);
+    return createSemaphore(sem, `semaphore "${name}"`, release, persist ? null : name, name);
   }
 
   /**
@@ -225,7 +253,8 @@ export class Semaphore implements Disposable {
     if (sem === null) {
       throw systemError(errno(), "sem_open", { action: "open semaphore", objectName: name });
     }
-    return createSemaphore(sem, `semaphore "${name}"`, () => void libc().sem_close(sem), null);
+    const release = () => void libc().sem_close(sem);
+    return createSemaphore(sem, `semaphore "${name}"`, release, null, name);
   }
 
   /**
@@ -335,6 +364,73 @@ export class Semaphore implements Disposable {
     const out = new Int32Array(1);
     check(libc().sem_getvalue(this.#open(), out), "sem_getvalue", this.#operation("read"));
     return out[0]!;
+  }
+
+  /**
+   * A named semaphore's permission bits and owner, those of its file /dev/shm/sem.NAME.
+   *
+   * @throws {TypeError} for a semaphore placed in memory: it has no file of its own.
+   * @throws {Deno.errors.NotFound} when its name was removed.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using semaphore = Semaphore.create(`/perms-sem-${Deno.pid}`, { mode: 0o640 });
+   * console.log(semaphore.permissions.mode.toString(8)); // "640"
+   * ```
+   */
+  get permissions(): Permissions {
+    return this.#file("read the mode of", (fd, operation) => permissionsOf(fd, operation));
+  }
+
+  /**
+   * Sets a named semaphore's permission bits to exactly `mode`, whatever the umask (chmod of
+   * its file, reached through an O_PATH descriptor checked to be the file this handle maps).
+   * Processes that have it open keep the access they had.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {TypeError} for a semaphore placed in memory.
+   * @throws {Deno.errors.PermissionDenied} when this process neither owns it nor is root.
+   * @throws {Deno.errors.NotFound} when its name was removed.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using semaphore = Semaphore.create(`/group-sem-${Deno.pid}`);
+   * semaphore.chmod(0o660);
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    this.#file("change the mode of", (fd, operation) => changeMode(fd, bits, operation, true));
+  }
+
+  /**
+   * Gives a named semaphore to another user and group, as root may; its owner may only change
+   * its group, to one of its own.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range.
+   * @throws {TypeError} for a semaphore placed in memory.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using semaphore = Semaphore.create(`/owned-sem-${Deno.pid}`);
+   * semaphore.chown(-1, semaphore.permissions.gid); // keeps both
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    this.#file("change the owner of", (fd, operation) => {
+      changeOwner(fd, user, group, operation, true);
+    });
   }
 
   /**
@@ -532,5 +628,18 @@ export class Semaphore implements Disposable {
 
   #operation(verb: string) {
     return { action: `${verb} ${this.#label}` };
+  }
+
+  /** Runs `use` on the file of this named semaphore (see src/_semaphore_file.ts). */
+  #file<R>(verb: string, use: (fd: number, operation: Operation) => R): R {
+    const sem = this.#open();
+    if (this.#name === null) {
+      throw new TypeError(
+        `Cannot ${verb} ${this.#label}: it lives in shared memory and has no file of its own; ` +
+          `the memory's mode and owner apply`,
+      );
+    }
+    const operation = { action: `${verb} semaphore`, objectName: this.#name };
+    return withSemaphoreFile(this.#name, sem, operation, (fd) => use(fd, operation));
   }
 }

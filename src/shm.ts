@@ -26,7 +26,13 @@ import {
   EBUSY,
   ENOENT,
   ENOSPC,
+  EPERM,
   F_GETFL,
+  F_SEAL_FUTURE_WRITE,
+  F_SEAL_GROW,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
   O_ACCMODE,
   O_CREAT,
@@ -40,12 +46,26 @@ import {
   formatBytes,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateMode,
   validateName,
   validateSize,
 } from "./_validate.ts";
 import { markOwned } from "./_owned.ts";
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
+import { addSeals, readSeals, type Seal, sealBits, sealNames } from "./_seals.ts";
+import {
+  changeMode,
+  changeOwner,
+  type Permissions,
+  permissionsOf,
+  validateOwner,
+  validatePermissionBits,
+} from "./_ownership.ts";
+import { errno } from "../ffi/libc.ts";
+
+export type { Seal } from "./_seals.ts";
+export type { Permissions } from "./_ownership.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
 import { inUseBeyond, viewsOf } from "./_pins.ts";
@@ -56,7 +76,12 @@ import { statDescriptor } from "./_stat.ts";
 export interface CreateSharedMemoryOptions {
   /** The size in bytes, a positive integer. */
   size: number;
-  /** Permission bits for the new name, masked by the umask. Default `0o600`. */
+  /**
+   * Permission bits for the new name, 0 to 0o777. Default `0o600`. The segment gets exactly
+   * these bits, whatever the umask: it is created with them masked by the umask, then set to
+   * them (fchmod) before `create` returns. Someone who opens it in between can only have been
+   * given fewer permissions, never more.
+   */
   mode?: number;
   /** Keep the name when this handle closes. Default `false`: the creator removes it. */
   persist?: boolean;
@@ -73,11 +98,33 @@ export interface OpenSharedMemoryOptions {
   readOnly?: boolean;
 }
 
+/** Options of {@linkcode SharedMemory.fromFd}. */
+export interface FromFdSharedMemoryOptions extends OpenSharedMemoryOptions {
+  /**
+   * Seals the segment must carry, or `fromFd` throws `Deno.errors.InvalidData` before mapping
+   * it. `["shrink"]` is the one that keeps this process alive: without it, whoever holds the
+   * descriptor can shrink the segment under this mapping, and the next touch of a cut page
+   * kills this process with SIGBUS.
+   */
+  requireSeals?: Iterable<Seal>;
+}
+
 /** Options of {@linkcode SharedMemory.anonymous}. */
 export interface AnonymousSharedMemoryOptions {
   /** The size in bytes, a positive integer. */
   size: number;
+  /**
+   * Makes the segment sealable (memfd_create with MFD_ALLOW_SEALING) and adds these seals once
+   * it is sized, before it is mapped. `[]` only makes it sealable, for
+   * {@linkcode SharedMemory.seal} later. With `"write"` the segment stays zero-filled and this
+   * handle maps it read-only; to publish content, fill it first and seal later. Without this
+   * option the segment can never be sealed, by this process or any it is handed to.
+   */
+  seal?: Iterable<Seal>;
 }
+
+/** The seals that forbid a shared writable mapping: such a segment is mapped read-only. */
+const WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
 /** Where POSIX shared memory lives on Linux, for messages about free space. */
 const SHM_DIR = "/dev/shm";
@@ -120,7 +167,7 @@ const releaseWhenUnreachable = new FinalizationRegistry<Lease>((lease) => {
  */
 export class SharedMemory implements Disposable {
   readonly #name: string | null;
-  readonly #readOnly: boolean;
+  #readOnly: boolean;
   readonly #lease: Lease;
   #mapping: Mapping | null;
   #size: number;
@@ -172,6 +219,7 @@ export class SharedMemory implements Disposable {
     const path = cstring(name);
     const fd = check(c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode), "shm_open", operation);
     try {
+      changeMode(fd, mode, operation); // the mode asked, not the umask's: see `mode`
       if (!persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
       reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
@@ -238,31 +286,36 @@ export class SharedMemory implements Disposable {
    * it is freed when the last descriptor and mapping go. Hand it to a child process by
    * descriptor; the child maps it with {@linkcode SharedMemory.fromFd}.
    *
-   * @param options The size in bytes.
+   * @param options The size in bytes, and the seals to add (which also makes it sealable).
    * @returns The segment, zero-filled.
    * @throws {RangeError} for a bad size.
-   * @example
+   * @throws {TypeError} for a seal name that is not one of {@linkcode Seal}.
+   * @example A segment nobody can shrink under its readers
    * ```ts
    * import { SharedMemory } from "@posix/ipc/shm";
    *
-   * using memory = SharedMemory.anonymous({ size: 1024 });
-   * console.log(memory.name); // null
+   * using memory = SharedMemory.anonymous({ size: 1024, seal: ["shrink", "grow"] });
+   * console.log(memory.name, memory.seals); // null [ "shrink", "grow" ]
    * ```
    */
   static anonymous(options: AnonymousSharedMemoryOptions): SharedMemory {
-    options = optionsObject(options, "SharedMemory.anonymous() options");
-    const size = validateSize(options.size, "shared memory size");
+    const own = ownOptions(options, "SharedMemory.anonymous() options");
+    const size = validateSize(own.size, "shared memory size");
+    const seals = own.seal === undefined ? undefined : sealBits(own.seal, "seal");
     const operation = { action: "create anonymous shared memory" };
     const c = libc();
-    const fd = check(c.memfd_create(cstring("posix-ipc"), MFD_CLOEXEC), "memfd_create", operation);
+    const flags = MFD_CLOEXEC | (seals === undefined ? 0 : MFD_ALLOW_SEALING);
+    const fd = check(c.memfd_create(cstring("posix-ipc"), flags), "memfd_create", operation);
     try {
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
+      if (seals) addSeals(fd, seals, false, operation);
     } catch (error) {
       closeFd(fd);
       throw error;
     }
     // Not reserved: memfd memory is not limited by a file system's size, only by memory itself.
-    return SharedMemory.#adopt(fd, null, false, false); // closes fd if it fails
+    const readOnly = ((seals ?? 0) & WRITE_SEALS) !== 0; // a write seal forbids a shared writable map
+    return SharedMemory.#adopt(fd, null, readOnly, false); // closes fd if it fails
   }
 
   /**
@@ -270,10 +323,18 @@ export class SharedMemory implements Disposable {
    * the handle owns the descriptor and closes it; on failure it stays the caller's. Its
    * unbacked pages are reserved or checked as {@linkcode SharedMemory.open} does.
    *
+   * A segment from another process may be shrunk by it at any time, and a touch of a page
+   * past the new end kills this process with SIGBUS. To rule that out, require the seal
+   * `"shrink"` (`{ requireSeals: ["shrink"] }`): the kernel then refuses every shrink, by
+   * anyone, for good.
+   *
    * @param fd The descriptor: a number or an {@linkcode OwnedFd}.
-   * @param options `readOnly`; by default read-only exactly when the descriptor is.
+   * @param options `readOnly`, by default read-only when the descriptor is or when the segment
+   * is sealed against writes; `requireSeals`, the seals it must carry.
    * @returns The segment.
    * @throws {Deno.errors.BadResource} when `fd` is not open.
+   * @throws {Deno.errors.InvalidData} when a seal of `requireSeals` is missing.
+   * @throws {Deno.errors.PermissionDenied} for `readOnly: false` on a write-sealed segment.
    * @throws {IpcError} with code `ENOSPC` when its unbacked pages do not fit in memory.
    * @example
    * ```ts
@@ -286,16 +347,29 @@ export class SharedMemory implements Disposable {
    * console.log(child.bytes[0]); // 9
    * ```
    */
-  static fromFd(fd: FdLike, options: OpenSharedMemoryOptions = {}): SharedMemory {
-    options = optionsObject(options, "SharedMemory.fromFd() options");
-    const askedReadOnly = optionalBoolean(options.readOnly, "readOnly");
+  static fromFd(fd: FdLike, options: FromFdSharedMemoryOptions = {}): SharedMemory {
+    const own = ownOptions(options, "SharedMemory.fromFd() options");
+    const askedReadOnly = optionalBoolean(own.readOnly, "readOnly");
+    const required = own.requireSeals === undefined
+      ? 0
+      : sealBits(own.requireSeals, "requireSeals");
     const descriptor = peekFd(fd, "fd");
     const flags = check(libc().fcntl(descriptor, F_GETFL, 0), "fcntl", {
       action: `map shared memory from file descriptor ${descriptor}`,
     });
-    const readOnly = askedReadOnly ?? (flags & O_ACCMODE) === O_RDONLY;
     const label = `shared memory fd ${descriptor}`;
     const operation = { action: "map shared memory", objectName: label };
+    const seals = readSeals(descriptor, operation);
+    requireSeals(seals, required, label);
+    const writeSealed = (seals & WRITE_SEALS) !== 0;
+    if (askedReadOnly === false && writeSealed) {
+      throw new Deno.errors.PermissionDenied(
+        `Cannot map "${label}" for writing: it is sealed against writes (${
+          sealNames(seals).join(", ")
+        }); map it with { readOnly: true }`,
+      );
+    }
+    const readOnly = askedReadOnly ?? ((flags & O_ACCMODE) === O_RDONLY || writeSealed);
     ensureBacked(descriptor, readOnly, operation, `/proc/self/fd/${descriptor}`);
     const mapping = Mapping.fromFd(descriptor, { write: !readOnly, label });
     try {
@@ -429,7 +503,8 @@ export class SharedMemory implements Disposable {
    * @throws {RangeError} for a bad size.
    * @throws {Deno.errors.Busy} (code `EBUSY`) when shrinking would cut off something this
    * process still uses; the message names it and its offset.
-   * @throws {Deno.errors.PermissionDenied} when this handle is read-only.
+   * @throws {Deno.errors.PermissionDenied} when this handle is read-only, or the segment is
+   * sealed against the change (`"shrink"`, `"grow"`: code `EPERM`, the message names the seal).
    * @throws {Deno.errors.BadResource} when closed.
    * @example
    * ```ts
@@ -445,11 +520,14 @@ export class SharedMemory implements Disposable {
     const old = this.#open();
     const label = this.#name ?? "anonymous shared memory";
     if (this.#readOnly) {
-      throw new Deno.errors.PermissionDenied(`Cannot resize "${label}": it was opened read-only`);
+      throw new Deno.errors.PermissionDenied(
+        `Cannot resize "${label}": this handle is read-only (opened so, or sealed against writes)`,
+      );
     }
     const operation = { action: "resize shared memory", objectName: label };
     const c = libc();
     const fd = this.#lease.fd;
+    const sealed = readSeals(fd, operation) & (F_SEAL_SHRINK | F_SEAL_GROW);
     // The file's size now, from fstat: another handle or process may have changed it.
     const before = statDescriptor(fd, operation);
     const inUse = inUseBeyond(before.identity, size, viewsOf(old));
@@ -460,7 +538,14 @@ export class SharedMemory implements Disposable {
           `close that first, or resize to ${inUse.end} bytes or more`,
       });
     }
-    check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
+    if (c.ftruncate(fd, BigInt(size)) !== 0) {
+      const code = errno();
+      const hint = code === EPERM && sealed
+        ? `it is sealed (${sealNames(sealed).join(", ")}): no process may ` +
+          `${size < before.size ? "shrink" : "grow"} it, for as long as it exists`
+        : undefined;
+      throw systemError(code, "ftruncate", { ...operation, hint });
+    }
     try {
       if (this.#name) {
         reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
@@ -472,6 +557,141 @@ export class SharedMemory implements Disposable {
     }
     this.#size = size;
     old.close();
+  }
+
+  /**
+   * The seals the segment carries (F_GET_SEALS), in a fixed order. A named segment shows
+   * `["seal"]`: the kernel creates every shm_open file sealed against seals.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64, seal: ["grow"] });
+   * console.log(memory.seals); // [ "grow" ]
+   * ```
+   */
+  get seals(): Seal[] {
+    this.#open();
+    return sealNames(readSeals(this.#lease.fd, this.#operation("read the seals of")));
+  }
+
+  /**
+   * Adds seals (F_ADD_SEALS); a seal can never be removed, by anyone. Only a segment made by
+   * {@linkcode SharedMemory.anonymous} with the `seal` option (`seal: []` will do) can be
+   * sealed: a named one never can (the kernel answers EPERM).
+   *
+   * `"write"` needs that no process maps the segment shared and writable, this handle
+   * included: so this handle first maps it again read-only (views taken before are detached:
+   * take `bytes` again, and {@linkcode SharedMemory.readOnly} is then `true`). If another
+   * handle or process still maps it writable, the seal fails with `Deno.errors.Busy` and this
+   * handle is writable again. `"future-write"` keeps every mapping that exists as it is and
+   * only refuses new write access (Linux 5.1).
+   *
+   * @param seals The seals to add, names of {@linkcode Seal}.
+   * @throws {TypeError} for a name that is not a seal.
+   * @throws {Deno.errors.PermissionDenied} (code `EPERM`) for a named segment, an anonymous
+   * one made without `seal`, or one sealed with `"seal"`.
+   * @throws {Deno.errors.Busy} (code `EBUSY`) for `"write"` while a process maps it writable.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example Fill a segment, then make it immutable before handing it on
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.anonymous({ size: 64, seal: [] });
+   * new TextEncoder().encodeInto("final", memory.bytes);
+   * memory.seal(["write", "shrink", "grow", "seal"]);
+   * console.log(memory.readOnly, memory.seals); // true [ "shrink", "grow", "write", "seal" ]
+   * ```
+   */
+  seal(seals: Iterable<Seal>): void {
+    const bits = sealBits(seals, "seal");
+    const old = this.#open();
+    if (bits === 0) return; // the kernel would refuse even nothing once "seal" is set
+    const operation = this.#operation("seal");
+    const fd = this.#lease.fd;
+    const remap = (bits & F_SEAL_WRITE) !== 0 && !this.#readOnly;
+    if (!remap) return addSeals(fd, bits, this.#name !== null, operation);
+    // This handle's own shared writable mapping would make the kernel refuse: map it again
+    // read-only (copy-on-write, which the seal allows) before asking.
+    const label = this.#name ?? `shared memory fd ${fd}`;
+    const readable = Mapping.fromFd(fd, { write: false, label });
+    old.close();
+    this.#mapping = readable;
+    this.#readOnly = true;
+    try {
+      addSeals(fd, bits, this.#name !== null, operation);
+    } catch (error) {
+      this.#mapping = Mapping.fromFd(fd, { write: true, label });
+      this.#readOnly = false;
+      readable.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The segment's permission bits and owner, as the kernel has them now.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(`/perms-${Deno.pid}`, { size: 64, mode: 0o640 });
+   * console.log(memory.permissions.mode.toString(8)); // "640"
+   * ```
+   */
+  get permissions(): Permissions {
+    this.#open();
+    return permissionsOf(this.#lease.fd, this.#operation("read the mode of"));
+  }
+
+  /**
+   * Sets the segment's permission bits (fchmod) to exactly `mode`, whatever the umask.
+   * Processes that have it open keep the access they had.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {Deno.errors.PermissionDenied} when this process neither owns it nor is root; the
+   * message names the owner.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(`/shared-with-group-${Deno.pid}`, { size: 64 });
+   * memory.chmod(0o660);
+   * console.log(memory.permissions.mode === 0o660); // true
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    this.#open();
+    changeMode(this.#lease.fd, bits, this.#operation("change the mode of"));
+  }
+
+  /**
+   * Gives the segment to another user and group (fchown), as root may; its owner may only
+   * change its group, to one of its own.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range; {@linkcode TypeError} for one that is no number.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(`/owned-${Deno.pid}`, { size: 64 });
+   * memory.chown(-1, memory.permissions.gid); // keeps both: allowed to anyone who owns it
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    this.#open();
+    changeOwner(this.#lease.fd, user, group, this.#operation("change the owner of"));
   }
 
   /**
@@ -548,6 +768,27 @@ export class SharedMemory implements Disposable {
     if (!this.#mapping) throw closedError(`shared memory "${this.#name ?? "anonymous"}"`);
     return this.#mapping;
   }
+
+  #operation(verb: string): Operation {
+    return { action: `${verb} shared memory`, objectName: this.#name ?? `fd ${this.#lease.fd}` };
+  }
+}
+
+/**
+ * Throws `Deno.errors.InvalidData` unless the seals `has` include every one of `required`:
+ * a received segment that lacks them could be changed under this process's mappings.
+ */
+function requireSeals(has: number, required: number, label: string): void {
+  const missing = required & ~has;
+  if (missing === 0) return;
+  const danger = missing & F_SEAL_SHRINK
+    ? "; whoever holds its descriptor could shrink it under this mapping, and a touch of a cut " +
+      "page would kill this process with SIGBUS"
+    : "";
+  throw new Deno.errors.InvalidData(
+    `Cannot map "${label}": it lacks the seals required (${sealNames(missing).join(", ")}); ` +
+      `it has ${has ? sealNames(has).join(", ") : "none"}${danger}`,
+  );
 }
 
 /**

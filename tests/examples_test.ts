@@ -265,3 +265,16 @@ ipcTest(
     assert.match(stdout, /every client is done; closing$/m);
   },
 );
+
+ipcTest(
+  "sealed_handoff.ts: the child reads the sealed table; truncate and write are refused",
+  async () => {
+    const stdout = await run("sealed_handoff.ts", [], ["--allow-all"]);
+    assert.match(stdout, /sealed: shrink, grow, write, seal/);
+    assert.match(stdout, /mapped 4096 bytes read-only: true; sum of squares 357389824/);
+    assert.match(stdout, /truncate to 0: refused by the kernel \(PermissionDenied\)/);
+    assert.match(stdout, /write a byte: refused by the kernel \(PermissionDenied\)/);
+    assert.match(stdout, /still reads square 1023 = 1046529/);
+    assert.match(stdout, /child exited 0/);
+  },
+);

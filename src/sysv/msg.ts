@@ -30,7 +30,9 @@ import {
 } from "../_validate.ts";
 import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
+import { validateOwner, validatePermissionBits } from "../_ownership.ts";
 import {
+  changePermissions,
   keyName,
   label,
   readPermissions,
@@ -385,6 +387,52 @@ export class SysVMessageQueue implements Disposable {
       receivedAt: readTime(view, msqid_ds.msg_rtime),
       changedAt: readTime(view, msqid_ds.msg_ctime),
     };
+  }
+
+  /**
+   * Sets the queue's permission bits (IPC_SET). System V objects ignore the umask, so the
+   * mode given at creation is already exact; this changes it later.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {Deno.errors.PermissionDenied} unless this process is its owner, its creator or
+   * root; the message names them.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+   * queue.chmod(0o660);
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    this.#open();
+    changePermissions("msg", this.id, this.#label, { mode: bits });
+  }
+
+  /**
+   * Gives the queue to another user and group (IPC_SET): its owner, its creator or root may.
+   * The creator's ids stay as they are.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * using queue = SysVMessageQueue.create(IPC_PRIVATE);
+   * queue.chown(-1, -1); // keeps both
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    this.#open();
+    changePermissions("msg", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**

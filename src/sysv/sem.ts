@@ -36,7 +36,15 @@ import {
 } from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
-import { keyName, label, validateOpenKey } from "./_common.ts";
+import { validateOwner, validatePermissionBits } from "../_ownership.ts";
+import {
+  changePermissions,
+  keyName,
+  label,
+  readPermissions,
+  type SysVPermissions,
+  validateOpenKey,
+} from "./_common.ts";
 import { semgetHint, semopHint } from "./_limits.ts";
 
 /** One operation of {@linkcode SysVSemaphoreSet.op}. */
@@ -307,6 +315,71 @@ export class SysVSemaphoreSet implements Disposable {
   tryOp(operations: readonly SysVSemaphoreOperation[]): boolean {
     const [now] = this.#encode(operations);
     return this.#apply(now, false);
+  }
+
+  /**
+   * The set's permission bits and owners (IPC_STAT).
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1, { mode: 0o640 });
+   * console.log(set.permissions.mode.toString(8)); // "640"
+   * ```
+   */
+  get permissions(): SysVPermissions {
+    this.#open();
+    const buffer = new Uint8Array(semid_ds.size);
+    check(libc().semctl_buffer(this.id, 0, IPC_STAT, buffer), "semctl", this.#operation("read"));
+    return readPermissions(new DataView(buffer.buffer));
+  }
+
+  /**
+   * Sets the set's permission bits (IPC_SET). System V objects ignore the umask, so the
+   * mode given at creation is already exact; this changes it later.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {Deno.errors.PermissionDenied} unless this process is its owner, its creator or
+   * root; the message names them.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * set.chmod(0o660);
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    this.#open();
+    changePermissions("sem", this.id, this.#label, { mode: bits });
+  }
+
+  /**
+   * Gives the set to another user and group (IPC_SET): its owner, its creator or root may.
+   * The creator's ids stay as they are.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * using set = SysVSemaphoreSet.create(IPC_PRIVATE, 1);
+   * set.chown(-1, -1); // keeps both
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    this.#open();
+    changePermissions("sem", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**

@@ -28,7 +28,9 @@ import {
   validateSize,
 } from "../_validate.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
+import { validateOwner, validatePermissionBits } from "../_ownership.ts";
 import {
+  changePermissions,
   keyName,
   label,
   readPermissions,
@@ -437,6 +439,52 @@ export class SysVSharedMemory implements Disposable {
       detachedAt: readTime(view, shmid_ds.shm_dtime),
       changedAt: readTime(view, shmid_ds.shm_ctime),
     };
+  }
+
+  /**
+   * Sets the segment's permission bits (IPC_SET). System V objects ignore the umask, so the
+   * mode given at creation is already exact; this changes it later.
+   *
+   * @param mode Permission bits, 0 to 0o777.
+   * @throws {RangeError} for a mode outside 0 to 0o777.
+   * @throws {Deno.errors.PermissionDenied} unless this process is its owner, its creator or
+   * root; the message names them.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64 });
+   * segment.chmod(0o660);
+   * ```
+   */
+  chmod(mode: number): void {
+    const bits = validatePermissionBits(mode);
+    this.#open();
+    changePermissions("shm", this.id, this.#label, { mode: bits });
+  }
+
+  /**
+   * Gives the segment to another user and group (IPC_SET): its owner, its creator or root may.
+   * The creator's ids stay as they are.
+   *
+   * @param uid The new owner's user id (0 to 2^32 - 2), or -1 to keep it.
+   * @param gid The new group id, or -1 (the default) to keep it.
+   * @throws {RangeError} for an id out of range.
+   * @throws {Deno.errors.PermissionDenied} when this process may not make the change.
+   * @throws {Deno.errors.BadResource} when closed.
+   * @example
+   * ```ts
+   * import { IPC_PRIVATE, SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * using segment = SysVSharedMemory.create(IPC_PRIVATE, { size: 64 });
+   * segment.chown(-1, -1); // keeps both
+   * ```
+   */
+  chown(uid: number, gid: number = -1): void {
+    const [user, group] = validateOwner(uid, gid);
+    this.#open();
+    changePermissions("shm", this.id, this.#label, { uid: user, gid: group });
   }
 
   /**

@@ -24,6 +24,7 @@ export const GROUP_FILES: readonly string[] = [
   "service",
   "topic",
   "cli",
+  "ownership",
 ];
 
 /** Every member some property covers. */
