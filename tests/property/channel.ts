@@ -134,7 +134,11 @@ export const group: PropertyGroup = {
           }),
         ],
         resolve: resolveChannel,
-        call: ([opts]) => Channel.create(opts as never),
+        call: ([opts], c) => {
+          const channel = Channel.create(opts as never);
+          c.removeKept(channel.name);
+          return channel;
+        },
       },
       ...openProperties(ring, role, () => watch),
       ...memberProperties<Channel>({

@@ -34,6 +34,14 @@ export class Case {
     this.#cleanups.push(cleanup);
   }
 
+  /**
+   * Removes the POSIX name `name` from /dev/shm when the case ends, if it is still there: for a
+   * create whose options came out with a hostile `persist: true`, which is valid.
+   */
+  removeKept(name: string | null | undefined): void {
+    if (name) this.defer(() => Deno.remove(`/dev/shm${name}`).catch(() => {}));
+  }
+
   /** Registers what ends a stalled wait (closing its object, typically). */
   onStall(action: () => void): void {
     this.#onStall.push(action);

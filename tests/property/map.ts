@@ -132,7 +132,11 @@ export const group: PropertyGroup = {
           }),
         ],
         resolve: resolveMap,
-        call: ([opts]) => SharedMap.create(opts as never),
+        call: ([opts], c) => {
+          const map = SharedMap.create(opts as never);
+          c.removeKept(map.name);
+          return map;
+        },
       },
       {
         name: "SharedMap.open() opens a named map or refuses its name and options",

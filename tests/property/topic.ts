@@ -112,7 +112,11 @@ export const group: PropertyGroup = {
           }),
         ],
         resolve: resolveTopic,
-        call: ([opts]) => Topic.create(opts as never),
+        call: ([opts], c) => {
+          const topic = Topic.create(opts as never);
+          c.removeKept(topic.name);
+          return topic;
+        },
       },
       ...openProperties(ring, role, () => watch),
       ...memberProperties<Topic>({
