@@ -15,7 +15,13 @@ import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
-import { ConstructorToken, optionsObject, ownOptions, validateInteger } from "../_validate.ts";
+import {
+  ConstructorToken,
+  optionsObject,
+  ownOptions,
+  validateInteger,
+  validateName,
+} from "../_validate.ts";
 import { markCreated, type OpenOrCreateWaitOptions, wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
@@ -443,6 +449,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Promise<Channel<T>> {
+    validateName(name, "channel");
     const own = ownOptions(options, "channel options");
     const capacity = validateCapacity(own.capacity ?? 1 << 20);
     const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());

@@ -9,7 +9,13 @@
 
 import { processIsDead } from "../_liveness.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
-import { ConstructorToken, describe, optionalBoolean, ownOptions } from "../_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  optionalBoolean,
+  ownOptions,
+  validateName,
+} from "../_validate.ts";
 import { validateWaitOptions } from "../_wait.ts";
 import {
   markCreated,
@@ -238,6 +244,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     name: string,
     options?: OpenOrCreateSharedMapOptions<T>,
   ): Promise<SharedMap<T>> {
+    validateName(name, "map");
     const own = ownOptions(options, "SharedMap.openOrCreate() options");
     const shape = validateShape(own);
     const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());

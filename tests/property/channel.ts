@@ -19,6 +19,7 @@ import {
   ref,
   shortTimeout,
   waitOptions,
+  withTimeout,
 } from "./arbitraries.ts";
 import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
@@ -97,6 +98,7 @@ export const group: PropertyGroup = {
     "new Channel",
     "Channel.create",
     "Channel.open",
+    "Channel.openOrCreate",
     "Channel.fromFd",
     ...[
       "capacity",
@@ -105,6 +107,7 @@ export const group: PropertyGroup = {
       "name",
       "fd",
       "closed",
+      "created",
       "trySend",
       "send",
       "sendSync",
@@ -161,6 +164,27 @@ export const group: PropertyGroup = {
         call: ([channelName, opts]) => Channel.open(channelName as never, opts as never),
       },
       {
+        name: "Channel.openOrCreate() opens or creates a channel, or refuses its name and options",
+        covers: ["Channel.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          name,
+          options({
+            capacity: fc.constantFrom(1, 4096, 4097),
+            mode: fc.constantFrom(0o600, 0),
+            persist: fc.constant(false),
+            codec,
+            multi: fc.boolean(),
+            role,
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveChannel,
+        call: async ([channelName, opts]) =>
+          await Channel.openOrCreate(channelName as never, withTimeout(opts) as never),
+      },
+      {
         name: "Channel.fromFd() adopts only a channel's descriptor, never a wrapped one",
         covers: ["Channel.fromFd"],
         runs: 2000,
@@ -183,6 +207,7 @@ export const group: PropertyGroup = {
           name: {},
           fd: {},
           closed: {},
+          created: {},
           trySend: { args: [value], runs: 1500 },
           send: { args: [value, waitOptions()], runs: 1500 },
           sendSync: { args: [value, options({ timeout: anyTimeout })], runs: 1500 },
