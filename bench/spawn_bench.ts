@@ -26,3 +26,12 @@ Deno.bench({
     await spawn("/bin/true", { stdin: "null", stdout: "null", stderr: "null" }).status;
   },
 });
+
+Deno.bench({
+  group: "spawn /bin/true + wait",
+  name: "spawn() with dieWithParent (setpriv + sh trampolines)",
+  async fn() {
+    await spawn("/bin/true", { stdin: "null", stdout: "null", stderr: "null", dieWithParent: true })
+      .status;
+  },
+});

@@ -20,6 +20,12 @@
  * @module
  */
 
+import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  wasCreated,
+} from "./_open_or_create.ts";
 import { cstring } from "../ffi/cstring.ts";
 import {
   EAGAIN,
@@ -44,6 +50,7 @@ import {
   formatBytes,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
   validateMode,
   validateName,
@@ -73,6 +80,7 @@ import { readProcNumber, resourceLimit } from "./_proc.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 export type { Permissions } from "./_ownership.ts";
+export type { OpenOrCreateWaitOptions } from "./_open_or_create.ts";
 
 const encoder = new TextEncoder();
 
@@ -100,6 +108,10 @@ export interface OpenMessageQueueOptions {
   /** Open for sending. Default `true`. */
   write?: boolean;
 }
+
+/** Options of {@linkcode MessageQueue.openOrCreate}. */
+export interface OpenOrCreateMessageQueueOptions
+  extends CreateMessageQueueOptions, OpenMessageQueueOptions, OpenOrCreateWaitOptions {}
 
 /** Options of the send methods. */
 export interface SendOptions extends WaitOptions {
@@ -287,7 +299,60 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
       throw error;
     }
     if (!persist) markOwned(fd); // lets `ipc gc` prove it abandoned if we crash
-    return createQueue(fd, name, persist ? null : name);
+    return markCreated(createQueue(fd, name, persist ? null : name));
+  }
+
+  /**
+   * Opens the named queue, or creates it if no queue has that name, without races: of many
+   * processes calling this at once, exactly one creates it (mq_open with O_EXCL publishes a
+   * queue only with its attributes set), and a queue removed between the tries is created
+   * afresh. {@linkcode MessageQueue.created} tells which happened; the creating handle owns
+   * the name as {@linkcode MessageQueue.create}'s does. An opened queue keeps its own
+   * attributes.
+   *
+   * @param name The queue's name.
+   * @param options `maxMessages`, `messageSize`, `mode` and `persist` for creating; `read` and
+   * `write` for opening; `timeout` (default 5000 ms) and `signal` bound the retries.
+   * @returns The queue.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * const name = `/jobs-${Deno.pid}`;
+   * using first = await MessageQueue.openOrCreate(name, { maxMessages: 4 });
+   * using second = await MessageQueue.openOrCreate(name, { maxMessages: 8 });
+   * console.log(first.created, second.created, second.attributes.maxMessages); // true false 4
+   * ```
+   */
+  static async openOrCreate(
+    name: string,
+    options: OpenOrCreateMessageQueueOptions = {},
+  ): Promise<MessageQueue> {
+    validateName(name, "message queue");
+    const own = ownOptions(options, "MessageQueue.openOrCreate() options");
+    const create = {
+      maxMessages: own.maxMessages,
+      messageSize: own.messageSize,
+      mode: own.mode,
+      persist: own.persist,
+    };
+    const open = { read: own.read, write: own.write };
+    validateCount(create.maxMessages ?? 10, "maxMessages", "messages");
+    validateCount(create.messageSize ?? 8192, "messageSize", "bytes");
+    validateMode(create.mode ?? 0o600);
+    optionalBoolean(create.persist, "persist");
+    if (
+      optionalBoolean(open.read, "read") === false && optionalBoolean(open.write, "write") === false
+    ) {
+      throw new TypeError(`Cannot open message queue "${name}": open it for read, write or both`);
+    }
+    const { handle } = await openOrCreateWith(own, {
+      what: `open or create message queue "${name}"`,
+      create: () => MessageQueue.create(name, create),
+      open: () => MessageQueue.open(name, open),
+    });
+    return handle;
   }
 
   /**
@@ -352,6 +417,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   /** The queue's name. */
   get name(): string {
     return this.#name;
+  }
+
+  /**
+   * Whether this handle's call created the queue: `true` from {@linkcode MessageQueue.create},
+   * and from {@linkcode MessageQueue.openOrCreate} when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /** Whether this handle was closed. */

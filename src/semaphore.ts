@@ -22,6 +22,12 @@
  * @module
  */
 
+import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  wasCreated,
+} from "./_open_or_create.ts";
 import { cstring } from "../ffi/cstring.ts";
 import {
   CLOCK_MONOTONIC,
@@ -50,6 +56,7 @@ import {
   ConstructorToken,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
   validateMode,
   validateName,
@@ -70,6 +77,7 @@ import type { SharedMemory } from "./shm.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 export type { Permissions } from "./_ownership.ts";
+export type { OpenOrCreateWaitOptions } from "./_open_or_create.ts";
 
 /** glibc names a semaphore's file "sem.NAME" in /dev/shm, so 4 bytes fewer are left for NAME. */
 const SEMAPHORE_NAME_MAX = 251;
@@ -88,6 +96,10 @@ export interface CreateSemaphoreOptions {
   /** Keep the name when this handle closes. Default `false`: the creator removes it. */
   persist?: boolean;
 }
+
+/** Options of {@linkcode Semaphore.openOrCreate}. */
+export interface OpenOrCreateSemaphoreOptions
+  extends CreateSemaphoreOptions, OpenOrCreateWaitOptions {}
 
 /** A permit taken by {@linkcode Semaphore.acquire}: disposing it posts the count back, once. */
 export interface SemaphorePermit extends Disposable {
@@ -228,7 +240,49 @@ export class Semaphore implements Disposable {
       libc().sem_close(sem);
       if (lock >= 0) closeFd(lock);
     };
-    return createSemaphore(sem, `semaphore "${name}"`, release, persist ? null : name, name);
+    return markCreated(
+      createSemaphore(sem, `semaphore "${name}"`, release, persist ? null : name, name),
+    );
+  }
+
+  /**
+   * Opens the named semaphore, or creates it with `value` if no semaphore has that name,
+   * without races: of many processes calling this at once, exactly one creates it (sem_open
+   * with O_EXCL publishes a semaphore only once it holds its value), and a semaphore removed
+   * between the tries is created afresh. {@linkcode Semaphore.created} tells which happened;
+   * the creating handle owns the name as {@linkcode Semaphore.create}'s does.
+   *
+   * @param name The semaphore's name.
+   * @param options `value`, `mode` and `persist` for creating; `timeout` (default 5000 ms) and
+   * `signal` bound the retries.
+   * @returns The semaphore.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * const name = `/workers-${Deno.pid}`;
+   * using first = await Semaphore.openOrCreate(name, { value: 2 });
+   * using second = await Semaphore.openOrCreate(name, { value: 2 });
+   * console.log(first.created, second.created, second.value); // true false 2
+   * ```
+   */
+  static async openOrCreate(
+    name: string,
+    options: OpenOrCreateSemaphoreOptions = {},
+  ): Promise<Semaphore> {
+    validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
+    const own = ownOptions(options, "Semaphore.openOrCreate() options");
+    const create = { value: own.value, mode: own.mode, persist: own.persist };
+    validateValue(create.value ?? 0);
+    validateMode(create.mode ?? 0o600);
+    optionalBoolean(create.persist, "persist");
+    const { handle } = await openOrCreateWith(own, {
+      what: `open or create semaphore "${name}"`,
+      create: () => Semaphore.create(name, create),
+      open: () => Semaphore.open(name),
+    });
+    return handle;
   }
 
   /**
@@ -348,6 +402,14 @@ export class Semaphore implements Disposable {
       placed.unpin,
       null,
     );
+  }
+
+  /**
+   * Whether this handle's call created the semaphore: `true` from
+   * {@linkcode Semaphore.create}, and from {@linkcode Semaphore.openOrCreate} when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /** Whether this handle was closed. */

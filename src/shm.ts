@@ -52,6 +52,19 @@ import {
   validateSize,
 } from "./_validate.ts";
 import { markOwned } from "./_owned.ts";
+import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  publishMode,
+  stillInitialising,
+  validateInit,
+  validatePublishedMode,
+  wasCreated,
+} from "./_open_or_create.ts";
+import { RETRY } from "./_wait.ts";
+
+export type { OpenOrCreateWaitOptions } from "./_open_or_create.ts";
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { addSeals, readSeals, type Seal, sealBits, sealNames } from "./_seals.ts";
 import {
@@ -69,7 +82,7 @@ export type { Permissions } from "./_ownership.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
 import { inUseBeyond, viewsOf } from "./_pins.ts";
-import { fileSystemSpace } from "./_proc.ts";
+import { descriptorStatus, fileStatus, fileSystemSpace } from "./_proc.ts";
 import { statDescriptor } from "./_stat.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
@@ -85,6 +98,16 @@ export interface CreateSharedMemoryOptions {
   mode?: number;
   /** Keep the name when this handle closes. Default `false`: the creator removes it. */
   persist?: boolean;
+}
+
+/** Options of {@linkcode SharedMemory.openOrCreate}. */
+export interface OpenOrCreateSharedMemoryOptions
+  extends CreateSharedMemoryOptions, OpenOrCreateWaitOptions {
+  /**
+   * Runs in the creating process only, before any other process may use the segment: fill it
+   * in here. May be async; other processes wait for it (up to their `timeout`).
+   */
+  init?: (memory: SharedMemory) => unknown;
 }
 
 /** Options of {@linkcode SharedMemory.open} and {@linkcode SharedMemory.fromFd}. */
@@ -224,12 +247,8 @@ export class SharedMemory implements Disposable {
       check(c.ftruncate(fd, BigInt(size)), "ftruncate", operation);
       reserve(fd, size, `${formatBytes(size)} asked`, SHM_DIR, operation, "ask for less, ");
       const mapping = Mapping.fromFd(fd, { write: true, label: name });
-      return new SharedMemory(
-        token,
-        name,
-        { fd, ownedName: persist ? null : name },
-        mapping,
-        false,
+      return markCreated(
+        new SharedMemory(token, name, { fd, ownedName: persist ? null : name }, mapping, false),
       );
     } catch (error) {
       closeFd(fd);
@@ -282,6 +301,85 @@ export class SharedMemory implements Disposable {
   }
 
   /**
+   * Opens the named segment, or creates it if no segment has that name, without races: of
+   * many processes calling this at once, exactly one creates the segment, and the others open
+   * it once it is initialised. The creator makes it with mode 0, runs `init` on it, and only
+   * then sets `mode` (exactly: the umask does not apply), so openers never see a segment that
+   * `init` has not filled in; they wait for it, up to `timeout`. If `init` throws, the creator
+   * removes the segment and rethrows; a waiting opener then creates it in its turn.
+   *
+   * {@linkcode SharedMemory.created} tells which happened. The creating handle owns the name
+   * as {@linkcode SharedMemory.create}'s does (it removes it when closed unless `persist`).
+   * An opened segment keeps its own size, which may differ from `size`.
+   *
+   * @param name The segment's name.
+   * @param options `size` and `mode` (not 0) when creating, `persist`, `init`, and `timeout`
+   * (default 5000 ms) and `signal` for the wait.
+   * @returns The segment.
+   * @throws {Deno.errors.TimedOut} when the segment stayed uninitialised (mode 0) for `timeout`
+   * ms: its creator may have died while initialising; remove it.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const name = `/counters-${Deno.pid}`;
+   * using memory = await SharedMemory.openOrCreate(name, {
+   *   size: 4096,
+   *   init: (created) => void new Int32Array(created.buffer).fill(-1),
+   * });
+   * console.log(memory.created, new Int32Array(memory.buffer)[0]); // true -1
+   * using again = await SharedMemory.openOrCreate(name, { size: 4096 });
+   * console.log(again.created); // false
+   * ```
+   */
+  static async openOrCreate(
+    name: string,
+    options: OpenOrCreateSharedMemoryOptions,
+  ): Promise<SharedMemory> {
+    validateName(name, "shared memory");
+    const own = ownOptions(options, "SharedMemory.openOrCreate() options");
+    const what = `open or create shared memory "${name}"`;
+    const size = validateSize(own.size, "shared memory size");
+    const mode = validatePublishedMode(validateMode(own.mode ?? 0o600), what);
+    const persist = optionalBoolean(own.persist, "persist") ?? false;
+    const init = validateInit<SharedMemory>(own.init, what);
+    const { handle, created } = await openOrCreateWith(own, {
+      what,
+      create: () => SharedMemory.create(name, { size, mode: 0, persist }),
+      open: () => SharedMemory.#openInitialised(name),
+    });
+    if (!created) return handle;
+    try {
+      await init?.(handle);
+      publishMode(handle.fd, mode, { action: "publish shared memory", objectName: name });
+    } catch (error) {
+      if (persist) SharedMemory.unlink(name);
+      handle.close();
+      throw error;
+    }
+    return markCreated(handle);
+  }
+
+  /** Opens a segment unless its creator is still initialising it (mode 0): then RETRY. */
+  static #openInitialised(name: string): SharedMemory | typeof RETRY {
+    const initialising = () => stillInitialising(fileStatus(`${SHM_DIR}${name}`)?.mode);
+    let memory: SharedMemory;
+    try {
+      memory = SharedMemory.open(name);
+    } catch (error) {
+      // Mode 0 denies others; root opens it, but it may still be empty (InvalidData).
+      const waiting = error instanceof Deno.errors.PermissionDenied ||
+        error instanceof Deno.errors.InvalidData;
+      if (waiting && initialising()) return RETRY;
+      throw error;
+    }
+    if (!stillInitialising(descriptorStatus(memory.fd)?.mode)) return memory;
+    memory.close();
+    return RETRY;
+  }
+
+  /**
    * Creates an anonymous segment (`memfd_create`): it has no name, so nothing can leak, and
    * it is freed when the last descriptor and mapping go. Hand it to a child process by
    * descriptor; the child maps it with {@linkcode SharedMemory.fromFd}.
@@ -315,7 +413,7 @@ export class SharedMemory implements Disposable {
     }
     // Not reserved: memfd memory is not limited by a file system's size, only by memory itself.
     const readOnly = ((seals ?? 0) & WRITE_SEALS) !== 0; // a write seal forbids a shared writable map
-    return SharedMemory.#adopt(fd, null, readOnly, false); // closes fd if it fails
+    return markCreated(SharedMemory.#adopt(fd, null, readOnly, false)); // closes fd if it fails
   }
 
   /**
@@ -446,6 +544,15 @@ export class SharedMemory implements Disposable {
   /** Whether this handle was closed. */
   get closed(): boolean {
     return this.#mapping === null;
+  }
+
+  /**
+   * Whether this handle's call created the segment: `true` from {@linkcode SharedMemory.create}
+   * and {@linkcode SharedMemory.anonymous}, and from {@linkcode SharedMemory.openOrCreate} when
+   * it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /**

@@ -278,3 +278,13 @@ ipcTest(
     assert.match(stdout, /child exited 0/);
   },
 );
+
+ipcTest(
+  "open_or_create: of 4 workers racing, one creates and seeds the map, all read its config",
+  async () => {
+    const stdout = await run("open_or_create.ts", ["4"], [...ffiRun, "--allow-read"]);
+    assert.equal((stdout.match(/created and seeded the map/g) ?? []).length, 1, stdout);
+    assert.equal((stdout.match(/: opened the map/g) ?? []).length, 3, stdout);
+    assert.match(stdout, /1 of 4 created the map; all saw the same config: true/);
+  },
+);

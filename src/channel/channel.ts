@@ -15,7 +15,14 @@ import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
-import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
+import {
+  ConstructorToken,
+  optionsObject,
+  ownOptions,
+  validateInteger,
+  validateName,
+} from "../_validate.ts";
+import { markCreated, type OpenOrCreateWaitOptions, wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
@@ -109,6 +116,10 @@ export interface CreateChannelOptions<T> {
   /** What the creator's handle does. Default `"both"`. */
   role?: ChannelRole;
 }
+
+/** Options of {@linkcode Channel.openOrCreate}. */
+export interface OpenOrCreateChannelOptions<T>
+  extends Omit<CreateChannelOptions<T>, "name">, OpenOrCreateWaitOptions {}
 
 /** Options of {@linkcode Channel.open} and {@linkcode Channel.fromFd}. */
 export interface OpenChannelOptions<T> {
@@ -415,11 +426,63 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const memory = options.name === undefined
       ? SharedMemory.anonymous({ size })
       : SharedMemory.create(options.name, { size, mode: options.mode, persist });
-    return Channel.#adopt(memory, codec, role, {
-      capacity,
-      multi,
-      ownsName: options.name !== undefined && !persist,
+    return markCreated(
+      Channel.#adopt(memory, codec, role, {
+        capacity,
+        multi,
+        ownsName: options.name !== undefined && !persist,
+      }),
+    );
+  }
+
+  /**
+   * Opens the named channel, or creates it if no channel has that name, without races: of many
+   * processes calling this at once, exactly one creates the channel, and the others wait (up to
+   * `timeout`) until its header is written, so none sees a half-made channel (the protocol of
+   * {@linkcode SharedMemory.openOrCreate}). {@linkcode Channel.created} tells which happened;
+   * the creating handle owns the name as {@linkcode Channel.create}'s does. An opened channel
+   * keeps its creator's capacity and `multi`.
+   *
+   * @param name The channel's name.
+   * @param options Those of {@linkcode Channel.create} for creating (`codec` and `role` also
+   * for opening), and `timeout` (default 5000 ms) and `signal` for the wait.
+   * @returns The channel.
+   * @throws {Deno.errors.TimedOut} when the channel stayed uninitialised for `timeout` ms.
+   * @throws {TypeError} when the codec is not the creator's.
+   * @example
+   * ```ts
+   * import { Channel, codecs } from "@posix/ipc/channel";
+   *
+   * const name = `/meeting-${Deno.pid}`;
+   * using first = await Channel.openOrCreate(name, { capacity: 4096, codec: codecs.text });
+   * using second = await Channel.openOrCreate(name, { capacity: 4096, codec: codecs.text });
+   * first.sendSync("hello");
+   * console.log(first.created, second.created, second.tryReceive()); // true false "hello"
+   * ```
+   */
+  static async openOrCreate<T = Uint8Array>(
+    name: string,
+    options?: OpenOrCreateChannelOptions<T>,
+  ): Promise<Channel<T>> {
+    validateName(name, "channel");
+    const own = ownOptions(options, "channel options");
+    const capacity = validateCapacity(own.capacity ?? 1 << 20);
+    const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
+    const role = validateRole(own.role ?? "both");
+    const multi = validateFlag(own.multi, "multi");
+    const persist = validateFlag(own.persist, "persist");
+    let channel: Channel<T> | undefined;
+    const memory = await SharedMemory.openOrCreate(name, {
+      size: HEADER + capacity,
+      mode: own.mode,
+      persist,
+      timeout: own.timeout,
+      signal: own.signal,
+      init: (created) => {
+        channel = Channel.#adopt(created, codec, role, { capacity, multi, ownsName: !persist });
+      },
     });
+    return channel ? markCreated(channel) : Channel.#adopt(memory, codec, role);
   }
 
   /**
@@ -520,6 +583,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   get fd(): number {
     this.#assertOpen();
     return this.#memory.fd;
+  }
+
+  /**
+   * Whether this handle's call created the channel: `true` from {@linkcode Channel.create},
+   * and from {@linkcode Channel.openOrCreate} when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /** Whether this handle was closed. */

@@ -35,8 +35,10 @@ export {
   Channel,
   type CreateChannelOptions,
   type OpenChannelOptions,
+  type OpenOrCreateChannelOptions,
   type ReceiveOptions,
 } from "./channel.ts";
+export type { OpenOrCreateWaitOptions } from "../_open_or_create.ts";
 export { Loan } from "./loan.ts";
 export type { ChannelRole } from "./registry.ts";
 export { type Codec, codecs } from "../codec.ts";

@@ -9,8 +9,20 @@
 
 import { processIsDead } from "../_liveness.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
-import { ConstructorToken, describe, optionalBoolean, ownOptions } from "../_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  optionalBoolean,
+  ownOptions,
+  validateName,
+} from "../_validate.ts";
 import { validateWaitOptions } from "../_wait.ts";
+import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  validateInit,
+  wasCreated,
+} from "../_open_or_create.ts";
 import { validateCodec } from "../channel/channel.ts";
 import { decodeOwned, Slabs } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
@@ -59,6 +71,16 @@ export interface CreateSharedMapOptions<T> {
   persist?: boolean;
   /** Permission bits of a named map. Default 0o600. */
   mode?: number;
+}
+
+/** Options of {@linkcode SharedMap.openOrCreate}. */
+export interface OpenOrCreateSharedMapOptions<T>
+  extends Omit<CreateSharedMapOptions<T>, "name">, OpenOrCreateWaitOptions {
+  /**
+   * Runs in the creating process only, before any other process may use the map: put the
+   * first entries in here. May be async; other processes wait for it (up to their `timeout`).
+   */
+  init?: (map: SharedMap<T>) => unknown;
 }
 
 /** Options of {@linkcode SharedMap.open} and {@linkcode SharedMap.fromFd}. */
@@ -190,7 +212,57 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     const memory = options.name === undefined
       ? SharedMemory.anonymous({ size })
       : SharedMemory.create(options.name, { size, mode: options.mode, persist });
-    return SharedMap.#adopt(memory, codec, shape);
+    return markCreated(SharedMap.#adopt(memory, codec, shape));
+  }
+
+  /**
+   * Opens the named map, or creates it if no map has that name, without races: of many
+   * processes calling this at once, exactly one creates the map and runs `init` on it (to put
+   * the first entries in), and the others wait (up to `timeout`) until it is done, so none sees
+   * a half-made or unseeded map (the protocol of {@linkcode SharedMemory.openOrCreate}).
+   * {@linkcode SharedMap.created} tells which happened; the creating handle owns the name as
+   * {@linkcode SharedMap.create}'s does. An opened map keeps its creator's shape.
+   *
+   * @param name The map's name.
+   * @param options Those of {@linkcode SharedMap.create} for creating (`codec` also for
+   * opening), `init`, and `timeout` (default 5000 ms) and `signal` for the wait.
+   * @returns The map.
+   * @throws {Deno.errors.TimedOut} when the map stayed uninitialised for `timeout` ms.
+   * @throws {TypeError} when the codec is not the creator's.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * const name = `/settings-${Deno.pid}`;
+   * const init = (map: SharedMap<string>) => map.set("theme", "dark");
+   * using first = await SharedMap.openOrCreate(name, { codec: codecs.text, init });
+   * using second = await SharedMap.openOrCreate(name, { codec: codecs.text, init });
+   * console.log(first.created, second.created, second.get("theme")); // true false "dark"
+   * ```
+   */
+  static async openOrCreate<T = Uint8Array>(
+    name: string,
+    options?: OpenOrCreateSharedMapOptions<T>,
+  ): Promise<SharedMap<T>> {
+    validateName(name, "map");
+    const own = ownOptions(options, "SharedMap.openOrCreate() options");
+    const shape = validateShape(own);
+    const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
+    const persist = optionalBoolean(own.persist, "persist") ?? false;
+    const init = validateInit<SharedMap<T>>(own.init, `open or create map "${name}"`);
+    let map: SharedMap<T> | undefined;
+    const memory = await SharedMemory.openOrCreate(name, {
+      size: segmentSize(shape),
+      mode: own.mode,
+      persist,
+      timeout: own.timeout,
+      signal: own.signal,
+      init: async (created) => {
+        map = SharedMap.#adopt(created, codec, shape);
+        await init?.(map);
+      },
+    });
+    return map ? markCreated(map) : SharedMap.#adopt(memory, codec);
   }
 
   /**
@@ -297,6 +369,14 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
   get fd(): number {
     this.#assertOpen();
     return this.#memory.fd;
+  }
+
+  /**
+   * Whether this handle's call created the map: `true` from {@linkcode SharedMap.create}, and
+   * from {@linkcode SharedMap.openOrCreate} when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /** Whether this handle was closed. */

@@ -28,9 +28,11 @@
 
 export {
   type CreateSharedMapOptions,
+  type OpenOrCreateSharedMapOptions,
   type OpenSharedMapOptions,
   SharedMap,
   type WhenFull,
   type WriteOptions,
 } from "./map.ts";
 export { type Codec, codecs } from "../codec.ts";
+export type { OpenOrCreateWaitOptions } from "../_open_or_create.ts";

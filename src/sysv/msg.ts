@@ -5,6 +5,12 @@
  */
 
 import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  wasCreated,
+} from "../_open_or_create.ts";
+import {
   EAGAIN,
   EIDRM,
   EINTR,
@@ -24,6 +30,7 @@ import {
   describe,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
   validateKey,
   validateMode,
@@ -188,7 +195,44 @@ export class SysVMessageQueue implements Disposable {
         hint: msggetHint(errnoCode(code)),
       });
     }
-    return createQueue(id, unsigned, !persist);
+    return markCreated(createQueue(id, unsigned, !persist));
+  }
+
+  /**
+   * Opens the queue of a key, or creates it if no queue has that key, without races: of many
+   * processes calling this at once, exactly one creates it, and a queue removed between the
+   * tries is created afresh. `created` tells which happened; the creating handle removes it
+   * when closed unless `persist`, as `create`'s does.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param options `mode` and `persist` for creating; `timeout` (default 5000 ms) and `signal`
+   * bound the retries.
+   * @returns The queue.
+   * @example
+   * ```ts
+   * import { SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * const key = 0x3aa00000 + (Deno.pid & 0xffff);
+   * using first = await SysVMessageQueue.openOrCreate(key);
+   * using second = await SysVMessageQueue.openOrCreate(key);
+   * console.log(first.created, second.created); // true false
+   * ```
+   */
+  static async openOrCreate(
+    key: number,
+    options: { mode?: number; persist?: boolean } & OpenOrCreateWaitOptions = {},
+  ): Promise<SysVMessageQueue> {
+    const unsigned = validateOpenKey(key, "message queue");
+    const own = ownOptions(options, "SysVMessageQueue.openOrCreate() options");
+    const create = { mode: own.mode, persist: own.persist };
+    validateMode(create.mode ?? 0o600);
+    optionalBoolean(create.persist, "persist");
+    const { handle } = await openOrCreateWith(own, {
+      what: `open or create System V message queue ${keyName(unsigned)}`,
+      create: () => SysVMessageQueue.create(unsigned, create),
+      open: () => SysVMessageQueue.open(unsigned),
+    });
+    return handle;
   }
 
   /**
@@ -215,6 +259,14 @@ export class SysVMessageQueue implements Disposable {
       objectName: keyName(unsigned),
     });
     return createQueue(id, unsigned, false);
+  }
+
+  /**
+   * Whether this handle's call created the queue: `true` from `create`, and from
+   * `openOrCreate` when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /**

@@ -6,6 +6,12 @@
  */
 
 import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  wasCreated,
+} from "../_open_or_create.ts";
+import {
   EAGAIN,
   EIDRM,
   EINTR,
@@ -30,6 +36,7 @@ import {
   INT_MAX,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
   validateKey,
   validateMode,
@@ -165,7 +172,83 @@ export class SysVSemaphoreSet implements Disposable {
         hint: semgetHint(errnoCode(code), count),
       });
     }
-    return createSet(id, unsigned, count, !persist);
+    return markCreated(createSet(id, unsigned, count, !persist));
+  }
+
+  /**
+   * Opens the set of a key, or creates it with `values` if no set has that key, without races
+   * and without the System V trap: semget creates a set whose values are all 0 before its
+   * creator can set them. Here the creator sets the values, then runs one semop (+1 and -1 on
+   * the first semaphore, no net change) that stamps the set's `sem_otime`; openers wait (up to
+   * `timeout`) until that stamp is there (W. R. Stevens' protocol), so none sees the zeros.
+   * `created` tells which happened; the creating handle removes the set when closed unless
+   * `persist`. An opened set keeps its own size and values.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param count How many semaphores, when creating.
+   * @param options `values` (one per semaphore, default all 0), `mode` and `persist` for
+   * creating; `timeout` (default 5000 ms) and `signal` for the wait.
+   * @returns The set.
+   * @throws {Deno.errors.TimedOut} when the set stayed unstamped for `timeout` ms: its creator
+   * died while setting it up, or another program created it without a semop.
+   * @example
+   * ```ts
+   * import { SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5ea00000 + (Deno.pid & 0xffff);
+   * using first = await SysVSemaphoreSet.openOrCreate(key, 2, { values: [1, 5] });
+   * using second = await SysVSemaphoreSet.openOrCreate(key, 2);
+   * console.log(first.created, second.created, second.values); // true false [ 1, 5 ]
+   * ```
+   */
+  static async openOrCreate(
+    key: number,
+    count: number,
+    options:
+      & { values?: readonly number[]; mode?: number; persist?: boolean }
+      & OpenOrCreateWaitOptions = {},
+  ): Promise<SysVSemaphoreSet> {
+    const unsigned = validateOpenKey(key, "semaphore set");
+    validateInteger(count, "semaphore set size", 1, INT_MAX, "a set needs 1 or more");
+    const own = ownOptions(options, "SysVSemaphoreSet.openOrCreate() options");
+    const values = own.values ?? [];
+    if (!Array.isArray(values) || values.length > count) {
+      throw new RangeError(
+        `Cannot open or create System V semaphore set ${keyName(unsigned)}: values must be an ` +
+          `array of at most ${count} numbers`,
+      );
+    }
+    values.forEach((value, i) => validateInteger(value, `values[${i}]`, 0, 32767, "SEMVMX"));
+    const create = { mode: own.mode, persist: own.persist };
+    validateMode(create.mode ?? 0o600);
+    const persist = optionalBoolean(create.persist, "persist") ?? false;
+    const { handle, created } = await openOrCreateWith(own, {
+      what: `open or create System V semaphore set ${keyName(unsigned)}`,
+      create: () => SysVSemaphoreSet.create(unsigned, count, create),
+      open: () => {
+        const set = SysVSemaphoreSet.open(unsigned);
+        if (set.#stamped()) return set;
+        set.close();
+        return RETRY;
+      },
+    });
+    if (!created) return handle;
+    try {
+      values.forEach((value, i) => handle.setValue(i, value));
+      handle.tryOp([{ index: 0, delta: 1 }, { index: 0, delta: -1 }]); // stamps sem_otime
+    } catch (error) {
+      if (persist) handle.remove();
+      handle.close();
+      throw error;
+    }
+    return handle;
+  }
+
+  /** Whether a semop has run on the set (its `sem_otime` is set): its creator set it up. */
+  #stamped(): boolean {
+    const buffer = new Uint8Array(semid_ds.size);
+    check(libc().semctl_buffer(this.id, 0, IPC_STAT, buffer), "semctl", this.#operation("stat"));
+    return new DataView(buffer.buffer).getBigInt64(semid_ds.sem_otime, true) !== 0n;
   }
 
   /**
@@ -193,6 +276,14 @@ export class SysVSemaphoreSet implements Disposable {
     check(libc().semctl_buffer(id, 0, IPC_STAT, buffer), "semctl", operation);
     const count = Number(new DataView(buffer.buffer).getBigUint64(semid_ds.sem_nsems, true));
     return createSet(id, unsigned, count, false);
+  }
+
+  /**
+   * Whether this handle's call created the set: `true` from `create`, and from
+   * `openOrCreate` when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /** Every semaphore's value (GETALL). */

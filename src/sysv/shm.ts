@@ -4,6 +4,12 @@
  * @module
  */
 
+import {
+  markCreated,
+  type OpenOrCreateWaitOptions,
+  openOrCreateWith,
+  wasCreated,
+} from "../_open_or_create.ts";
 import { address, MAP_FAILED } from "../../ffi/cstring.ts";
 import {
   EIDRM,
@@ -22,6 +28,7 @@ import {
   ConstructorToken,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
   validateKey,
   validateMode,
@@ -351,7 +358,46 @@ export class SysVSharedMemory implements Disposable {
         hint: shmgetHint(errnoCode(code), size),
       });
     }
-    return createSegment(id, unsigned, !persist);
+    return markCreated(createSegment(id, unsigned, !persist));
+  }
+
+  /**
+   * Opens the segment of a key, or creates it if no segment has that key, without races: of
+   * many processes calling this at once, exactly one creates it (the kernel zero-fills it before
+   * any shmget can find it), and a segment removed between the tries is created afresh.
+   * `created` tells which happened; the creating handle removes it when closed unless
+   * `persist`, as `create`'s does. An opened segment keeps its own size.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param options `size`, `mode` and `persist` for creating; `timeout` (default 5000 ms) and
+   * `signal` bound the retries.
+   * @returns The segment.
+   * @example
+   * ```ts
+   * import { SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5eee0000 + (Deno.pid & 0xffff);
+   * using first = await SysVSharedMemory.openOrCreate(key, { size: 64 });
+   * using second = await SysVSharedMemory.openOrCreate(key, { size: 64 });
+   * console.log(first.created, second.created, first.id === second.id); // true false true
+   * ```
+   */
+  static async openOrCreate(
+    key: number,
+    options: { size: number; mode?: number; persist?: boolean } & OpenOrCreateWaitOptions,
+  ): Promise<SysVSharedMemory> {
+    const unsigned = validateOpenKey(key, "shared memory");
+    const own = ownOptions(options, "SysVSharedMemory.openOrCreate() options");
+    const create = { size: own.size!, mode: own.mode, persist: own.persist };
+    validateSize(create.size, "shared memory size");
+    validateMode(create.mode ?? 0o600);
+    optionalBoolean(create.persist, "persist");
+    const { handle } = await openOrCreateWith(own, {
+      what: `open or create System V shared memory ${keyName(unsigned)}`,
+      create: () => SysVSharedMemory.create(unsigned, create),
+      open: () => SysVSharedMemory.open(unsigned),
+    });
+    return handle;
   }
 
   /**
@@ -378,6 +424,14 @@ export class SysVSharedMemory implements Disposable {
       objectName: keyName(unsigned),
     });
     return createSegment(id, unsigned, false);
+  }
+
+  /**
+   * Whether this handle's call created the segment: `true` from `create`, and from
+   * `openOrCreate` when it created it.
+   */
+  get created(): boolean {
+    return wasCreated(this);
   }
 
   /**

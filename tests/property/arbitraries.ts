@@ -326,3 +326,14 @@ export function resolve(value: unknown, make: (ref: Ref) => unknown): unknown {
   }
   return copy;
 }
+
+/**
+ * The options of an `openOrCreate` with a short `timeout` unless they set one: an existing
+ * object still at mode 0, or a System V set never stamped by a semop, would otherwise hold the
+ * call for the default 5 s.
+ */
+export function withTimeout(opts: unknown): unknown {
+  if (opts === undefined) return { timeout: 20 };
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts)) return opts;
+  return Object.hasOwn(opts, "timeout") ? opts : { ...opts, timeout: 20 };
+}

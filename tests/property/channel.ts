@@ -8,13 +8,14 @@
  */
 
 import { Channel, Loan } from "../../mod.ts";
-import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
+import { anyTimeout, either, fc, options, ref, waitOptions, withTimeout } from "./arbitraries.ts";
 import { FdWatch } from "./fds.ts";
 import {
   iteratorMember,
   openProperties,
   type RingClass,
   ringCodec,
+  ringName,
   ringResolver,
 } from "./rings.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
@@ -81,6 +82,7 @@ export const group: PropertyGroup = {
     "new Channel",
     "Channel.create",
     "Channel.open",
+    "Channel.openOrCreate",
     "Channel.fromFd",
     ...[
       "capacity",
@@ -89,6 +91,7 @@ export const group: PropertyGroup = {
       "name",
       "fd",
       "closed",
+      "created",
       "trySend",
       "send",
       "sendSync",
@@ -140,6 +143,33 @@ export const group: PropertyGroup = {
           return channel;
         },
       },
+      {
+        name: "Channel.openOrCreate() opens or creates a channel, or refuses its name and options",
+        covers: ["Channel.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          ringName,
+          options({
+            capacity: fc.constantFrom(1, 4096, 4097),
+            mode: fc.constantFrom(0o600, 0),
+            persist: fc.constant(false),
+            codec: ringCodec,
+            multi: fc.boolean(),
+            role,
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveChannel,
+        call: async ([channelName, opts], c) => {
+          const channel = await Channel.openOrCreate(
+            channelName as never,
+            withTimeout(opts) as never,
+          );
+          c.removeKept(channel.name);
+          return channel;
+        },
+      },
       ...openProperties(ring, role, () => watch),
       ...memberProperties<Channel>({
         name: "Channel",
@@ -152,6 +182,7 @@ export const group: PropertyGroup = {
           name: {},
           fd: {},
           closed: {},
+          created: {},
           trySend: { args: [value], runs: 1500 },
           send: { args: [value, waitOptions()], runs: 1500 },
           sendSync: { args: [value, options({ timeout: anyTimeout })], runs: 1500 },

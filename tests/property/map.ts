@@ -19,6 +19,7 @@ import {
   PROTOTYPE_KEYS,
   type Ref,
   ref,
+  withTimeout,
 } from "./arbitraries.ts";
 import { ringCodec as codec } from "./rings.ts";
 import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
@@ -84,6 +85,7 @@ export const group: PropertyGroup = {
     "new SharedMap",
     "SharedMap.create",
     "SharedMap.open",
+    "SharedMap.openOrCreate",
     "SharedMap.fromFd",
     ...[
       "size",
@@ -94,6 +96,7 @@ export const group: PropertyGroup = {
       "name",
       "fd",
       "closed",
+      "created",
       "get",
       "has",
       "set",
@@ -154,6 +157,31 @@ export const group: PropertyGroup = {
         call: ([name, opts]) => SharedMap.open(name as never, opts as never),
       },
       {
+        name: "SharedMap.openOrCreate() opens or creates a map, or refuses its name and options",
+        covers: ["SharedMap.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          fc.oneof(
+            { weight: 2, arbitrary: ref("name", "fresh") },
+            { weight: 3, arbitrary: ref("name", "existing") },
+            { weight: 3, arbitrary: hostile },
+          ),
+          options({
+            capacity: fc.constantFrom(0, 4, 2 ** 24 + 1),
+            maxValueBytes: fc.constantFrom(0, 256),
+            codec,
+            persist: fc.constant(false),
+            mode: fc.constantFrom(0o600, 0),
+            init: fc.constantFrom(undefined, () => {}, "x"),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveMap,
+        call: async ([mapName, opts]) =>
+          await SharedMap.openOrCreate(mapName as never, withTimeout(opts) as never),
+      },
+      {
         name: "SharedMap.fromFd() adopts only a map's descriptor, never a wrapped one",
         covers: ["SharedMap.fromFd"],
         runs: 1000,
@@ -178,6 +206,7 @@ export const group: PropertyGroup = {
           name: {},
           fd: {},
           closed: {},
+          created: {},
           get: { args: [key], runs: 1500 },
           has: { args: [key], runs: 1000 },
           set: { args: [key, value, writeOptions], runs: 1500 },

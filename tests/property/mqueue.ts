@@ -18,6 +18,7 @@ import {
   type Ref,
   ref,
   waitOptions,
+  withTimeout,
 } from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
@@ -63,10 +64,12 @@ export const group: PropertyGroup = {
     "new MessageQueue",
     "MessageQueue.create",
     "MessageQueue.open",
+    "MessageQueue.openOrCreate",
     "MessageQueue.unlink",
     ...[
       "name",
       "closed",
+      "created",
       "fd",
       "attributes",
       "send",
@@ -125,6 +128,42 @@ export const group: PropertyGroup = {
         call: ([queueName, opts]) => MessageQueue.open(queueName as never, opts as never),
       },
       {
+        name:
+          "MessageQueue.openOrCreate() opens or creates a queue, or refuses its name and options",
+        covers: ["MessageQueue.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          name,
+          options({
+            maxMessages: fc.constantFrom(1, 4, 11, 2 ** 31 - 1),
+            messageSize: fc.constantFrom(1, 64, 8193),
+            mode: fc.constantFrom(0o600, 0o644),
+            persist: fc.boolean(),
+            read: fc.boolean(),
+            write: fc.boolean(),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveQueue,
+        call: async ([queueName, opts], c) => {
+          const made = await MessageQueue.openOrCreate(
+            queueName as never,
+            withTimeout(opts) as never,
+          );
+          if (made.created) {
+            c.defer(() => {
+              try {
+                MessageQueue.unlink(made.name);
+              } catch {
+                // not persisted: closing removed it
+              }
+            });
+          }
+          return made;
+        },
+      },
+      {
         name: "MessageQueue.unlink() removes a name or refuses it",
         covers: ["MessageQueue.unlink"],
         runs: 1500,
@@ -139,6 +178,7 @@ export const group: PropertyGroup = {
         members: {
           name: {},
           closed: {},
+          created: {},
           fd: {},
           attributes: {},
           send: {

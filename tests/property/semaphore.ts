@@ -8,7 +8,16 @@
 
 import { Semaphore } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
-import { either, fc, hostile, options, type Ref, ref, waitOptions } from "./arbitraries.ts";
+import {
+  either,
+  fc,
+  hostile,
+  options,
+  type Ref,
+  ref,
+  waitOptions,
+  withTimeout,
+} from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { memory, offset, resolveMemory } from "./memory.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
@@ -47,11 +56,13 @@ export const group: PropertyGroup = {
     "new Semaphore",
     "Semaphore.create",
     "Semaphore.open",
+    "Semaphore.openOrCreate",
     "Semaphore.unlink",
     "Semaphore.init",
     "Semaphore.at",
     ...[
       "closed",
+      "created",
       "value",
       "unsafePointer",
       "post",
@@ -100,6 +111,39 @@ export const group: PropertyGroup = {
         call: ([semaphoreName]) => Semaphore.open(semaphoreName as never),
       },
       {
+        name:
+          "Semaphore.openOrCreate() opens or creates a semaphore, or refuses its name and options",
+        covers: ["Semaphore.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          name,
+          options({
+            value,
+            mode: fc.constantFrom(0o600, 0o644),
+            persist: fc.boolean(),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveSemaphore,
+        call: async ([semaphoreName, opts], c) => {
+          const made = await Semaphore.openOrCreate(
+            semaphoreName as never,
+            withTimeout(opts) as never,
+          );
+          if (made.created) {
+            c.defer(() => {
+              try {
+                Semaphore.unlink(semaphoreName as never);
+              } catch {
+                // not persisted: closing removed it
+              }
+            });
+          }
+          return made;
+        },
+      },
+      {
         name: "Semaphore.unlink() removes a name or refuses it",
         covers: ["Semaphore.unlink"],
         runs: 2000,
@@ -139,6 +183,7 @@ export const group: PropertyGroup = {
         make: () => Semaphore.create(uniqueName("prop-sem"), { value: 1 }),
         members: {
           closed: {},
+          created: {},
           value: {},
           unsafePointer: {},
           post: {},

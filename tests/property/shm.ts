@@ -9,7 +9,7 @@
 
 import { SharedMemory } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
-import { either, fc, hostile, options, type Ref, ref } from "./arbitraries.ts";
+import { either, fc, hostile, options, type Ref, ref, withTimeout } from "./arbitraries.ts";
 import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
@@ -69,6 +69,7 @@ export const group: PropertyGroup = {
     "new SharedMemory",
     "SharedMemory.create",
     "SharedMemory.open",
+    "SharedMemory.openOrCreate",
     "SharedMemory.anonymous",
     "SharedMemory.fromFd",
     "SharedMemory.unlink",
@@ -77,6 +78,7 @@ export const group: PropertyGroup = {
       "size",
       "readOnly",
       "closed",
+      "created",
       "fd",
       "buffer",
       "bytes",
@@ -127,6 +129,41 @@ export const group: PropertyGroup = {
           const memory = SharedMemory.open(segment as never, opts as never);
           if (!memory.readOnly) touch(memory.bytes);
           else void memory.bytes[0];
+          return memory;
+        },
+      },
+      {
+        name:
+          "SharedMemory.openOrCreate() opens or creates a segment, or refuses its name and options",
+        covers: ["SharedMemory.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          name,
+          options({
+            size,
+            mode: fc.constantFrom(0o600, 0o644, 0),
+            persist: fc.boolean(),
+            init: fc.constantFrom(undefined, () => {}, 5),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }, 3),
+        ],
+        resolve: resolveShm,
+        call: async ([segment, opts], c) => {
+          const memory = await SharedMemory.openOrCreate(
+            segment as never,
+            withTimeout(opts) as never,
+          );
+          if (memory.created) {
+            c.defer(() => {
+              try {
+                SharedMemory.unlink(segment as never);
+              } catch {
+                // not persisted: closing removed it
+              }
+            });
+          }
+          touch(memory.bytes);
           return memory;
         },
       },
@@ -195,6 +232,7 @@ export const group: PropertyGroup = {
           size: {},
           readOnly: {},
           closed: {},
+          created: {},
           fd: {},
           buffer: {
             call: (memory) => touch(new Uint8Array(descriptorOf("buffer").call(memory))),

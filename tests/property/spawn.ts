@@ -66,6 +66,7 @@ const spawnOptions = options({
   resetSignals: fc.boolean(),
   killGrace: fc.constantFrom(0, 10, 100),
   pipeCapacity: fc.constantFrom(4096, 65536),
+  dieWithParent: either(fc.oneof(fc.boolean(), validSignal, fc.constantFrom("SIG32", 0))),
 }, 3);
 
 function resolveSpawn(marker: Ref, c: Case): unknown {

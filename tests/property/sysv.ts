@@ -17,7 +17,16 @@ import {
   SysVSharedMemory,
 } from "../../mod.ts";
 import { tempFile } from "../helpers.ts";
-import { either, fc, hostile, options, type Ref, ref, waitOptions } from "./arbitraries.ts";
+import {
+  either,
+  fc,
+  hostile,
+  options,
+  type Ref,
+  ref,
+  waitOptions,
+  withTimeout,
+} from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -100,7 +109,8 @@ export const group: PropertyGroup = {
     "new SysVSharedMemory",
     "SysVSharedMemory.create",
     "SysVSharedMemory.open",
-    ...["attach", "stat", "remove", "close", "[Symbol.dispose]"].map((m) =>
+    "SysVSharedMemory.openOrCreate",
+    ...["attach", "stat", "created", "remove", "close", "[Symbol.dispose]"].map((m) =>
       `SysVSharedMemory.prototype.${m}`
     ),
     "new SysVAttachment",
@@ -109,12 +119,15 @@ export const group: PropertyGroup = {
     "new SysVSemaphoreSet",
     "SysVSemaphoreSet.create",
     "SysVSemaphoreSet.open",
-    ...["values", "getValue", "setValue", "op", "tryOp", "remove", "close", "[Symbol.dispose]"]
+    "SysVSemaphoreSet.openOrCreate",
+    ...["values", "getValue", "setValue", "op", "tryOp", "created", "remove", "close"]
       .map((m) => `SysVSemaphoreSet.prototype.${m}`),
+    "SysVSemaphoreSet.prototype.[Symbol.dispose]",
     "new SysVMessageQueue",
     "SysVMessageQueue.create",
     "SysVMessageQueue.open",
-    ...["send", "receive", "stat", "remove", "close", "[Symbol.dispose]"].map((m) =>
+    "SysVMessageQueue.openOrCreate",
+    ...["send", "receive", "stat", "created", "remove", "close", "[Symbol.dispose]"].map((m) =>
       `SysVMessageQueue.prototype.${m}`
     ),
   ],
@@ -153,6 +166,29 @@ export const group: PropertyGroup = {
         call: ([k, opts], c) => owned(c, SysVSharedMemory.create(k as never, opts as never)),
       },
       {
+        name:
+          "SysVSharedMemory.openOrCreate() opens or creates by key, or refuses its key and options",
+        covers: ["SysVSharedMemory.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          key,
+          options({
+            size: fc.constantFrom(1, 4096),
+            mode,
+            persist: fc.boolean(),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }, 3),
+        ],
+        resolve: resolveKey("shm"),
+        call: async ([k, opts], c) => {
+          const made = await SysVSharedMemory.openOrCreate(k as never, withTimeout(opts) as never);
+          if (!made.created) return made; // the harness disposes it
+          owned(c, made); // removes what this call created, persisted or not
+          return undefined;
+        },
+      },
+      {
         name: "SysVSharedMemory.open() opens a segment by key or refuses",
         covers: ["SysVSharedMemory.open"],
         runs: 1500,
@@ -174,6 +210,34 @@ export const group: PropertyGroup = {
           owned(c, SysVSemaphoreSet.create(k as never, count as never, opts as never)),
       },
       {
+        name:
+          "SysVSemaphoreSet.openOrCreate() opens or creates by key, or refuses its key and options",
+        covers: ["SysVSemaphoreSet.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          key,
+          either(fc.constantFrom(1, 2, 32001)),
+          options({
+            values: fc.constantFrom([1], [0, 32767], [32768], [-1], "x"),
+            mode,
+            persist: fc.boolean(),
+            timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
+          }),
+        ],
+        resolve: resolveKey("sem"),
+        call: async ([k, count, opts], c) => {
+          const made = await SysVSemaphoreSet.openOrCreate(
+            k as never,
+            count as never,
+            withTimeout(opts) as never,
+          );
+          if (!made.created) return made; // the harness disposes it
+          owned(c, made); // removes what this call created, persisted or not
+          return undefined;
+        },
+      },
+      {
         name: "SysVSemaphoreSet.open() opens a set by key or refuses",
         covers: ["SysVSemaphoreSet.open"],
         runs: 1500,
@@ -188,6 +252,24 @@ export const group: PropertyGroup = {
         args: [key, options({ mode, persist: fc.boolean() })],
         resolve: resolveKey("msg"),
         call: ([k, opts], c) => owned(c, SysVMessageQueue.create(k as never, opts as never)),
+      },
+      {
+        name:
+          "SysVMessageQueue.openOrCreate() opens or creates by key, or refuses its key and options",
+        covers: ["SysVMessageQueue.openOrCreate"],
+        runs: 800,
+        stallMs: 500,
+        args: [
+          key,
+          options({ mode, persist: fc.boolean(), timeout: fc.constantFrom(0, 20, -1, NaN, "1") }),
+        ],
+        resolve: resolveKey("msg"),
+        call: async ([k, opts], c) => {
+          const made = await SysVMessageQueue.openOrCreate(k as never, withTimeout(opts) as never);
+          if (!made.created) return made; // the harness disposes it
+          owned(c, made); // removes what this call created, persisted or not
+          return undefined;
+        },
       },
       {
         name: "SysVMessageQueue.open() opens a queue by key or refuses",
@@ -214,6 +296,7 @@ export const group: PropertyGroup = {
           },
           stat: {},
           remove: {},
+          created: {},
           close: {},
           "[Symbol.dispose]": {},
         },
@@ -258,6 +341,7 @@ export const group: PropertyGroup = {
           op: { args: [operations, waitOptions()], runs: 2000 },
           tryOp: { args: [operations], runs: 2000 },
           remove: {},
+          created: {},
           close: {},
           "[Symbol.dispose]": {},
         },
@@ -294,6 +378,7 @@ export const group: PropertyGroup = {
           },
           stat: {},
           remove: {},
+          created: {},
           close: {},
           "[Symbol.dispose]": {},
         },
