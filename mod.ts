@@ -13,7 +13,8 @@
  * - `@posix/ipc/sysv`: System V shared memory, semaphore sets and message queues;
  * - `@posix/ipc/sync`: a robust {@linkcode Mutex}, a {@linkcode Condition} and a {@linkcode Barrier}
  *   in shared memory;
- * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel}).
+ * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel});
+ * - `@posix/ipc/select`: waiting on many sources at once ({@linkcode select}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -48,3 +49,4 @@ export * from "./src/mqueue.ts";
 export * from "./src/sysv/mod.ts";
 export * from "./src/sync/mod.ts";
 export * from "./src/channel/mod.ts";
+export * from "./src/select/mod.ts";

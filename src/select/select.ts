@@ -1,0 +1,204 @@
+/**
+ * `select`: waits on many sources at once and takes from the first that is ready.
+ *
+ * @module
+ */
+
+import { deadlineAfter, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { describe, optionsObject } from "../_validate.ts";
+import { isSelectable, type Selectable, selectable, type SelectAdapter } from "./protocol.ts";
+
+/** The most sources one `select` takes: each waits on a worker thread of its own. */
+export const MAX_SOURCES = 64;
+
+/**
+ * What {@linkcode select} returns: the source that was ready, its index in the list, and either
+ * what was taken from it (`value`) or the error that ended it (`error`: the channel's
+ * `UnexpectedEof` or `BrokenPipe`, as its `receive()` would throw).
+ *
+ * @typeParam S The sources' type.
+ */
+export type Selected<S> = S extends Selectable<infer T> ? {
+    /** The source that was ready. */
+    readonly source: S;
+    /** Its index in the list given to `select`. */
+    readonly index: number;
+    /** What was taken from it. */
+    readonly value: T;
+    /** Absent: the source did not end. */
+    readonly error?: undefined;
+  } | {
+    /** The source that ended. */
+    readonly source: S;
+    /** Its index in the list given to `select`. */
+    readonly index: number;
+    /** Absent: nothing was taken. */
+    readonly value?: undefined;
+    /** Why the source ended: what its own receive would have thrown. */
+    readonly error: Error;
+  }
+  : never;
+
+/** Where the next `select` starts trying, so that an always-ready source cannot starve others. */
+let rotation = 0;
+
+/**
+ * Waits, without blocking the event loop, until one of `sources` is ready, and takes one item
+ * from it: a channel's or a message queue's next message, a semaphore's count (as a permit), a
+ * pipe's next chunk (`null` at end of file), a child's exit status, a signal's name.
+ *
+ * Only the source returned gives up an item, so several processes (or several `select`s) that
+ * consume the same sources lose nothing and take nothing twice: a source that turns out empty
+ * on the try (another consumer won) makes `select` wait again. Each call starts trying at the
+ * next source in turn, so one that is always ready cannot starve the others. A channel whose
+ * peers have all closed (or died) is ready too: it comes back with `error` set.
+ *
+ * The waiting costs nothing while the sources are idle but a wake-up per source every 400 ms
+ * (to notice a close or a dead peer); a wait that loses the race is cancelled at once.
+ *
+ * @param sources The sources, at most {@linkcode MAX_SOURCES}, each once: `Channel`,
+ *   `Semaphore`, `MessageQueue`, a pipe's `ReadEnd`, `ChildProcess`, the iterator of
+ *   `signals()`, or any object with a `[selectable]()` method.
+ * @param options `timeout` (ms) and `signal`.
+ * @returns The ready source, its index, and what was taken or why it ended.
+ * @throws {TypeError} when `sources` is not an iterable of selectable objects, or names one
+ *   twice.
+ * @throws {RangeError} when `sources` is empty or longer than {@linkcode MAX_SOURCES}.
+ * @throws {Deno.errors.BadResource} when a source is closed, also while waiting.
+ * @throws {Deno.errors.TimedOut} after `timeout`.
+ * @throws the signal's reason when it aborts.
+ * @example Whichever comes first
+ * ```ts
+ * import { Channel, codecs } from "@posix/ipc/channel";
+ * import { Semaphore } from "@posix/ipc/semaphore";
+ * import { select } from "@posix/ipc/select";
+ *
+ * using jobs = Channel.create({ codec: codecs.text });
+ * using stop = Semaphore.create(`/stop-${Deno.pid}`);
+ * setTimeout(() => jobs.sendSync("build"), 10);
+ * const ready = await select([jobs, stop], { timeout: 5000 });
+ * if (ready.source === jobs) console.log(ready.value); // "build"
+ * ```
+ */
+export async function select<const S extends readonly Selectable<unknown>[]>(
+  sources: S,
+  options: WaitOptions = {},
+): Promise<Selected<S[number]>> {
+  const list = validateSources(sources);
+  const own = optionsObject(options, "select() options");
+  const wait: WaitOptions = {
+    timeout: Object.hasOwn(own, "timeout") ? own.timeout : undefined,
+    signal: Object.hasOwn(own, "signal") ? own.signal : undefined,
+  };
+  const deadline = deadlineAfter(validateWaitOptions(wait, "select"));
+  const adapters = list.map((source) => source[selectable]());
+  const start = rotation;
+  rotation = (rotation + 1) % 0x4000_0000;
+  try {
+    while (true) {
+      wait.signal?.throwIfAborted();
+      for (let k = 0; k < list.length; k++) {
+        const index = (start + k) % list.length;
+        const taken = tryOne(adapters[index]!);
+        if (taken !== undefined) {
+          return { source: list[index], index, ...taken } as Selected<S[number]>;
+        }
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(`Cannot select: timed out after ${wait.timeout} ms`);
+      }
+      const ended = await waitForAny(adapters, wait.signal, left);
+      if (ended !== undefined) {
+        const [index, error] = ended;
+        return { source: list[index], index, error } as Selected<S[number]>;
+      }
+    }
+  } finally {
+    for (const adapter of adapters) {
+      try {
+        adapter.release?.();
+      } catch {
+        // closed meanwhile: nothing to pass on
+      }
+    }
+  }
+}
+
+/** Checks `sources` and copies it into an array. */
+function validateSources(sources: unknown): Selectable<unknown>[] {
+  if (
+    sources === null || typeof sources !== "object" ||
+    typeof (sources as Partial<Iterable<unknown>>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(`Cannot select: sources ${describe(sources)} must be an array or iterable`);
+  }
+  const list: Selectable<unknown>[] = [];
+  for (const source of sources as Iterable<unknown>) {
+    if (list.length === MAX_SOURCES) {
+      throw new RangeError(`Cannot select: more than ${MAX_SOURCES} sources`);
+    }
+    if (!isSelectable(source)) {
+      throw new TypeError(
+        `Cannot select: sources[${list.length}] ${describe(source)} is not a selectable source`,
+      );
+    }
+    if (list.includes(source)) {
+      throw new TypeError(`Cannot select: sources[${list.length}] appears twice in the list`);
+    }
+    list.push(source);
+  }
+  if (list.length === 0) throw new RangeError("Cannot select: sources is empty");
+  return list;
+}
+
+/** One try: `{ value }`, `{ error }` for a source that ended, or `undefined`. */
+function tryOne(
+  adapter: SelectAdapter<unknown>,
+): { value: unknown } | { error: Error } | undefined {
+  try {
+    const taken = adapter.try();
+    return taken === undefined ? undefined : { value: taken.value };
+  } catch (error) {
+    if (endsSource(error)) return { error };
+    throw error;
+  }
+}
+
+/** Whether `error` ends one source (reported with it) rather than the whole select (thrown). */
+function endsSource(error: unknown): error is Error {
+  return error instanceof Deno.errors.UnexpectedEof || error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.InvalidData;
+}
+
+/**
+ * Waits on every adapter at once until one may be ready, `left` ms pass or `signal` aborts;
+ * cancels the other waits and lets them end before it returns. Returns the index and error of a
+ * source whose wait found it ended, or `undefined` (try again).
+ */
+async function waitForAny(
+  adapters: SelectAdapter<unknown>[],
+  signal: AbortSignal | undefined,
+  left: number,
+): Promise<[number, Error] | undefined> {
+  const cancel = new AbortController();
+  const abort = () => cancel.abort();
+  signal?.addEventListener("abort", abort);
+  const timer = setTimeout(abort, Math.max(1, Math.ceil(left)));
+  const waits = adapters.map((adapter) => adapter.wait(cancel.signal));
+  try {
+    await Promise.race(waits.map((wait) => wait.then(abort, abort)));
+  } finally {
+    abort();
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", abort);
+  }
+  const settled = await Promise.allSettled(waits);
+  let ended: [number, Error] | undefined;
+  for (const [index, outcome] of settled.entries()) {
+    if (outcome.status === "fulfilled" || outcome.reason === cancel.signal.reason) continue;
+    if (!endsSource(outcome.reason)) throw outcome.reason;
+    ended ??= [index, outcome.reason];
+  }
+  return ended;
+}
