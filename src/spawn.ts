@@ -270,7 +270,7 @@ export class ChildProcess implements AsyncDisposable {
    * import { select } from "@posix/ipc/select";
    *
    * await using child = spawn("true");
-   * console.log((await select([child])).value); // { state: "exited", code: 0 }
+   * console.log((await select([child])).value); // { state: "exited", code: 0, success: true }
    * ```
    */
   [selectable](): SelectAdapter<ChildStatus> {

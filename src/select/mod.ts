@@ -43,5 +43,5 @@
  * @module
  */
 
-export { MAX_SOURCES, select, type Selected } from "./select.ts";
+export { MAX_SOURCES, select, type Selected, type SelectedSource } from "./select.ts";
 export { type Selectable, selectable, type SelectAdapter, type Taken } from "./protocol.ts";

@@ -12,17 +12,19 @@ import { isSelectable, type Selectable, selectable, type SelectAdapter } from ".
 export const MAX_SOURCES = 64;
 
 /**
- * What {@linkcode select} returns: the source that was ready, its index in the list, and either
+ * What {@linkcode select} returns for one source: the source, its index in the list, and either
  * what was taken from it (`value`) or the error that ended it (`error`: the channel's
  * `UnexpectedEof` or `BrokenPipe`, as its `receive()` would throw).
  *
- * @typeParam S The sources' type.
+ * @typeParam S The source's type.
+ * @typeParam I Its index: a literal for a list written as an array literal, so that a check of
+ *   `index` narrows `value`.
  */
-export type Selected<S> = S extends Selectable<infer T> ? {
+export type SelectedSource<S, I extends number = number> = S extends Selectable<infer T> ? {
     /** The source that was ready. */
     readonly source: S;
     /** Its index in the list given to `select`. */
-    readonly index: number;
+    readonly index: I;
     /** What was taken from it. */
     readonly value: T;
     /** Absent: the source did not end. */
@@ -31,13 +33,25 @@ export type Selected<S> = S extends Selectable<infer T> ? {
     /** The source that ended. */
     readonly source: S;
     /** Its index in the list given to `select`. */
-    readonly index: number;
+    readonly index: I;
     /** Absent: nothing was taken. */
     readonly value?: undefined;
     /** Why the source ended: what its own receive would have thrown. */
     readonly error: Error;
   }
   : never;
+
+/**
+ * What {@linkcode select} returns for the list `S`: one {@linkcode SelectedSource} per element,
+ * told apart by `index`.
+ *
+ * @typeParam S The sources' list type.
+ */
+export type Selected<S extends readonly unknown[]> = number extends S["length"]
+  ? SelectedSource<S[number]>
+  : { [K in keyof S]: SelectedSource<S[K], K extends `${infer N extends number}` ? N : number> }[
+    number
+  ];
 
 /** Where the next `select` starts trying, so that an always-ready source cannot starve others. */
 let rotation = 0;
@@ -83,7 +97,7 @@ let rotation = 0;
 export async function select<const S extends readonly Selectable<unknown>[]>(
   sources: S,
   options: WaitOptions = {},
-): Promise<Selected<S[number]>> {
+): Promise<Selected<S>> {
   const list = validateSources(sources);
   const own = optionsObject(options, "select() options");
   const wait: WaitOptions = {
@@ -101,7 +115,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
         const index = (start + k) % list.length;
         const taken = tryOne(adapters[index]!);
         if (taken !== undefined) {
-          return { source: list[index], index, ...taken } as Selected<S[number]>;
+          return { source: list[index], index, ...taken } as Selected<S>;
         }
       }
       const left = deadline - performance.now();
@@ -111,7 +125,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       const ended = await waitForAny(adapters, wait.signal, left);
       if (ended !== undefined) {
         const [index, error] = ended;
-        return { source: list[index], index, error } as Selected<S[number]>;
+        return { source: list[index], index, error } as Selected<S>;
       }
     }
   } finally {
@@ -184,7 +198,7 @@ async function waitForAny(
   const cancel = new AbortController();
   const abort = () => cancel.abort();
   signal?.addEventListener("abort", abort);
-  const timer = setTimeout(abort, Math.max(1, Math.ceil(left)));
+  const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
   const waits = adapters.map((adapter) => adapter.wait(cancel.signal));
   try {
     await Promise.race(waits.map((wait) => wait.then(abort, abort)));
