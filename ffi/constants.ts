@@ -136,6 +136,10 @@ export const WNOHANG = 1;
 // <sys/syscall.h>: the numbers of the newer syscalls are shared by every architecture.
 export const SYS_pidfd_send_signal = 424;
 export const SYS_pidfd_open = 434;
+/** futex_waitv(2), the same number on x86_64 and aarch64 (the generic table), Linux 5.16+. */
+export const SYS_futex_waitv = 449;
+/** `FUTEX2_SIZE_U32` of <linux/futex.h>: a 32-bit futex word, shared (no FUTEX2_PRIVATE). */
+export const FUTEX2_SIZE_U32 = 0x02;
 
 // <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
 export const SIGNALS: Readonly<Record<string, number>> = {
@@ -199,6 +203,7 @@ export const EINVAL = 22;
 export const ENOSPC = 28;
 export const EPIPE = 32;
 export const EDEADLK = 35;
+export const ENOSYS = 38;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;

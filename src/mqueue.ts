@@ -60,7 +60,6 @@ import {
 import { validateIntoBuffer } from "./channel/slab.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
-import { fdAdapter } from "./select/fd.ts";
 import { selectable, type SelectAdapter } from "./select/protocol.ts";
 import { markOwned } from "./_owned.ts";
 import { readProcNumber, resourceLimit } from "./_proc.ts";
@@ -605,13 +604,13 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   [selectable](): SelectAdapter<Message> {
-    return fdAdapter({
-      fd: () => this.#open(),
-      take: () => {
+    return {
+      try: () => {
         const message = this.tryReceive();
         return message === null ? undefined : { value: message };
       },
-    });
+      pollFd: () => this.#open(),
+    };
   }
 
   /**

@@ -47,7 +47,6 @@ import { check, closedError, systemError } from "./errors.ts";
 import { type FdLike, OwnedFd, takeFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { openFifoFd } from "./_fifo.ts";
-import { fdAdapter } from "./select/fd.ts";
 import { selectable, type SelectAdapter } from "./select/protocol.ts";
 
 export type { WaitOptions } from "./_wait.ts";
@@ -306,15 +305,15 @@ export class ReadEnd extends PipeEnd {
    */
   [selectable](): SelectAdapter<Uint8Array | null> {
     const scratch = new Uint8Array(SELECT_CHUNK);
-    return fdAdapter({
-      fd: () => this.fd,
-      take: () => {
+    return {
+      try: () => {
         const fd = nonBlockingFd(this);
         const n = ioResult(this, libc().read(fd, scratch, BigInt(scratch.length)), "read");
         if (n === RETRY) return undefined;
         return { value: n === 0 ? null : scratch.slice(0, n) };
       },
-    });
+      pollFd: () => this.fd,
+    };
   }
 }
 

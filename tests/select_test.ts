@@ -300,7 +300,7 @@ ipcTest("select() checks its arguments before waiting", async () => {
   const fake = () => ({
     [selectable]: () => ({ try: () => undefined, wait: () => Promise.resolve() }),
   });
-  await assert.rejects(select(Array.from({ length: 65 }, fake)), RangeError);
+  await assert.rejects(select(Array.from({ length: 128 }, fake)), RangeError);
   await assert.rejects(select([channel], { timeout: -1 }), RangeError);
   await assert.rejects(select([channel], null as never), TypeError);
   const inherited = Object.create({ timeout: 0 });

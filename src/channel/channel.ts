@@ -43,6 +43,7 @@ import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
+  receiveSleeper,
   waitAsync,
   type WaitHost,
   waitSync,
@@ -935,10 +936,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
         const value = this.#tryReceive(false);
         return value === undefined ? undefined : { value };
       },
-      wait: async (signal) => {
-        if (signal.aborted) return;
-        await waitAsync(this.#host, true, { signal }, "select on the channel", ready);
-      },
+      futex: receiveSleeper(this.#host, ready),
       release: () => {
         // A send wakes one sleeper, maybe a wait of this select: pass it on if a message stays.
         if (!this.#closed && ready()) wakeReceivers(cells, this.#data);

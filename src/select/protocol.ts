@@ -8,16 +8,23 @@
  *   and returns it as `{ value }`, or returns `undefined` when there is nothing to take. It
  *   may throw: the source has ended (`Deno.errors.UnexpectedEof`, `BrokenPipe`), and `select`
  *   reports that source with the error.
- * - `wait(signal)` takes nothing: it resolves once the source *may* be ready (a spurious
- *   resolve only costs another round of tries), rejects with the error that ended the source,
- *   and settles promptly (microseconds, not a slice) when `signal` aborts. It waits in bounded
- *   slices, so that a close or a dead peer is noticed, and must never spin without a bound.
+ * - Waiting takes nothing: it ends once the source *may* be ready (a spurious end only costs
+ *   another round of tries). An adapter gives one of three ways, from the cheapest:
+ *   - `futex`, a {@linkcode FutexSleeper}: a 32-bit word in shared memory that a producer
+ *     wakes (a semaphore's value, a channel's data semaphore). `select` sleeps on all such
+ *     words at once in one `futex_waitv` call on one worker thread;
+ *   - `pollFd`: a descriptor that polls readable (POLLIN, POLLHUP) when the source may be
+ *     ready; `select` polls all of them in one `poll` call on one worker thread;
+ *   - `wait(signal)`, anything else (a promise, an event): resolves when the source may be
+ *     ready, rejects with the error that ended the source, and settles promptly (microseconds,
+ *     not a slice) once `signal` aborts; it waits in bounded slices and never spins.
+ * - `release()`, optional, runs once `select` is done with the adapter: a wait may have been
+ *   woken by a post or a send meant for any one sleeper and taken nothing, so a source that
+ *   still holds an item while others sleep on it wakes one of them.
  *
  * Because only `try()` takes, and `select` calls it for one source at a time on the JS thread,
  * an item is taken at most once and always returned: when another process consumed what woke
- * a wait, the try finds nothing and `select` waits again. A wait that consumed a wake-up meant
- * for one sleeper (a semaphore post, a channel send) passes it on in `release()` when `select`
- * returned another source.
+ * a wait, the try finds nothing and `select` waits again.
  *
  * @module
  */
@@ -31,21 +38,54 @@ export interface Taken<T> {
   readonly value: T;
 }
 
+/** A futex word to sleep on, and the value it holds while the source has nothing. */
+export interface FutexWord {
+  /** The address of the 32-bit word (in shared memory for a cross-process source). */
+  readonly word: Deno.PointerObject;
+  /** The value it holds while there is nothing: the sleep ends as soon as it differs. */
+  readonly expected: number;
+}
+
 /**
- * How {@linkcode select} takes from and waits on one source; see the module docs.
+ * How `select` sleeps on a source's futex word; every call may throw `BadResource` once the
+ * source is closed.
+ */
+export interface FutexSleeper {
+  /** A wait begins: the source keeps its memory mapped until {@linkcode FutexSleeper.end}. */
+  begin(): void;
+  /** The wait ended. */
+  end(): void;
+  /**
+   * Announces a sleeper (so that producers wake it), then returns the word to sleep on, or
+   * `undefined` when the source is ready already. {@linkcode FutexSleeper.leave} follows
+   * either way.
+   */
+  enter(): FutexWord | undefined;
+  /** Withdraws the sleeper that `enter` announced. */
+  leave(): void;
+  /**
+   * After a whole slice of sleep: throws when the source was closed (`BadResource`) or ended
+   * (a channel whose peers all closed or died).
+   */
+  check(): void;
+}
+
+/**
+ * How {@linkcode select} takes from and waits on one source; see the module docs. It gives
+ * `futex`, `pollFd` or `wait`.
  *
  * @typeParam T What a take yields.
  */
 export interface SelectAdapter<T> {
   /** Takes one item without waiting, or returns `undefined`; throws when the source ended. */
   try(): Taken<T> | undefined;
+  /** Sleeps on a futex word, with the other futex sources. */
+  readonly futex?: FutexSleeper;
+  /** Polls a descriptor for POLLIN, with the other descriptor sources; throws once closed. */
+  readonly pollFd?: () => number;
   /** Resolves when the source may be ready; settles promptly once `signal` aborts. */
-  wait(signal: AbortSignal): Promise<void>;
-  /**
-   * Called once `select` is done with the adapter (after every wait ended): a wait may have
-   * been woken by a post or a send meant for any one sleeper and taken nothing, so a source
-   * that still holds an item while others sleep on it wakes one of them here.
-   */
+  wait?(signal: AbortSignal): Promise<void>;
+  /** Passes on a wake-up that a wait consumed without taking; see the module docs. */
   release?(): void;
 }
 
@@ -65,4 +105,10 @@ export interface Selectable<T> {
 export function isSelectable(value: unknown): value is Selectable<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null &&
     typeof (value as Partial<Selectable<unknown>>)[selectable] === "function";
+}
+
+/** A wait's failure that belongs to one source: the source at `index` ended with `error`. */
+export class SourceEnded {
+  /** Records which source ended and why. */
+  constructor(readonly index: number, readonly error: unknown) {}
 }

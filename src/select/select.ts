@@ -6,10 +6,21 @@
 
 import { deadlineAfter, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { describe, optionsObject } from "../_validate.ts";
-import { isSelectable, type Selectable, selectable, type SelectAdapter } from "./protocol.ts";
+import { type IndexedFd, pollSources } from "./fd.ts";
+import { FUTEX_WAITV_MAX, type IndexedSleeper, sleepOnWords } from "./futex.ts";
+import {
+  isSelectable,
+  type Selectable,
+  selectable,
+  type SelectAdapter,
+  SourceEnded,
+} from "./protocol.ts";
 
-/** The most sources one `select` takes: each waits on a worker thread of its own. */
-export const MAX_SOURCES = 64;
+/**
+ * The most sources one `select` takes: the futex sources share one `futex_waitv`, which takes
+ * up to 128 words, one of them select's own.
+ */
+export const MAX_SOURCES: number = FUTEX_WAITV_MAX - 1;
 
 /**
  * What {@linkcode select} returns for one source: the source, its index in the list, and either
@@ -105,7 +116,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
     signal: Object.hasOwn(own, "signal") ? own.signal : undefined,
   };
   const deadline = deadlineAfter(validateWaitOptions(wait, "select"));
-  const adapters = list.map((source) => source[selectable]());
+  const adapters = list.map(adapterOf);
   const start = rotation;
   rotation = (rotation + 1) % 0x4000_0000;
   try {
@@ -137,6 +148,20 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       }
     }
   }
+}
+
+/** The adapter of `source`, checked: it must say how to take and how to wait. */
+function adapterOf(source: Selectable<unknown>, index: number): SelectAdapter<unknown> {
+  const adapter = source[selectable]();
+  if (
+    typeof adapter?.try !== "function" ||
+    !(adapter.futex || typeof adapter.pollFd === "function" || typeof adapter.wait === "function")
+  ) {
+    throw new TypeError(
+      `Cannot select: the [selectable]() of sources[${index}] gave no try() and way to wait`,
+    );
+  }
+  return adapter;
 }
 
 /** Checks `sources` and copies it into an array. */
@@ -186,9 +211,10 @@ function endsSource(error: unknown): error is Error {
 }
 
 /**
- * Waits on every adapter at once until one may be ready, `left` ms pass or `signal` aborts;
- * cancels the other waits and lets them end before it returns. Returns the index and error of a
- * source whose wait found it ended, or `undefined` (try again).
+ * Waits on every source at once until one may be ready, `left` ms pass or `signal` aborts: the
+ * futex sources in one `futex_waitv`, the descriptors in one `poll`, the others each by their
+ * own `wait`. Cancels the other waits and lets them end before it returns. Returns the index
+ * and error of a source found ended, or `undefined` (try again).
  */
 async function waitForAny(
   adapters: SelectAdapter<unknown>[],
@@ -199,7 +225,24 @@ async function waitForAny(
   const abort = () => cancel.abort();
   signal?.addEventListener("abort", abort);
   const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
-  const waits = adapters.map((adapter) => adapter.wait(cancel.signal));
+  const sleepers: IndexedSleeper[] = [];
+  const fds: IndexedFd[] = [];
+  const waits: Promise<void>[] = [];
+  adapters.forEach((adapter, index) => {
+    if (adapter.futex) sleepers.push({ index, sleeper: adapter.futex });
+    else if (adapter.pollFd) fds.push({ index, fd: adapter.pollFd });
+    else {
+      waits.push(
+        adapter.wait!(cancel.signal).catch((error) => {
+          throw cancel.signal.aborted && error === cancel.signal.reason
+            ? error
+            : new SourceEnded(index, error);
+        }),
+      );
+    }
+  });
+  if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel.signal));
+  if (fds.length > 0) waits.push(pollSources(fds, cancel.signal));
   try {
     await Promise.race(waits.map((wait) => wait.then(abort, abort)));
   } finally {
@@ -207,12 +250,13 @@ async function waitForAny(
     clearTimeout(timer);
     signal?.removeEventListener("abort", abort);
   }
-  const settled = await Promise.allSettled(waits);
   let ended: [number, Error] | undefined;
-  for (const [index, outcome] of settled.entries()) {
+  for (const outcome of await Promise.allSettled(waits)) {
     if (outcome.status === "fulfilled" || outcome.reason === cancel.signal.reason) continue;
-    if (!endsSource(outcome.reason)) throw outcome.reason;
-    ended ??= [index, outcome.reason];
+    const reason = outcome.reason;
+    if (!(reason instanceof SourceEnded)) throw reason;
+    if (!endsSource(reason.error)) throw reason.error;
+    ended ??= [reason.index, reason.error];
   }
   return ended;
 }
