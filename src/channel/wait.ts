@@ -348,27 +348,29 @@ export async function waitAsync<R>(
  */
 export function receiveSleeper(host: WaitHost, ready: () => true | undefined): FutexSleeper {
   const sem = new SemWord(host.data);
-  let announced = false;
+  const leave = () => {
+    sem.removeWaiter();
+    Atomics.sub(host.cells, C_RECEIVERS_WAITING, 1);
+  };
   return {
     begin: host.begin,
     end: host.end,
     enter: () => {
       host.assertOpen();
-      if (host.giveUp(ready, true, false) !== RETRY) return undefined; // a last message
       Atomics.add(host.cells, C_RECEIVERS_WAITING, 1);
       sem.addWaiter();
-      announced = true;
-      while (libc().sem_trywait(host.data) === 0) {
-        // a count that no one needs any more
+      try {
+        while (libc().sem_trywait(host.data) === 0) {
+          // a count that no one needs any more
+        }
+        if (ready() || host.giveUp(ready, true, false) !== RETRY) return undefined;
+        return { word: host.data, expected: 0 };
+      } catch (error) {
+        leave(); // the end of the stream or a dead peer: no sleep, so no leave() follows
+        throw error;
       }
-      return ready() ? undefined : { word: host.data, expected: 0 };
     },
-    leave: () => {
-      if (!announced) return;
-      announced = false;
-      sem.removeWaiter();
-      Atomics.sub(host.cells, C_RECEIVERS_WAITING, 1);
-    },
+    leave,
     check: () => {
       host.assertOpen();
       host.giveUp(ready, true, true);

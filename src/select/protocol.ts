@@ -57,8 +57,9 @@ export interface FutexSleeper {
   end(): void;
   /**
    * Announces a sleeper (so that producers wake it), then returns the word to sleep on, or
-   * `undefined` when the source is ready already. {@linkcode FutexSleeper.leave} follows
-   * either way.
+   * `undefined` when the source is ready already; {@linkcode FutexSleeper.leave} follows
+   * either way. One that throws has announced nothing (or withdrawn it), and no `leave`
+   * follows.
    */
   enter(): FutexWord | undefined;
   /** Withdraws the sleeper that `enter` announced. */
