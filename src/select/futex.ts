@@ -51,6 +51,14 @@ export function hasFutexWaitv(): boolean {
 }
 
 /**
+ * For tests: `false` makes select wait as where futex_waitv is missing, `undefined` probes
+ * again.
+ */
+export function useFutexWaitv(use: boolean | undefined): void {
+  waitvWorks = use;
+}
+
+/**
  * Sleeps until one of the sources' words is woken or changes, `signal` aborts, or a source is
  * found closed or ended (rejects with a {@linkcode SourceEnded}).
  */

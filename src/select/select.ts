@@ -4,7 +4,7 @@
  * @module
  */
 
-import { deadlineAfter, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { deadlineAfter, delay, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { describe, optionsObject } from "../_validate.ts";
 import { type IndexedFd, pollSources } from "./fd.ts";
 import { FUTEX_WAITV_MAX, type IndexedSleeper, sleepOnWords } from "./futex.ts";
@@ -64,6 +64,9 @@ export type Selected<S extends readonly unknown[]> = number extends S["length"]
     number
   ];
 
+/** Rounds that may end at once with nothing taken before `select` pauses between rounds. */
+const HASTY_ROUNDS = 8;
+
 /** Where the next `select` starts trying, so that an always-ready source cannot starve others. */
 let rotation = 0;
 
@@ -119,6 +122,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
   const adapters = list.map(adapterOf);
   const start = rotation;
   rotation = (rotation + 1) % 0x4000_0000;
+  let hasty = 0;
   try {
     while (true) {
       wait.signal?.throwIfAborted();
@@ -133,11 +137,16 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       if (left <= 0) {
         throw new Deno.errors.TimedOut(`Cannot select: timed out after ${wait.timeout} ms`);
       }
+      const began = performance.now();
       const ended = await waitForAny(adapters, wait.signal, left);
       if (ended !== undefined) {
         const [index, error] = ended;
         return { source: list[index], index, error } as Selected<S>;
       }
+      // A wait that keeps ending at once with nothing to take (a foreign adapter's, or other
+      // consumers that always win) must not spin: after a few such rounds, a timer's pause.
+      hasty = performance.now() - began < 1 ? hasty + 1 : 0;
+      if (hasty >= HASTY_ROUNDS) await delay(Math.min(hasty - HASTY_ROUNDS + 1, 10));
     }
   } finally {
     for (const adapter of adapters) {
@@ -179,7 +188,7 @@ function validateSources(sources: unknown): Selectable<unknown>[] {
     }
     if (!isSelectable(source)) {
       throw new TypeError(
-        `Cannot select: sources[${list.length}] ${describe(source)} is not a selectable source`,
+        `Cannot select: sources[${list.length}], ${describe(source)}, must be a selectable source`,
       );
     }
     if (list.includes(source)) {

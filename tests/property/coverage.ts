@@ -20,6 +20,7 @@ export const GROUP_FILES: readonly string[] = [
   "sysv",
   "sync",
   "channel",
+  "select",
   "cli",
 ];
 
