@@ -12,6 +12,7 @@ import { O_CLOEXEC, POLLIN } from "../../ffi/constants.ts";
 import { pollfd } from "../../ffi/layout.ts";
 import { libc } from "../../ffi/libc.ts";
 import { check } from "../errors.ts";
+import type { Cancel } from "./cancel.ts";
 import { SourceEnded } from "./protocol.ts";
 
 /** The longest single poll, in ms. */
@@ -40,14 +41,14 @@ function descriptors(sources: readonly IndexedFd[]): number[] {
 /** Polls the sources in slices until one has an event or `signal` aborts. */
 export async function pollSources(
   sources: readonly IndexedFd[],
-  signal: AbortSignal,
+  signal: Cancel,
 ): Promise<void> {
   if (signal.aborted) return;
   const fds = descriptors(sources);
   const ends = new Int32Array(2);
   check(libc().pipe2(ends, O_CLOEXEC), "pipe2", { action: "wait on descriptors in select" });
   const cancel = () => void libc().write(ends[1]!, wakeByte, 1n);
-  signal.addEventListener("abort", cancel);
+  signal.on(cancel);
   try {
     const polled = new Uint8Array((fds.length + 1) * pollfd.size);
     const view = new DataView(polled.buffer);
@@ -64,7 +65,7 @@ export async function pollSources(
       }
     }
   } finally {
-    signal.removeEventListener("abort", cancel);
+    signal.off(cancel);
     libc().close(ends[0]!);
     libc().close(ends[1]!);
   }

@@ -18,6 +18,7 @@ import { errno, libc } from "../../ffi/libc.ts";
 import { futexWait, futexWake } from "../sync/_futex.ts";
 import { deadlineIn } from "../_wait.ts";
 import { INT_MAX } from "../_validate.ts";
+import type { Cancel } from "./cancel.ts";
 import { type FutexSleeper, type FutexWord, SourceEnded } from "./protocol.ts";
 
 /** The longest single sleep, in ms: how late a close or a dead peer is noticed. */
@@ -64,7 +65,7 @@ export function useFutexWaitv(use: boolean | undefined): void {
  */
 export async function sleepOnWords(
   sleepers: readonly IndexedSleeper[],
-  signal: AbortSignal,
+  signal: Cancel,
 ): Promise<void> {
   if (signal.aborted) return;
   const began: IndexedSleeper[] = [];
@@ -109,7 +110,7 @@ function attributed<R>(one: IndexedSleeper, fn: () => R): R {
 }
 
 /** One `futex_waitv` over every word and a cancel word, for one slice at most. */
-async function sleepAll(words: readonly FutexWord[], signal: AbortSignal): Promise<void> {
+async function sleepAll(words: readonly FutexWord[], signal: Cancel): Promise<void> {
   const cancelCell = new Int32Array(1);
   const cancelWord = Deno.UnsafePointer.of(cancelCell) as Deno.PointerObject;
   const waiters = new Uint8Array((words.length + 1) * futex_waitv.size);
@@ -124,7 +125,7 @@ async function sleepAll(words: readonly FutexWord[], signal: AbortSignal): Promi
     Atomics.store(cancelCell, 0, 1);
     futexWake(cancelWord, 1);
   };
-  signal.addEventListener("abort", cancel);
+  signal.on(cancel);
   try {
     await libc().futex_waitv_async(
       BigInt(SYS_futex_waitv),
@@ -135,13 +136,13 @@ async function sleepAll(words: readonly FutexWord[], signal: AbortSignal): Promi
       BigInt(CLOCK_MONOTONIC),
     );
   } finally {
-    signal.removeEventListener("abort", cancel);
+    signal.off(cancel);
   }
   void cancelCell; // kept alive until the worker thread is done with it
 }
 
 /** Without futex_waitv: a FUTEX_WAIT per word, all cancelled when one ends or on abort. */
-async function sleepEach(words: readonly FutexWord[], signal: AbortSignal): Promise<void> {
+async function sleepEach(words: readonly FutexWord[], signal: Cancel): Promise<void> {
   let pending = words.length;
   let repeat: ReturnType<typeof setInterval> | undefined;
   const wakeAll = () => {
@@ -151,7 +152,7 @@ async function sleepEach(words: readonly FutexWord[], signal: AbortSignal): Prom
     wakeAll();
     repeat ??= setInterval(wakeAll, 1);
   };
-  signal.addEventListener("abort", cancel);
+  signal.on(cancel);
   try {
     await Promise.all(words.map(async ({ word, expected }) => {
       await futexWait(word, expected, FUTEX_SLICE_MS);
@@ -160,6 +161,6 @@ async function sleepEach(words: readonly FutexWord[], signal: AbortSignal): Prom
     }));
   } finally {
     clearInterval(repeat);
-    signal.removeEventListener("abort", cancel);
+    signal.off(cancel);
   }
 }

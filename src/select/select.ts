@@ -6,6 +6,7 @@
 
 import { deadlineAfter, delay, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import { describe, optionsObject } from "../_validate.ts";
+import { Cancel } from "./cancel.ts";
 import { type IndexedFd, pollSources } from "./fd.ts";
 import { FUTEX_WAITV_MAX, type IndexedSleeper, sleepOnWords } from "./futex.ts";
 import {
@@ -63,6 +64,9 @@ export type Selected<S extends readonly unknown[]> = number extends S["length"]
   : { [K in keyof S]: SelectedSource<S[K], K extends `${infer N extends number}` ? N : number> }[
     number
   ];
+
+/** The reason of select's own cancels of the adapters' waits: no DOMException per round. */
+const CANCELLED = Symbol("cancelled by select");
 
 /** Rounds that may end at once with nothing taken before `select` pauses between rounds. */
 const HASTY_ROUNDS = 8;
@@ -230,28 +234,32 @@ async function waitForAny(
   signal: AbortSignal | undefined,
   left: number,
 ): Promise<[number, Error] | undefined> {
-  const cancel = new AbortController();
+  const cancel = new Cancel();
   const abort = () => cancel.abort();
   signal?.addEventListener("abort", abort);
   const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
   const sleepers: IndexedSleeper[] = [];
   const fds: IndexedFd[] = [];
   const waits: Promise<void>[] = [];
+  let controller: AbortController | undefined; // only for the adapters' own waits
   adapters.forEach((adapter, index) => {
     if (adapter.futex) sleepers.push({ index, sleeper: adapter.futex });
     else if (adapter.pollFd) fds.push({ index, fd: adapter.pollFd });
     else {
+      if (controller === undefined) {
+        const made = controller = new AbortController();
+        cancel.on(() => made.abort(CANCELLED));
+      }
+      const own = controller.signal;
       waits.push(
-        adapter.wait!(cancel.signal).catch((error) => {
-          throw cancel.signal.aborted && error === cancel.signal.reason
-            ? error
-            : new SourceEnded(index, error);
+        adapter.wait!(own).catch((error) => {
+          throw own.aborted && error === CANCELLED ? error : new SourceEnded(index, error);
         }),
       );
     }
   });
-  if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel.signal));
-  if (fds.length > 0) waits.push(pollSources(fds, cancel.signal));
+  if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel));
+  if (fds.length > 0) waits.push(pollSources(fds, cancel));
   try {
     await Promise.race(waits.map((wait) => wait.then(abort, abort)));
   } finally {
@@ -261,7 +269,7 @@ async function waitForAny(
   }
   let ended: [number, Error] | undefined;
   for (const outcome of await Promise.allSettled(waits)) {
-    if (outcome.status === "fulfilled" || outcome.reason === cancel.signal.reason) continue;
+    if (outcome.status === "fulfilled" || outcome.reason === CANCELLED) continue;
     const reason = outcome.reason;
     if (!(reason instanceof SourceEnded)) throw reason;
     if (!endsSource(reason.error)) throw reason.error;
