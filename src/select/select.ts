@@ -226,8 +226,9 @@ function endsSource(error: unknown): error is Error {
 /**
  * Waits on every source at once until one may be ready, `left` ms pass or `signal` aborts: the
  * futex sources in one `futex_waitv`, the descriptors in one `poll`, the others each by their
- * own `wait`. Cancels the other waits and lets them end before it returns. Returns the index
- * and error of a source found ended, or `undefined` (try again).
+ * own `wait`. Cancels the other waits and lets them end before it returns (all but the poll,
+ * which holds nothing). Returns the index and error of a source found ended, or `undefined`
+ * (try again).
  */
 async function waitForAny(
   adapters: SelectAdapter<unknown>[],
@@ -259,18 +260,24 @@ async function waitForAny(
     }
   });
   if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel));
-  if (fds.length > 0) waits.push(pollSources(fds, cancel));
+  const outcomes = waits.map((wait) => wait.then(() => undefined, (failure) => ({ failure })));
+  // The poll holds nothing of the sources' but their descriptors, which it only polls: once
+  // cancelled it is not awaited, as its worker thread's return would delay the result.
+  const polled = fds.length === 0
+    ? undefined
+    : pollSources(fds, cancel).then(() => undefined, (failure) => ({ failure }));
+  let first: { failure: unknown } | undefined;
   try {
-    await Promise.race(waits.map((wait) => wait.then(abort, abort)));
+    first = await Promise.race(polled ? [...outcomes, polled] : outcomes);
   } finally {
     abort();
     clearTimeout(timer);
     signal?.removeEventListener("abort", abort);
   }
   let ended: [number, Error] | undefined;
-  for (const outcome of await Promise.allSettled(waits)) {
-    if (outcome.status === "fulfilled" || outcome.reason === CANCELLED) continue;
-    const reason = outcome.reason;
+  for (const outcome of [first, ...await Promise.all(outcomes)]) {
+    if (outcome === undefined || outcome.failure === CANCELLED) continue;
+    const reason = outcome.failure;
     if (!(reason instanceof SourceEnded)) throw reason;
     if (!endsSource(reason.error)) throw reason.error;
     ended ??= [reason.index, reason.error];
