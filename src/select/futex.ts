@@ -11,7 +11,13 @@
  * @module
  */
 
-import { CLOCK_MONOTONIC, ENOSYS, FUTEX2_SIZE_U32, SYS_futex_waitv } from "../../ffi/constants.ts";
+import {
+  CLOCK_MONOTONIC,
+  ENOSYS,
+  FUTEX_32,
+  FUTEX_WAITV_MAX,
+  SYS_futex_waitv,
+} from "../../ffi/constants.ts";
 import { address } from "../../ffi/cstring.ts";
 import { futex_waitv } from "../../ffi/layout.ts";
 import { errno, libc } from "../../ffi/libc.ts";
@@ -24,8 +30,7 @@ import { type FutexSleeper, type FutexWord, SourceEnded } from "./protocol.ts";
 /** The longest single sleep, in ms: how late a close or a dead peer is noticed. */
 export const FUTEX_SLICE_MS = 400;
 
-/** The most words one `futex_waitv` takes (FUTEX_WAITV_MAX), one of them the cancel word. */
-export const FUTEX_WAITV_MAX = 128;
+export { FUTEX_WAITV_MAX };
 
 /** A source's sleeper and its index in select's list. */
 export interface IndexedSleeper {
@@ -119,7 +124,7 @@ async function sleepAll(words: readonly FutexWord[], signal: Cancel): Promise<vo
     const at = i * futex_waitv.size;
     view.setBigUint64(at + futex_waitv.val, BigInt(expected >>> 0), true);
     view.setBigUint64(at + futex_waitv.uaddr, address(word), true);
-    view.setUint32(at + futex_waitv.flags, FUTEX2_SIZE_U32, true);
+    view.setUint32(at + futex_waitv.flags, FUTEX_32, true);
   });
   const cancel = () => {
     Atomics.store(cancelCell, 0, 1);
