@@ -21,10 +21,10 @@
  * @module
  */
 
-import { Channel, MessageQueue, pipe, select, Semaphore, spawnDeno } from "@posix/ipc";
+import { Channel, select, spawnDeno } from "@posix/ipc";
+import { idleSources as idle } from "./fixtures/select_sources.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
-const tag = `/pipc-bench-select-${Deno.pid}`;
 
 // --- the issue's figures, from the fixtures --------------------------------------------------
 
@@ -71,22 +71,9 @@ const keep = <T extends Disposable>(value: T): T => {
   closers.push(() => value[Symbol.dispose]());
   return value;
 };
-const idleChannel = () => {
-  const receiver = keep(Channel.create({ capacity: 4096, role: "receive" }));
-  keep(Channel.fromFd(receiver, { role: "send" }));
-  return receiver;
-};
 const idleSources = {
-  mixed: [
-    idleChannel(),
-    idleChannel(),
-    idleChannel(),
-    keep(Semaphore.create(`${tag}-s`)),
-    keep(MessageQueue.create(`${tag}-q`)),
-    keep(pipe()).reader,
-    keep(pipe()).reader,
-  ],
-  channels: Array.from({ length: 7 }, idleChannel),
+  mixed: keep(idle("mixed", 7)).list,
+  channels: keep(idle("channels", 7)).list,
 };
 
 const toChild = keep(Channel.create({ role: "send" }));
