@@ -23,9 +23,12 @@
  *
  * **How it waits.** `select` first tries every source, starting one further each call (fair:
  * an always-ready source cannot starve the others). When none has anything, it waits on all of
- * them at once, each as its own receive would sleep (a channel on its ring's semaphore, a
- * semaphore on its futex word, a descriptor with `poll`), each on a worker thread in slices of
- * 400 ms; the first to wake cancels the others at once, and `select` tries again.
+ * them at once, each as its own receive would sleep, taking nothing: the semaphores and the
+ * channels (on their ring's semaphore) together in one `futex_waitv` on one worker thread,
+ * sleeping on each `sem_t`'s futex word as `sem_wait` does (Linux 5.16+; an older kernel gets
+ * one `FUTEX_WAIT` per source); the descriptors together in one `poll`; child exits and signals
+ * as promises. Each wait lasts 400 ms at most, to notice a close or a dead peer. The first wait
+ * to end cancels the others at once (a private futex word, a pipe), and `select` tries again.
  *
  * @example
  * ```ts

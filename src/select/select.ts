@@ -85,8 +85,9 @@ let rotation = 0;
  * next source in turn, so one that is always ready cannot starve the others. A channel whose
  * peers have all closed (or died) is ready too: it comes back with `error` set.
  *
- * The waiting costs nothing while the sources are idle but a wake-up per source every 400 ms
- * (to notice a close or a dead peer); a wait that loses the race is cancelled at once.
+ * While the sources are idle, the waiting costs one wake-up every 400 ms per kind of wait (to
+ * notice a close or a dead peer): one `futex_waitv` for the semaphores and channels, one
+ * `poll` for the descriptors (measured: 0.3% of a core for 8 idle sources).
  *
  * @param sources The sources, at most {@linkcode MAX_SOURCES}, each once: `Channel`,
  *   `Semaphore`, `MessageQueue`, a pipe's `ReadEnd`, `ChildProcess`, the iterator of
