@@ -47,4 +47,11 @@
  */
 
 export { MAX_SOURCES, select, type Selected, type SelectedSource } from "./select.ts";
-export { type Selectable, selectable, type SelectAdapter, type Taken } from "./protocol.ts";
+export {
+  type FutexSleeper,
+  type FutexWord,
+  type Selectable,
+  selectable,
+  type SelectAdapter,
+  type Taken,
+} from "./protocol.ts";
