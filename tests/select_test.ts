@@ -46,7 +46,7 @@ ipcTest("select() resolves with the channel a child sends on, and takes its mess
     permissions,
     fds: { 3: channel },
   });
-  const ready = await select([...idle.list, channel], { timeout: 10_000 });
+  const ready = await select([...idle.list, channel], { timeout: 60_000 });
   assert.equal(ready.source, channel);
   assert.equal(ready.index, 4);
   assert.equal(ready.value, "from child");
@@ -62,7 +62,7 @@ for (const kind of ["named", "placed"] as const) {
     using semaphore = kind === "named" ? Semaphore.create(name) : Semaphore.init(memory, 0);
     const args = kind === "named" ? ["post", name, "150"] : ["post-placed", name, "150"];
     await using poster = spawnDeno(child, { args, permissions });
-    const ready = await select([semaphore, ...idle.list], { timeout: 10_000 });
+    const ready = await select([semaphore, ...idle.list], { timeout: 60_000 });
     assert.equal(ready.source, semaphore);
     assert.equal(semaphore.value, 0); // the count was taken
     assert.ok(ready.index === 0 && ready.value !== undefined); // narrows the value to a permit
@@ -77,7 +77,7 @@ ipcTest("select() takes the message a child sends to a message queue", async () 
   const name = uniqueName("mq");
   using queue = MessageQueue.create(name);
   await using sender = spawnDeno(child, { args: ["mq", name, "150"], permissions });
-  const ready = await select([...idle.list, queue], { timeout: 10_000 });
+  const ready = await select([...idle.list, queue], { timeout: 60_000 });
   assert.ok(ready.index === 4 && ready.source === queue);
   assert.equal(new TextDecoder().decode(ready.value?.data), "mq");
   assert.equal(queue.tryReceive(), null);
@@ -93,17 +93,17 @@ ipcTest("select() reads what a child writes to a pipe, then null at end of file"
     fds: { 3: p.writer },
   });
   p.writer.close();
-  const ready = await select([...idle.list, p.reader], { timeout: 10_000 });
+  const ready = await select([...idle.list, p.reader], { timeout: 60_000 });
   assert.ok(ready.index === 4 && ready.source === p.reader);
   assert.equal(new TextDecoder().decode(ready.value!), "pipe");
   assert.ok((await writer.status).success);
-  assert.equal((await select([p.reader], { timeout: 10_000 })).value, null);
+  assert.equal((await select([p.reader], { timeout: 60_000 })).value, null);
 });
 
 ipcTest("select() resolves with a child's exit status", async () => {
   using idle = idleSources();
   await using exiting = spawnDeno(child, { args: ["exit", "7"], permissions });
-  const ready = await select([...idle.list, exiting], { timeout: 10_000 });
+  const ready = await select([...idle.list, exiting], { timeout: 60_000 });
   assert.equal(ready.source, exiting);
   assert.deepEqual(ready.value, { state: "exited", code: 7, success: false });
 });
@@ -115,7 +115,7 @@ ipcTest("select() takes a signal that a child sends", async () => {
     args: ["signal", String(Deno.pid), "150"],
     permissions,
   });
-  const ready = await select([...idle.list, incoming], { timeout: 10_000 });
+  const ready = await select([...idle.list, incoming], { timeout: 60_000 });
   assert.equal(ready.source, incoming);
   assert.equal(ready.value, "SIGUSR1");
   assert.ok((await sender.status).success);
@@ -132,7 +132,7 @@ ipcTest("select() is fair: two always-ready channels do not starve a third", asy
   setTimeout(() => quiet.sendSync("q"), 20);
   const served: string[] = [];
   while (!served.includes("q")) {
-    const ready = await select([busyA, busyB, quiet], { timeout: 10_000 });
+    const ready = await select([busyA, busyB, quiet], { timeout: 60_000 });
     served.push(ready.value as string);
     await delay(1);
     assert.ok(served.length < 90, `the quiet channel was not served: ${served.join("")}`);
@@ -192,7 +192,7 @@ ipcTest(
     using channel = Channel.create({ name, role: "receive" });
     const sender = Channel.open(name, { role: "send" });
     setTimeout(() => sender.close(), 100);
-    const ready = await select([...idle.list, channel], { timeout: 10_000 });
+    const ready = await select([...idle.list, channel], { timeout: 60_000 });
     assert.equal(ready.source, channel);
     assert.ok(ready.error instanceof Deno.errors.UnexpectedEof, String(ready.error));
   },
@@ -231,24 +231,32 @@ ipcTest(
     using channel = Channel.create();
     // Twice, so that (select starting one further each call) one round tries the channel first.
     for (let round = 0; round < 2; round++) {
-      const waiting = select([channel, semaphore], { timeout: 10_000 }); // sleeps first: woken first
+      const waiting = select([channel, semaphore], { timeout: 60_000 }); // sleeps first: woken first
+      waiting.catch(() => {}); // awaited below; a failed assertion before must not leave it unhandled
       await delay(50);
       await using waiter = spawnDeno(child, {
-        args: ["sem-wait", name, "5000"],
+        args: ["sem-wait", name, "30000"],
         permissions,
         stdout: "piped",
       });
-      const reader = waiter.stdout!.readable.pipeThrough(new TextDecoderStream()).getReader();
-      assert.equal((await reader.read()).value?.trim(), "ready");
+      const lines = waiter.stdout!.readable.pipeThrough(new TextDecoderStream()).values();
+      let text = "";
+      const line = async (n: number) => {
+        while (text.split("\n").length <= n) text += (await lines.next()).value ?? "\n";
+        return text.split("\n")[n - 1]!;
+      };
+      assert.equal(await line(1), "ready");
       await delay(150); // the child sleeps in sem_wait now
-      channel.sendSync(new Uint8Array([1]));
+      // The post first: its one wake-up goes to the oldest sleeper, the select (a send first
+      // would wake the select through the channel, and the post would reach the child itself).
       semaphore.post();
+      channel.sendSync(new Uint8Array([1]));
       const ready = await waiting;
       if (ready.source === semaphore) semaphore.post(); // the child's count
-      const line = (await reader.read()).value?.trim() ?? "";
-      assert.ok(Number(line) < 1000, `round ${round}: the child waited ${line} ms`);
+      // Woken, the child waits a few ms (seconds under qemu); not woken, its whole 30 s.
+      const waited = Number(await line(2));
+      assert.ok(waited < 15_000, `round ${round}: the child waited ${waited} ms`);
       assert.ok((await waiter.status).success);
-      await reader.cancel();
       channel.tryReceive();
     }
   },
@@ -273,8 +281,8 @@ ipcTest(
     const mine = consume(channel, queue, semaphore, 3);
     const [messages, counts] = [300, 100];
     for (let i = 0; i < messages; i++) {
-      await channel.send(i, { timeout: 10_000 });
-      await queue.send(String(i), { timeout: 10_000 });
+      await channel.send(i, { timeout: 60_000 });
+      await queue.send(String(i), { timeout: 60_000 });
       if (i < counts) semaphore.post();
       if (i % 16 === 0) await delay(1);
     }
@@ -342,7 +350,7 @@ ipcTest(
       using channel = Channel.create({ role: "receive" });
       using _peer = Channel.fromFd(channel, { role: "send" });
       await using poster = spawnDeno(child, { args: ["post", name, "150"], permissions });
-      const ready = await select([channel, semaphore], { timeout: 10_000 });
+      const ready = await select([channel, semaphore], { timeout: 60_000 });
       assert.equal(ready.source, semaphore);
       assert.ok((await poster.status).success);
       const controller = new AbortController();
