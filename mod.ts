@@ -16,6 +16,7 @@
  * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel});
  * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap}).
  * - `@posix/ipc/topic`: publish/subscribe, every subscriber gets every message ({@linkcode Topic}).
+ * - `@posix/ipc/select`: waiting on many sources at once ({@linkcode select}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -61,3 +62,4 @@ export {
   type ServerOptions,
 } from "./src/service/mod.ts";
 export * from "./src/topic/mod.ts";
+export * from "./src/select/mod.ts";

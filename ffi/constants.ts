@@ -153,6 +153,15 @@ export const WNOHANG = 1;
 // <sys/syscall.h>: the numbers of the newer syscalls are shared by every architecture.
 export const SYS_pidfd_send_signal = 424;
 export const SYS_pidfd_open = 434;
+/** futex_waitv(2), the same number on x86_64 and aarch64 (the generic table), Linux 5.16+. */
+export const SYS_futex_waitv = 449;
+/**
+ * `FUTEX_32` of <linux/futex.h> (FUTEX2_SIZE_U32 in newer headers), a futex_waitv flag: a 32-bit
+ * word, shared between processes (no FUTEX_PRIVATE_FLAG).
+ */
+export const FUTEX_32 = 0x02;
+/** `FUTEX_WAITV_MAX` of <linux/futex.h>: the most words one futex_waitv call takes. */
+export const FUTEX_WAITV_MAX = 128;
 
 // <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
 export const SIGNALS: Readonly<Record<string, number>> = {
@@ -216,6 +225,7 @@ export const EINVAL = 22;
 export const ENOSPC = 28;
 export const EPIPE = 32;
 export const EDEADLK = 35;
+export const ENOSYS = 38;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;

@@ -23,6 +23,12 @@ export const statvfs = {
   f_bavail: 32,
 } as const;
 
+/**
+ * `struct futex_waitv { __u64 val; __u64 uaddr; __u32 flags; __u32 __reserved; }` from
+ * <linux/futex.h>, the same on every architecture.
+ */
+export const futex_waitv = { size: 24, val: 0, uaddr: 8, flags: 16 } as const;
+
 /** `struct pollfd { int fd; short events; short revents; }` from <poll.h>. */
 export const pollfd = { size: 8, fd: 0, events: 4, revents: 6 } as const;
 

@@ -245,6 +245,23 @@ export const symbols = {
     nonblocking: true,
   },
 
+  // long syscall(SYS_futex_waitv, struct futex_waitv *waiters, unsigned int count,
+  //   unsigned int flags, const struct timespec *deadline, clockid_t clock);  Linux 5.16+:
+  //   sleeps until one of up to 128 futex words is woken; the index of the woken word, or -1
+  //   (ETIMEDOUT at the absolute deadline, EAGAIN when a word held another value, ENOSYS)
+  futex_waitv: {
+    name: "syscall",
+    parameters: ["i64", "buffer", "i64", "i64", "buffer", "i64"],
+    result: "i64",
+  },
+  // the same on a worker thread, for select's waits in bounded slices; errno is lost
+  futex_waitv_async: {
+    name: "syscall",
+    parameters: ["i64", "buffer", "i64", "i64", "buffer", "i64"],
+    result: "i64",
+    nonblocking: true,
+  },
+
   // int sched_yield(void);
   sched_yield: { parameters: [], result: "i32" },
   // int kill(pid_t pid, int sig);

@@ -67,6 +67,7 @@ import {
 import { validateIntoBuffer } from "./channel/slab.ts";
 import { check, closedError, errnoCode, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
+import { selectable, type SelectAdapter } from "./select/protocol.ts";
 import { markOwned } from "./_owned.ts";
 import {
   changeMode,
@@ -739,6 +740,31 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
       () => (received = this.#tryReceiveInto(buffer)) !== null,
     );
     return received!;
+  }
+
+  /**
+   * The adapter through which {@linkcode select} receives from this queue: a try is
+   * {@linkcode MessageQueue.tryReceive}; a wait polls the queue's descriptor, taking nothing.
+   *
+   * @returns The adapter; see `@posix/ipc/select`.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   * import { select } from "@posix/ipc/select";
+   *
+   * using queue = MessageQueue.create(`/select-mq-${Deno.pid}`);
+   * queue.sendSync("hello");
+   * console.log((await select([queue])).value?.data.length); // 5
+   * ```
+   */
+  [selectable](): SelectAdapter<Message> {
+    return {
+      try: () => {
+        const message = this.tryReceive();
+        return message === null ? undefined : { value: message };
+      },
+      pollFd: () => this.#open(),
+    };
   }
 
   /**

@@ -47,6 +47,7 @@ import { check, closedError, systemError } from "./errors.ts";
 import { type FdLike, OwnedFd, takeFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { openFifoFd } from "./_fifo.ts";
+import { selectable, type SelectAdapter } from "./select/protocol.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 
@@ -285,7 +286,39 @@ export class ReadEnd extends PipeEnd {
       cancel: () => this.close(),
     });
   }
+
+  /**
+   * The adapter through which {@linkcode select} reads from this end: a try reads what is
+   * there, up to 64 KiB, as a new Uint8Array (`null` at end of file, for good); a wait polls
+   * the descriptor, reading nothing.
+   *
+   * @returns The adapter; see `@posix/ipc/select`.
+   * @example
+   * ```ts
+   * import { pipe } from "@posix/ipc/pipe";
+   * import { select } from "@posix/ipc/select";
+   *
+   * using p = pipe();
+   * p.writer.writeSync("hi");
+   * console.log((await select([p.reader])).value?.length); // 2
+   * ```
+   */
+  [selectable](): SelectAdapter<Uint8Array | null> {
+    const scratch = new Uint8Array(SELECT_CHUNK);
+    return {
+      try: () => {
+        const fd = nonBlockingFd(this);
+        const n = ioResult(this, libc().read(fd, scratch, BigInt(scratch.length)), "read");
+        if (n === RETRY) return undefined;
+        return { value: n === 0 ? null : scratch.slice(0, n) };
+      },
+      pollFd: () => this.fd,
+    };
+  }
 }
+
+/** The most a select on a read end takes at once. */
+const SELECT_CHUNK = 64 * 1024;
 
 /**
  * The write end of a pipe or FIFO. Writing when no read end is open anywhere throws

@@ -72,6 +72,8 @@ import {
 } from "./_wait.ts";
 import { check, closedError, type Operation, removed, systemError } from "./errors.ts";
 import { closeFd } from "./fd.ts";
+import { selectable, type SelectAdapter } from "./select/protocol.ts";
+import { semaphoreAdapter } from "./select/semaphore.ts";
 import type { Mapping } from "./mmap.ts";
 import type { SharedMemory } from "./shm.ts";
 
@@ -642,6 +644,38 @@ export class Semaphore implements Disposable {
    */
   async acquire(options: WaitOptions = {}): Promise<SemaphorePermit> {
     await this.wait(options);
+    return this.#permit();
+  }
+
+  /**
+   * The adapter through which {@linkcode select} waits on this semaphore: a try takes a count
+   * (`tryWait`) and yields it as a permit, as {@linkcode Semaphore.acquire} does; a wait sleeps
+   * on the semaphore without taking, so that only the source `select` returns loses a count.
+   *
+   * @returns The adapter; see `@posix/ipc/select`.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   * import { select } from "@posix/ipc/select";
+   *
+   * using ready = Semaphore.create(`/select-sem-${Deno.pid}`, { value: 1 });
+   * const { value: permit } = await select([ready]);
+   * permit?.release(); // gives the count back
+   * ```
+   */
+  [selectable](): SelectAdapter<SemaphorePermit> {
+    return semaphoreAdapter({
+      pointer: () => this.#open(),
+      take: () => this.tryWait() ? { value: this.#permit() } : undefined,
+      begin: () => void this.#waiting++,
+      end: () => {
+        if (--this.#waiting === 0 && this.#closed) this.#finish();
+      },
+    });
+  }
+
+  /** A count taken, as a permit that posts it back once. */
+  #permit(): SemaphorePermit {
     let held = true;
     const release = () => {
       if (!held) return;

@@ -22,7 +22,8 @@ import { EPERM, ESRCH, SIGNAL_ALIASES, SIGNAL_MAX, SIGNALS } from "../ffi/consta
 import { errno, libc } from "../ffi/libc.ts";
 import { requireRunPermission } from "./_permissions.ts";
 import { describe, validatePid, validateProcessGroup } from "./_validate.ts";
-import { check, systemError } from "./errors.ts";
+import { check, closedError, systemError } from "./errors.ts";
+import { selectable, type SelectAdapter } from "./select/protocol.ts";
 
 /**
  * A signal's name: the classic ones (`"SIGTERM"`, `"SIGUSR1"`, …) and real-time ones counted
@@ -281,14 +282,18 @@ export function onSignal(signal: Deno.Signal, handler: (signal: Deno.Signal) => 
  * }
  * ```
  */
-export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Signal> & Disposable {
+export function signals(...names: Deno.Signal[]): Signals {
   if (names.length === 0) throw new TypeError("Cannot listen for signals: name at least one");
   for (const name of names) validateListenable(name); // all of them, before any listener is added
   const queued: Deno.Signal[] = [];
   const waiting = new PendingResults<Deno.Signal>();
+  /** The waits of `select`s, woken when a signal is queued. */
+  const watchers = new Set<() => void>();
   const listeners = names.map((name) =>
     onSignal(name, (signal) => {
-      if (!waiting.settleFirst({ value: signal, done: false })) queued.push(signal);
+      if (waiting.settleFirst({ value: signal, done: false })) return;
+      queued.push(signal);
+      for (const watcher of watchers) watcher();
     })
   );
   let open = true;
@@ -298,6 +303,7 @@ export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Sig
       for (const listener of listeners) listener[Symbol.dispose]();
       queued.length = 0;
       waiting.settleAll({ value: undefined, done: true });
+      for (const watcher of watchers) watcher();
     }
     return { value: undefined, done: true };
   };
@@ -316,7 +322,39 @@ export function signals(...names: Deno.Signal[]): AsyncIterableIterator<Deno.Sig
     [Symbol.dispose]() {
       finish();
     },
+    [selectable](): SelectAdapter<Deno.Signal> {
+      return {
+        try: () => {
+          if (!open) throw closedError("the signal listener");
+          return queued.length > 0 ? { value: queued.shift()! } : undefined;
+        },
+        wait: (signal) => {
+          if (signal.aborted || queued.length > 0 || !open) return Promise.resolve();
+          return new Promise<void>((resolve) => {
+            // A signal listener alone does not keep the process alive (see PendingResults).
+            const keepAlive = setInterval(() => {}, 60_000);
+            const done = () => {
+              clearInterval(keepAlive);
+              watchers.delete(done);
+              signal.removeEventListener("abort", done);
+              resolve();
+            };
+            watchers.add(done);
+            signal.addEventListener("abort", done);
+          });
+        },
+      };
+    },
   };
+}
+
+/**
+ * The signals received, from {@linkcode signals}: an async iterable, Disposable, and a source
+ * of `select` (`@posix/ipc/select`), which takes the oldest queued signal.
+ */
+export interface Signals extends AsyncIterableIterator<Deno.Signal>, Disposable {
+  /** The adapter through which `select` takes the next signal; see `@posix/ipc/select`. */
+  [selectable](): SelectAdapter<Deno.Signal>;
 }
 
 /**

@@ -53,6 +53,8 @@ import { openPidfd, signalChild, watchChild } from "./_reaper.ts";
 import { check, systemError } from "./errors.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { pipe, type ReadEnd, type WriteEnd } from "./pipe.ts";
+import { promiseAdapter } from "./select/promise.ts";
+import { selectable, type SelectAdapter } from "./select/protocol.ts";
 import { type SignalLike, signalName, signalNumber } from "./signal.ts";
 
 export { inheritedFd } from "./fd.ts";
@@ -266,6 +268,24 @@ export class ChildProcess implements AsyncDisposable {
   /** Whether the child has exited and been reaped. */
   get exited(): boolean {
     return this.#exited;
+  }
+
+  /**
+   * The adapter through which {@linkcode select} waits for this child's exit: ready once it
+   * exited, with its status, and from then on every time.
+   *
+   * @returns The adapter; see `@posix/ipc/select`.
+   * @example
+   * ```ts
+   * import { spawn } from "@posix/ipc/spawn";
+   * import { select } from "@posix/ipc/select";
+   *
+   * await using child = spawn("true");
+   * console.log((await select([child])).value); // { state: "exited", code: 0, success: true }
+   * ```
+   */
+  [selectable](): SelectAdapter<ChildStatus> {
+    return promiseAdapter(this.status);
   }
 
   /**

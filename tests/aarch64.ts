@@ -49,6 +49,7 @@ export const FILES = [
   "tests/signal_test.ts",
   "tests/pipe_test.ts",
   "tests/fd_test.ts",
+  "tests/select_test.ts",
 ];
 
 /** How long the whole run may take, in seconds (PIPC_AARCH64_TIMEOUT, default 900). */

@@ -288,3 +288,23 @@ ipcTest(
     assert.match(stdout, /1 of 4 created the map; all saw the same config: true/);
   },
 );
+
+ipcTest("select.ts follows progress, an alert and the worker's exit in one loop", async () => {
+  const stdout = await run("select.ts", []);
+  for (let step = 1; step <= 5; step++) {
+    assert.match(stdout, new RegExp(`progress: \\{"step":${step},"of":5\\}`));
+  }
+  assert.match(stdout, /ALERT \(priority 5\): disk almost full/);
+  assert.match(stdout, /worker exited: \{"state":"exited","code":0,"success":true\}/);
+  assert.match(stdout, /done\n$/);
+});
+
+ipcTest("select.ts stops its worker on SIGTERM and still ends cleanly", async () => {
+  const started = await startUntil("select.ts", [], /progress: \{"step":1/);
+  started.child.kill("SIGTERM");
+  const { text, status } = await started.rest();
+  assert.ok(status.success, text);
+  assert.match(text, /SIGTERM: stopping the worker/);
+  assert.match(text, /worker exited: \{"state":"signaled","signal":"SIGTERM"/);
+  assert.match(text, /done\n$/);
+});

@@ -24,6 +24,7 @@ import {
 } from "../_validate.ts";
 import { markCreated, type OpenOrCreateWaitOptions, wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
+import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
   C_HEAD,
@@ -58,6 +59,7 @@ import { receiverIterator } from "./iterate.ts";
 import { decodeFailed, decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
+  receiveSleeper,
   waitAsync,
   type WaitHost,
   waitSync,
@@ -951,6 +953,43 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       receive: () => this.receive(),
       isClosed: () => this.#closed,
     });
+  }
+
+  /**
+   * The adapter through which {@linkcode select} receives from this handle: a try is
+   * {@linkcode Channel.tryReceive}, and a wait sleeps as `receive()` does but takes nothing, so
+   * that only the source `select` returns gives up a message. A channel whose peers all closed
+   * or died is ready with the error `receive()` would throw.
+   *
+   * @returns The adapter; see `@posix/ipc/select`.
+   * @example
+   * ```ts
+   * import { Channel } from "@posix/ipc/channel";
+   * import { select } from "@posix/ipc/select";
+   *
+   * using channel = Channel.create();
+   * channel.sendSync(new Uint8Array([1]));
+   * console.log((await select([channel])).value); // Uint8Array(1) [ 1 ]
+   * ```
+   */
+  [selectable](): SelectAdapter<T> {
+    const cells = this.#cells;
+    // Whether a message is published past the head; with several receivers, the shared head.
+    const ready = (): true | undefined => {
+      if (this.#receiverLock !== null) this.#head = Atomics.load(cells, C_HEAD);
+      return Atomics.load(cells, C_TAIL) !== this.#head ? true : undefined;
+    };
+    return {
+      try: () => {
+        const value = this.#tryReceive(false);
+        return value === undefined ? undefined : { value };
+      },
+      futex: receiveSleeper(this.#host, ready),
+      release: () => {
+        // A send wakes one sleeper, maybe a wait of this select: pass it on if a message stays.
+        if (!this.#closed && ready()) wakeReceivers(cells, this.#data);
+      },
+    };
   }
 
   /**

@@ -25,6 +25,8 @@ import { CLOCK_MONOTONIC } from "../../ffi/constants.ts";
 import { libc } from "../../ffi/libc.ts";
 import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check } from "../errors.ts";
+import type { FutexSleeper } from "../select/protocol.ts";
+import { SemWord } from "../select/sem_word.ts";
 import { C_HEAD, C_RECEIVERS_WAITING, C_SENDERS_WAITING, C_TAIL, C_WAKE_ALLS } from "./layout.ts";
 
 /**
@@ -339,6 +341,47 @@ export async function waitAsync<R>(
     options.signal?.removeEventListener("abort", wake);
     host.end();
   }
+}
+
+/**
+ * How `select` sleeps on a channel's receive side, taking nothing (src/select/futex.ts): like a
+ * receiver it announces itself in C_RECEIVERS_WAITING, so that senders post the DATA
+ * semaphore, and in the semaphore's own waiter count (src/select/sem_word.ts), so that the post
+ * wakes its futex word; it takes the counts earlier posts left (as {@linkcode maySleep}) and
+ * sleeps on the word while `ready` says no message is published. Before each sleep it judges
+ * the peers (after a whole slice, thoroughly), so that the end of the stream or a dead peer
+ * comes back as the error `receive()` would throw.
+ */
+export function receiveSleeper(host: WaitHost, ready: () => true | undefined): FutexSleeper {
+  const sem = new SemWord(host.data);
+  const leave = () => {
+    sem.removeWaiter();
+    Atomics.sub(host.cells, C_RECEIVERS_WAITING, 1);
+  };
+  return {
+    begin: host.begin,
+    end: host.end,
+    enter: () => {
+      host.assertOpen();
+      Atomics.add(host.cells, C_RECEIVERS_WAITING, 1);
+      sem.addWaiter();
+      try {
+        while (libc().sem_trywait(host.data) === 0) {
+          // a count that no one needs any more
+        }
+        if (ready() || host.giveUp(ready, true, false) !== RETRY) return undefined;
+        return { word: host.data, expected: 0 };
+      } catch (error) {
+        leave(); // the end of the stream or a dead peer: no sleep, so no leave() follows
+        throw error;
+      }
+    },
+    leave,
+    check: () => {
+      host.assertOpen();
+      host.giveUp(ready, true, true);
+    },
+  };
 }
 
 /** Whether the handle is still open (the wait loop then says why it is not). */

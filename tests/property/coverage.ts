@@ -23,6 +23,7 @@ export const GROUP_FILES: readonly string[] = [
   "map",
   "service",
   "topic",
+  "select",
   "cli",
   "ownership",
 ];

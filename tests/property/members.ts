@@ -6,6 +6,7 @@
  * @module
  */
 
+import { selectable } from "../../mod.ts";
 import { fc, hostile, type Ref, ref } from "./arbitraries.ts";
 import type { Case, Outcome, Property } from "./harness.ts";
 
@@ -55,6 +56,7 @@ const SYMBOLS: Record<string, symbol> = {
   "[Symbol.asyncDispose]": Symbol.asyncDispose,
   "[Symbol.asyncIterator]": Symbol.asyncIterator,
   "[Symbol.iterator]": Symbol.iterator,
+  "[@posix/ipc/selectable]": selectable,
 };
 
 function closeOf<T>(spec: ClassSpec<T>): (instance: T) => unknown {

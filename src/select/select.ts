@@ -1,0 +1,287 @@
+/**
+ * `select`: waits on many sources at once and takes from the first that is ready.
+ *
+ * @module
+ */
+
+import { deadlineAfter, delay, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { describe, optionsObject } from "../_validate.ts";
+import { Cancel } from "./cancel.ts";
+import { type IndexedFd, pollSources } from "./fd.ts";
+import { FUTEX_WAITV_MAX, type IndexedSleeper, sleepOnWords } from "./futex.ts";
+import {
+  isSelectable,
+  type Selectable,
+  selectable,
+  type SelectAdapter,
+  SourceEnded,
+} from "./protocol.ts";
+
+/**
+ * The most sources one `select` takes: the futex sources share one `futex_waitv`, which takes
+ * up to 128 words, one of them select's own.
+ */
+export const MAX_SOURCES: number = FUTEX_WAITV_MAX - 1;
+
+/**
+ * What {@linkcode select} returns for one source: the source, its index in the list, and either
+ * what was taken from it (`value`) or the error that ended it (`error`: the channel's
+ * `UnexpectedEof` or `BrokenPipe`, as its `receive()` would throw).
+ *
+ * @typeParam S The source's type.
+ * @typeParam I Its index: a literal for a list written as an array literal, so that a check of
+ *   `index` narrows `value`.
+ */
+export type SelectedSource<S, I extends number = number> = S extends Selectable<infer T> ? {
+    /** The source that was ready. */
+    readonly source: S;
+    /** Its index in the list given to `select`. */
+    readonly index: I;
+    /** What was taken from it. */
+    readonly value: T;
+    /** Absent: the source did not end. */
+    readonly error?: undefined;
+  } | {
+    /** The source that ended. */
+    readonly source: S;
+    /** Its index in the list given to `select`. */
+    readonly index: I;
+    /** Absent: nothing was taken. */
+    readonly value?: undefined;
+    /** Why the source ended: what its own receive would have thrown. */
+    readonly error: Error;
+  }
+  : never;
+
+/**
+ * What {@linkcode select} returns for the list `S`: one {@linkcode SelectedSource} per element,
+ * told apart by `index`.
+ *
+ * @typeParam S The sources' list type.
+ */
+export type Selected<S extends readonly unknown[]> = number extends S["length"]
+  ? SelectedSource<S[number]>
+  : { [K in keyof S]: SelectedSource<S[K], K extends `${infer N extends number}` ? N : number> }[
+    number
+  ];
+
+/** The reason of select's own cancels of the adapters' waits: no DOMException per round. */
+const CANCELLED = Symbol("cancelled by select");
+
+/** Rounds that may end at once with nothing taken before `select` pauses between rounds. */
+const HASTY_ROUNDS = 8;
+
+/** Where the next `select` starts trying, so that an always-ready source cannot starve others. */
+let rotation = 0;
+
+/**
+ * Waits, without blocking the event loop, until one of `sources` is ready, and takes one item
+ * from it: a channel's or a message queue's next message, a semaphore's count (as a permit), a
+ * pipe's next chunk (`null` at end of file), a child's exit status, a signal's name.
+ *
+ * Only the source returned gives up an item, so several processes (or several `select`s) that
+ * consume the same sources lose nothing and take nothing twice: a source that turns out empty
+ * on the try (another consumer won) makes `select` wait again. Each call starts trying at the
+ * next source in turn, so one that is always ready cannot starve the others. A channel whose
+ * peers have all closed (or died) is ready too: it comes back with `error` set.
+ *
+ * While the sources are idle, the waiting costs one wake-up every 400 ms per kind of wait (to
+ * notice a close or a dead peer): one `futex_waitv` for the semaphores and channels, one
+ * `poll` for the descriptors (measured: 0.3% of a core for 8 idle sources).
+ *
+ * @param sources The sources, at most {@linkcode MAX_SOURCES}, each once: `Channel`,
+ *   `Semaphore`, `MessageQueue`, a pipe's `ReadEnd`, `ChildProcess`, the iterator of
+ *   `signals()`, or any object with a `[selectable]()` method.
+ * @param options `timeout` (ms) and `signal`.
+ * @returns The ready source, its index, and what was taken or why it ended.
+ * @throws {TypeError} when `sources` is not an iterable of selectable objects, or names one
+ *   twice.
+ * @throws {RangeError} when `sources` is empty or longer than {@linkcode MAX_SOURCES}.
+ * @throws {Deno.errors.BadResource} when a source is closed, also while waiting.
+ * @throws {Deno.errors.TimedOut} after `timeout`.
+ * @throws the signal's reason when it aborts.
+ * @example Whichever comes first
+ * ```ts
+ * import { Channel, codecs } from "@posix/ipc/channel";
+ * import { Semaphore } from "@posix/ipc/semaphore";
+ * import { select } from "@posix/ipc/select";
+ *
+ * using jobs = Channel.create({ codec: codecs.text });
+ * using stop = Semaphore.create(`/stop-${Deno.pid}`);
+ * setTimeout(() => jobs.sendSync("build"), 10);
+ * const ready = await select([jobs, stop], { timeout: 5000 });
+ * if (ready.source === jobs) console.log(ready.value); // "build"
+ * ```
+ */
+export async function select<const S extends readonly Selectable<unknown>[]>(
+  sources: S,
+  options: WaitOptions = {},
+): Promise<Selected<S>> {
+  const list = validateSources(sources);
+  const own = optionsObject(options, "select() options");
+  const wait: WaitOptions = {
+    timeout: Object.hasOwn(own, "timeout") ? own.timeout : undefined,
+    signal: Object.hasOwn(own, "signal") ? own.signal : undefined,
+  };
+  const deadline = deadlineAfter(validateWaitOptions(wait, "select"));
+  const adapters = list.map(adapterOf);
+  const start = rotation;
+  rotation = (rotation + 1) % 0x4000_0000;
+  let hasty = 0;
+  try {
+    while (true) {
+      wait.signal?.throwIfAborted();
+      for (let k = 0; k < list.length; k++) {
+        const index = (start + k) % list.length;
+        const taken = tryOne(adapters[index]!);
+        if (taken !== undefined) {
+          return { source: list[index], index, ...taken } as Selected<S>;
+        }
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(`Cannot select: timed out after ${wait.timeout} ms`);
+      }
+      const began = performance.now();
+      const ended = await waitForAny(adapters, wait.signal, left);
+      if (ended !== undefined) {
+        const [index, error] = ended;
+        return { source: list[index], index, error } as Selected<S>;
+      }
+      // A wait that keeps ending at once with nothing to take (a foreign adapter's, or other
+      // consumers that always win) must not spin: after a few such rounds, a timer's pause.
+      hasty = performance.now() - began < 1 ? hasty + 1 : 0;
+      if (hasty >= HASTY_ROUNDS) await delay(Math.min(hasty - HASTY_ROUNDS + 1, 10));
+    }
+  } finally {
+    for (const adapter of adapters) {
+      try {
+        adapter.release?.();
+      } catch {
+        // closed meanwhile: nothing to pass on
+      }
+    }
+  }
+}
+
+/** The adapter of `source`, checked: it must say how to take and how to wait. */
+function adapterOf(source: Selectable<unknown>, index: number): SelectAdapter<unknown> {
+  const adapter = source[selectable]();
+  if (
+    typeof adapter?.try !== "function" ||
+    !(adapter.futex || typeof adapter.pollFd === "function" || typeof adapter.wait === "function")
+  ) {
+    throw new TypeError(
+      `Cannot select: the [selectable]() of sources[${index}] gave no try() and way to wait`,
+    );
+  }
+  return adapter;
+}
+
+/** Checks `sources` and copies it into an array. */
+function validateSources(sources: unknown): Selectable<unknown>[] {
+  if (
+    sources === null || typeof sources !== "object" ||
+    typeof (sources as Partial<Iterable<unknown>>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(`Cannot select: sources ${describe(sources)} must be an array or iterable`);
+  }
+  const list: Selectable<unknown>[] = [];
+  for (const source of sources as Iterable<unknown>) {
+    if (list.length === MAX_SOURCES) {
+      throw new RangeError(`Cannot select: more than ${MAX_SOURCES} sources`);
+    }
+    if (!isSelectable(source)) {
+      throw new TypeError(
+        `Cannot select: sources[${list.length}], ${describe(source)}, must be a selectable source`,
+      );
+    }
+    if (list.includes(source)) {
+      throw new TypeError(`Cannot select: sources[${list.length}] appears twice in the list`);
+    }
+    list.push(source);
+  }
+  if (list.length === 0) throw new RangeError("Cannot select: sources is empty");
+  return list;
+}
+
+/** One try: `{ value }`, `{ error }` for a source that ended, or `undefined`. */
+function tryOne(
+  adapter: SelectAdapter<unknown>,
+): { value: unknown } | { error: Error } | undefined {
+  try {
+    const taken = adapter.try();
+    return taken === undefined ? undefined : { value: taken.value };
+  } catch (error) {
+    if (endsSource(error)) return { error };
+    throw error;
+  }
+}
+
+/** Whether `error` ends one source (reported with it) rather than the whole select (thrown). */
+function endsSource(error: unknown): error is Error {
+  return error instanceof Deno.errors.UnexpectedEof || error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.InvalidData;
+}
+
+/**
+ * Waits on every source at once until one may be ready, `left` ms pass or `signal` aborts: the
+ * futex sources in one `futex_waitv`, the descriptors in one `poll`, the others each by their
+ * own `wait`. Cancels the other waits and lets them end before it returns (all but the poll,
+ * which holds nothing). Returns the index and error of a source found ended, or `undefined`
+ * (try again).
+ */
+async function waitForAny(
+  adapters: SelectAdapter<unknown>[],
+  signal: AbortSignal | undefined,
+  left: number,
+): Promise<[number, Error] | undefined> {
+  const cancel = new Cancel();
+  const abort = () => cancel.abort();
+  signal?.addEventListener("abort", abort);
+  const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
+  const sleepers: IndexedSleeper[] = [];
+  const fds: IndexedFd[] = [];
+  const waits: Promise<void>[] = [];
+  let controller: AbortController | undefined; // only for the adapters' own waits
+  adapters.forEach((adapter, index) => {
+    if (adapter.futex) sleepers.push({ index, sleeper: adapter.futex });
+    else if (adapter.pollFd) fds.push({ index, fd: adapter.pollFd });
+    else {
+      if (controller === undefined) {
+        const made = controller = new AbortController();
+        cancel.on(() => made.abort(CANCELLED));
+      }
+      const own = controller.signal;
+      waits.push(
+        adapter.wait!(own).catch((error) => {
+          throw own.aborted && error === CANCELLED ? error : new SourceEnded(index, error);
+        }),
+      );
+    }
+  });
+  if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel));
+  const outcomes = waits.map((wait) => wait.then(() => undefined, (failure) => ({ failure })));
+  // The poll holds nothing of the sources' but their descriptors, which it only polls: once
+  // cancelled it is not awaited, as its worker thread's return would delay the result.
+  const polled = fds.length === 0
+    ? undefined
+    : pollSources(fds, cancel).then(() => undefined, (failure) => ({ failure }));
+  let first: { failure: unknown } | undefined;
+  try {
+    first = await Promise.race(polled ? [...outcomes, polled] : outcomes);
+  } finally {
+    abort();
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", abort);
+  }
+  let ended: [number, Error] | undefined;
+  for (const outcome of [first, ...await Promise.all(outcomes)]) {
+    if (outcome === undefined || outcome.failure === CANCELLED) continue;
+    const reason = outcome.failure;
+    if (!(reason instanceof SourceEnded)) throw reason;
+    if (!endsSource(reason.error)) throw reason.error;
+    ended ??= [reason.index, reason.error];
+  }
+  return ended;
+}
