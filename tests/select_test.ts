@@ -10,6 +10,7 @@ import {
   SharedMemory,
   signals,
   spawnDeno,
+  Topic,
 } from "../mod.ts";
 import { fixture, ipcTest, uniqueName } from "./helpers.ts";
 import { consume } from "./fixtures/select_consume.ts";
@@ -53,6 +54,28 @@ ipcTest("select() resolves with the channel a child sends on, and takes its mess
   assert.equal(channel.tryReceive(), undefined); // taken, not only seen
   assert.ok((await sender.status).success);
 });
+
+ipcTest(
+  "select() takes what a child publishes to a topic, then reports the topic's end",
+  async () => {
+    using idle = idleSources();
+    using topic = Topic.create({ codec: codecs.text, role: "subscribe" });
+    using subscription = topic.subscribe();
+    await using publisher = spawnDeno(child, {
+      args: ["topic", "150"],
+      permissions,
+      fds: { 3: topic },
+    });
+    const ready = await select([...idle.list, subscription], { timeout: 60_000 });
+    assert.equal(ready.source, subscription);
+    assert.equal(ready.value, "tick");
+    assert.equal(subscription.tryReceive(), undefined); // taken, not only seen
+    const ended = await select([...idle.list, subscription], { timeout: 60_000 });
+    assert.equal(ended.source, subscription);
+    assert.ok(ended.error instanceof Deno.errors.UnexpectedEof, String(ended.error));
+    assert.ok((await publisher.status).success);
+  },
+);
 
 for (const kind of ["named", "placed"] as const) {
   ipcTest(`select() takes a count of a ${kind} semaphore posted by a child`, async () => {

@@ -92,7 +92,7 @@ export interface SelectAdapter<T> {
 
 /**
  * A source that {@linkcode select} can wait on: a `Channel`, a `Semaphore`, a `MessageQueue`,
- * a pipe's `ReadEnd`, a `ChildProcess`, the iterator of `signals()`, or any object with a
+ * a pipe's `ReadEnd`, a `ChildProcess`, a Topic `Subscription`, the iterator of `signals()`, or any object with a
  * `[selectable]()` method.
  *
  * @typeParam T What selecting it yields.

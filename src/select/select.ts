@@ -83,15 +83,16 @@ let rotation = 0;
  * consume the same sources lose nothing and take nothing twice: a source that turns out empty
  * on the try (another consumer won) makes `select` wait again. Each call starts trying at the
  * next source in turn, so one that is always ready cannot starve the others. A channel whose
- * peers have all closed (or died) is ready too: it comes back with `error` set.
+ * peers have all closed (or died) is ready too, and so is a subscription whose publishers have:
+ * it comes back with `error` set.
  *
  * While the sources are idle, the waiting costs one wake-up every 400 ms per kind of wait (to
  * notice a close or a dead peer): one `futex_waitv` for the semaphores and channels, one
  * `poll` for the descriptors (measured: 0.3% of a core for 8 idle sources).
  *
  * @param sources The sources, at most {@linkcode MAX_SOURCES}, each once: `Channel`,
- *   `Semaphore`, `MessageQueue`, a pipe's `ReadEnd`, `ChildProcess`, the iterator of
- *   `signals()`, or any object with a `[selectable]()` method.
+ *   `Semaphore`, `MessageQueue`, a pipe's `ReadEnd`, `ChildProcess`, a topic's
+ *   `Subscription`, the iterator of `signals()`, or any object with a `[selectable]()` method.
  * @param options `timeout` (ms) and `signal`.
  * @returns The ready source, its index, and what was taken or why it ended.
  * @throws {TypeError} when `sources` is not an iterable of selectable objects, or names one

@@ -14,6 +14,7 @@ import { receiverIterator } from "../channel/iterate.ts";
 import { SENDS } from "../channel/registry.ts";
 import { decodeFailed, decodeOwned, Slabs } from "../channel/slab.ts";
 import { CHANNEL_SLICE_MS } from "../channel/wait.ts";
+import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import { C_PUBLISHED, C_SUBSCRIBERS_SLEEPING, DROP, FRAME_HEADER } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
 import { type Start, storeCursor } from "./table.ts";
@@ -315,6 +316,61 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
     }
   }
 
+  /**
+   * How `select()` takes from and waits on this subscription: it takes the next message, and
+   * sleeps on the topic's futex word with the other futex sources. Internal: see
+   * src/select/protocol.ts.
+   *
+   * @returns The adapter.
+   * @example
+   * ```ts
+   * import { Topic } from "@posix/ipc/topic";
+   * import { select } from "@posix/ipc/select";
+   *
+   * using topic = Topic.create();
+   * using subscription = topic.subscribe();
+   * setTimeout(() => topic.tryPublish(new Uint8Array([7])), 10);
+   * const { value } = await select([subscription], { timeout: 1000 });
+   * console.log(value); // Uint8Array(1) [ 7 ]
+   * ```
+   */
+  [selectable](): SelectAdapter<T> {
+    const ring = this.#ring;
+    const cells = ring.cells;
+    const blocked = () => ring.tail() === this.#cursor;
+    // Throws the end of the stream once no publisher is left and nothing is left to read.
+    const judge = (thorough: boolean) => {
+      const judged = ring.registry.peers(this.#slot, SENDS, thorough);
+      if (judged === "alive" || judged === "alone" || !blocked()) return;
+      throw this.#ended(judged === "died");
+    };
+    return {
+      try: () => {
+        this.#assertOpen();
+        const value = this.#read();
+        return value === undefined ? undefined : { value };
+      },
+      futex: {
+        begin: () => this.#host.begin(),
+        end: () => this.#host.end(),
+        enter: () => {
+          this.#assertOpen();
+          // A flag, not a count: a publisher that sees it wakes every sleeper and clears it.
+          Atomics.store(cells, C_SUBSCRIBERS_SLEEPING, 1);
+          const expected = Atomics.load(cells, C_PUBLISHED);
+          if (!blocked()) return undefined;
+          judge(false);
+          return { word: ring.publishedWord, expected };
+        },
+        leave: () => {},
+        check: () => {
+          this.#assertOpen();
+          judge(true);
+        },
+      },
+    };
+  }
+
   #makeWaiter(): Waiter<T> {
     const ring = this.#ring;
     return {
@@ -344,11 +400,15 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
     if (judged === "alive" || judged === "alone") return RETRY;
     const last = this.#read();
     if (last !== undefined) return last;
-    if (judged === "died") {
-      throw new Deno.errors.BrokenPipe(
+    throw this.#ended(judged === "died");
+  }
+
+  /** The end of the stream: a broken pipe when the last publisher died without closing. */
+  #ended(died: boolean): Error {
+    return died
+      ? new Deno.errors.BrokenPipe(
         "Cannot receive from the topic: its publisher process died without closing it",
-      );
-    }
-    throw new Deno.errors.UnexpectedEof("Cannot receive: every publisher closed the topic");
+      )
+      : new Deno.errors.UnexpectedEof("Cannot receive: every publisher closed the topic");
   }
 }

@@ -18,6 +18,8 @@ import {
   Semaphore,
   signals,
   spawn,
+  Subscription,
+  Topic,
 } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
 import { fc, hostile, Ref, ref, shortTimeout, waitOptions } from "./arbitraries.ts";
@@ -68,6 +70,19 @@ function channelPair(c: Case): [Channel, Channel] {
   });
   c.onStall(() => receiver.close());
   return [receiver, sender];
+}
+
+/** A subscription to a fresh topic with one message waiting for it. */
+function subscription(c: Case): Subscription {
+  const topic = Topic.create({ capacity: 4096 });
+  const made = topic.subscribe();
+  topic.tryPublish(new Uint8Array([1]));
+  c.defer(() => {
+    made.close();
+    topic.close();
+  });
+  c.onStall(() => topic.close());
+  return made;
 }
 
 function semaphore(c: Case, value: number): Semaphore {
@@ -182,7 +197,7 @@ export const group: PropertyGroup = {
   scale: 0.5,
   covers: [
     "select",
-    ...["Channel", "Semaphore", "MessageQueue", "ReadEnd", "ChildProcess"].map(
+    ...["Channel", "Semaphore", "MessageQueue", "ReadEnd", "ChildProcess", "Subscription"].map(
       (name) => `${name}.prototype.[@posix/ipc/selectable]`,
     ),
   ],
@@ -244,6 +259,14 @@ export const group: PropertyGroup = {
         make: (c) => reader(c, "ready"),
         members: {
           "[@posix/ipc/selectable]": { runs: 300, call: tryAdapter(ReadEnd) },
+        },
+      }),
+      ...memberProperties<Subscription>({
+        name: "Subscription",
+        cls: Subscription,
+        make: (c) => subscription(c),
+        members: {
+          "[@posix/ipc/selectable]": { runs: 300, call: tryAdapter(Subscription) },
         },
       }),
       ...memberProperties<ChildProcess>({
