@@ -247,13 +247,14 @@ let sharedCpuSpins = 0;
 const SHARED_CPU_SPINS = 64;
 
 /**
- * Spins briefly on the other side's index: a hot peer answers within microseconds. After a
+ * Spins briefly while `blocked()` (the other side's index has not moved, a topic has nothing
+ * new): a hot peer answers within microseconds. After a
  * short pure look ({@linkcode PURE_SPIN_MS}) the spin yields the CPU now and then: the kernel
  * often wakes a peer on the waker's CPU, and there it could run only once this spin ended, which
  * tripled the round trip to a sleeping peer. A yield that took long (another task ran) turns
  * the pure look off for a while ({@linkcode sharedCpuSpins}).
  */
-function spin(cells: Int32Array, receiving: boolean, seen: number): void {
+export function spinWhile(blocked: () => boolean): void {
   const started = performance.now();
   const until = started + SPIN_MS;
   let pure = PURE_SPIN_MS;
@@ -261,7 +262,7 @@ function spin(cells: Int32Array, receiving: boolean, seen: number): void {
     sharedCpuSpins--;
     pure = 0;
   }
-  for (let tries = 1; unmoved(cells, receiving, seen); tries++) {
+  for (let tries = 1; blocked(); tries++) {
     if ((tries & 63) === 0) {
       const now = performance.now();
       if (now >= until) return; // bounded: SPIN_MS at most
@@ -290,7 +291,8 @@ export async function waitAsync<R>(
   attempt: () => R | undefined,
 ): Promise<R> {
   const cells = host.cells;
-  spin(cells, receiving, host.seen(receiving));
+  const seen = host.seen(receiving);
+  spinWhile(() => unmoved(cells, receiving, seen));
   // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
   const slow = unmoved(cells, receiving, host.seen(receiving));
   const started = slow ? performance.now() - SPIN_MS : 0;
@@ -414,7 +416,8 @@ export function waitSync<R>(
 ): R {
   validateWaitOptions(options, what);
   const cells = host.cells;
-  spin(cells, receiving, host.seen(receiving));
+  const seen = host.seen(receiving);
+  spinWhile(() => unmoved(cells, receiving, seen));
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
   const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;

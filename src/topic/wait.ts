@@ -12,8 +12,7 @@
  * @module
  */
 
-import { libc } from "../../ffi/libc.ts";
-import { adaptiveBudget, SPIN_MS, spinAcrossTurns } from "../channel/wait.ts";
+import { adaptiveBudget, SPIN_MS, spinAcrossTurns, spinWhile } from "../channel/wait.ts";
 import { futexWait, futexWaitSync, futexWake } from "../sync/_futex.ts";
 import { INT_MAX } from "../_validate.ts";
 import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
@@ -45,21 +44,10 @@ export interface Waiter<R> {
   lastWait: number;
 }
 
-/** Spins while blocked, SPIN_MS at most, yielding the CPU now and then. */
-function spin(waiter: Waiter<unknown>): void {
-  const until = performance.now() + SPIN_MS;
-  for (let tries = 1; waiter.blocked(); tries++) {
-    if ((tries & 63) === 0) {
-      if (performance.now() >= until) return;
-      libc().sched_yield();
-    }
-  }
-}
-
 /** Waits without blocking the event loop until `attempt` gives a value. */
 export async function waitAsync<R>(waiter: Waiter<R>, options: WaitOptions): Promise<R> {
   const timeout = validateWaitOptions(options, waiter.what);
-  spin(waiter);
+  spinWhile(() => waiter.blocked());
   // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
   const slow = waiter.blocked();
   const started = slow ? performance.now() - SPIN_MS : 0;
@@ -114,7 +102,7 @@ export function waitSync<R>(waiter: Waiter<R>, options: { timeout?: number }): R
   const timeout = validateWaitOptions(options, waiter.what);
   const deadline = performance.now() + timeout;
   const { cells, word } = waiter;
-  spin(waiter);
+  spinWhile(() => waiter.blocked());
   let thorough = false;
   while (true) {
     waiter.assertOpen();
