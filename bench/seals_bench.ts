@@ -19,7 +19,7 @@
 
 import { OwnedFd, Semaphore, SharedMemory } from "../mod.ts";
 import { cstring } from "../ffi/cstring.ts";
-import { O_CREAT, O_EXCL, O_RDWR } from "../ffi/constants.ts";
+import { O_CREAT, O_EXCL } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 
 const SIZE = 64 * 1024;
