@@ -59,6 +59,7 @@ export const MFD_CLOEXEC = 1;
 // <poll.h>
 export const POLLIN = 0x01;
 export const POLLOUT = 0x04;
+export const POLLHUP = 0x10;
 
 // <spawn.h> (glibc)
 export const POSIX_SPAWN_SETPGROUP = 0x02;
@@ -137,6 +138,29 @@ export const WNOHANG = 1;
 export const SYS_pidfd_send_signal = 424;
 export const SYS_pidfd_open = 434;
 
+// <sys/socket.h>, <sys/un.h>: the same on x86_64 and aarch64 (asm-generic/socket.h numbers
+// the SO_* options as x86 does; SOCK_NONBLOCK and SOCK_CLOEXEC are O_NONBLOCK and O_CLOEXEC).
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_TYPE = 3;
+export const SO_PASSCRED = 16;
+export const SO_PEERCRED = 17;
+export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
+export const MSG_CTRUNC = 0x08;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
 // <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
 export const SIGNALS: Readonly<Record<string, number>> = {
   SIGHUP: 1,
@@ -202,6 +226,7 @@ export const EDEADLK = 35;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
 
 /** errno numbers with their symbolic names and a short description for messages. */
 export const ERRNO: Readonly<Record<number, readonly [code: string, description: string]>> = {
@@ -246,8 +271,18 @@ export const ERRNO: Readonly<Record<number, readonly [code: string, description:
   43: ["EIDRM", "identifier removed"],
   75: ["EOVERFLOW", "value too large for defined data type"],
   90: ["EMSGSIZE", "message too long"],
+  88: ["ENOTSOCK", "not a socket"],
+  91: ["EPROTOTYPE", "wrong socket type"],
   95: ["EOPNOTSUPP", "operation not supported"],
+  98: ["EADDRINUSE", "address already in use"],
+  99: ["EADDRNOTAVAIL", "address not available"],
+  103: ["ECONNABORTED", "connection aborted"],
+  104: ["ECONNRESET", "connection reset by peer"],
+  106: ["EISCONN", "already connected"],
+  107: ["ENOTCONN", "not connected"],
+  109: ["ETOOMANYREFS", "too many references: cannot splice"],
   110: ["ETIMEDOUT", "timed out"],
+  111: ["ECONNREFUSED", "connection refused"],
   125: ["ECANCELED", "operation canceled"],
   130: ["EOWNERDEAD", "owner died"],
   131: ["ENOTRECOVERABLE", "state not recoverable"],
