@@ -14,7 +14,9 @@
  * - `@posix/ipc/sync`: a robust {@linkcode Mutex}, a {@linkcode Condition} and a {@linkcode Barrier}
  *   in shared memory;
  * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel});
- * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap}).
+ * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap});
+ * - `@posix/ipc/unix`: Unix-domain sockets that pass descriptors to running processes and read
+ *   the peer's credentials ({@linkcode UnixSocket}, {@linkcode UnixListener}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -59,3 +61,18 @@ export {
   Server,
   type ServerOptions,
 } from "./src/service/mod.ts";
+export {
+  type ConnectOptions,
+  type ListenOptions,
+  type PeerCredentials,
+  ReceivedMessage,
+  SocketHandle,
+  type SocketPair,
+  socketpair,
+  type SocketReceiveOptions,
+  type SocketSendOptions,
+  type SocketType,
+  type UnixAddress,
+  UnixListener,
+  UnixSocket,
+} from "./src/unix/mod.ts";

@@ -226,6 +226,7 @@ export const EDEADLK = 35;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;
+export const ECONNABORTED = 103;
 export const ECONNREFUSED = 111;
 
 /** errno numbers with their symbolic names and a short description for messages. */

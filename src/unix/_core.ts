@@ -1,0 +1,150 @@
+/**
+ * What a Unix-domain listener and a connected socket share: an owned descriptor closed once
+ * (and by the garbage collector when dropped), the socket types, and waits for readiness in
+ * bounded slices (async) or blocking this thread (sync). Internal to `@posix/ipc/unix`.
+ *
+ * @module
+ */
+
+import { SOCK_SEQPACKET, SOCK_STREAM } from "../../ffi/constants.ts";
+import { libc } from "../../ffi/libc.ts";
+import { describe, ownOptions, validateTimeout } from "../_validate.ts";
+import {
+  deadlineAfter,
+  pollAsync,
+  pollSync,
+  RETRY,
+  sliceUntil,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
+import { closedError } from "../errors.ts";
+import { OwnedFd } from "../fd.ts";
+
+/**
+ * The kind of a Unix-domain socket:
+ * - `"stream"` (SOCK_STREAM): a byte stream, as TCP; message boundaries are not kept, and
+ *   descriptors travel with the first byte of the data they were sent with;
+ * - `"seqpacket"` (SOCK_SEQPACKET): connected, reliable, and each `send` arrives as one
+ *   message of its own, with its descriptors.
+ */
+export type SocketType = "stream" | "seqpacket";
+
+/** The `SOCK_*` number of a socket type, checked: a TypeError naming the argument otherwise. */
+export function socketTypeNumber(type: unknown, what: string): number {
+  if (type === undefined || type === "stream") return SOCK_STREAM;
+  if (type === "seqpacket") return SOCK_SEQPACKET;
+  throw new TypeError(
+    `Cannot ${what}: type ${describe(type)} must be "stream" or "seqpacket"`,
+  );
+}
+
+/** The name of a `SOCK_*` number, or `undefined` for a type this module does not handle. */
+export function socketTypeName(type: number): SocketType | undefined {
+  return type === SOCK_STREAM ? "stream" : type === SOCK_SEQPACKET ? "seqpacket" : undefined;
+}
+
+/** Closes the descriptor of a socket dropped without `close()`: a safety net only. */
+const closeWhenUnreachable = new FinalizationRegistry<number>((fd) => {
+  libc().close(fd);
+});
+
+/**
+ * An owned socket descriptor. `close()` closes it once; every other use after close throws
+ * `Deno.errors.BadResource`.
+ */
+export abstract class SocketHandle implements Disposable {
+  readonly #fd: OwnedFd;
+  readonly #type: SocketType;
+  /** How messages name this socket: its address, or "Unix socket". */
+  readonly #label: string;
+
+  /** Takes ownership of `fd`, a socket of `type`. */
+  protected constructor(fd: number, type: SocketType, label: string) {
+    this.#fd = new OwnedFd(fd);
+    this.#type = type;
+    this.#label = label;
+    closeWhenUnreachable.register(this, fd, this);
+  }
+
+  /**
+   * The descriptor's number. **UNSAFE**: valid only while this socket is open; once it is
+   * closed the kernel may give the number to another file.
+   *
+   * @throws {Deno.errors.BadResource} when closed.
+   */
+  get fd(): number {
+    if (this.#fd.closed) throw closedError(`the ${this.#label}`);
+    return this.#fd.fd;
+  }
+
+  /** The socket's type, `"stream"` or `"seqpacket"`. */
+  get type(): SocketType {
+    return this.#type;
+  }
+
+  /** Whether this socket was closed. */
+  get closed(): boolean {
+    return this.#fd.closed;
+  }
+
+  /** How error messages name this socket. */
+  protected get label(): string {
+    return this.#label;
+  }
+
+  /**
+   * Closes the descriptor; pending async calls reject with `BadResource` within a wait slice
+   * (100 ms). Closing again does nothing.
+   */
+  close(): void {
+    if (this.#fd.closed) return;
+    closeWhenUnreachable.unregister(this);
+    this.#fd.close();
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Repeats `attempt` until it gives a result, waiting on a worker thread in slices for `events`
+ * on the socket: the event loop never blocks, and an abort, a timeout or a close ends the wait.
+ */
+export function waitReady<T>(
+  socket: SocketHandle,
+  events: number,
+  options: WaitOptions,
+  what: string,
+  attempt: () => T | typeof RETRY,
+): Promise<T> {
+  const fd = socket.fd;
+  return waitUntil<T>(ownOptions(options, `${what} options`), {
+    what,
+    attempt,
+    sleep: (ms) => pollAsync(fd, events, ms),
+    assertOpen: () => void socket.fd,
+  });
+}
+
+/** The same, blocking this thread: for workers and scripts. `timeout` (ms) is the only option. */
+export function waitReadySync<T>(
+  socket: SocketHandle,
+  events: number,
+  options: { timeout?: number },
+  what: string,
+  attempt: () => T | typeof RETRY,
+): T {
+  const timeout = validateTimeout(ownOptions(options, `${what} options`).timeout, what);
+  const deadline = deadlineAfter(timeout);
+  const fd = socket.fd;
+  while (true) {
+    const result = attempt();
+    if (result !== RETRY) return result;
+    const left = sliceUntil(deadline);
+    if (left <= 0) throw new Deno.errors.TimedOut(`Cannot ${what}: timed out after ${timeout} ms`);
+    pollSync(fd, events, left);
+  }
+}
