@@ -60,6 +60,8 @@ export const MFD_CLOEXEC = 1;
 export const POLLIN = 0x01;
 export const POLLOUT = 0x04;
 export const POLLHUP = 0x10;
+/** The peer shut down its writing side or closed (<poll.h> with _GNU_SOURCE). */
+export const POLLRDHUP = 0x2000;
 
 // <spawn.h> (glibc)
 export const POSIX_SPAWN_SETPGROUP = 0x02;
@@ -148,6 +150,7 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
+export const SO_DOMAIN = 39;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SCM_RIGHTS = 1;
@@ -226,6 +229,7 @@ export const EDEADLK = 35;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;
+export const ENOTSOCK = 88;
 export const ECONNABORTED = 103;
 export const ECONNREFUSED = 111;
 

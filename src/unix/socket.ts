@@ -11,17 +11,19 @@ import {
   EAGAIN,
   ECONNREFUSED,
   EINTR,
+  ENOTSOCK,
   F_GETFL,
   F_SETFL,
   MSG_CTRUNC,
   MSG_TRUNC,
   O_NONBLOCK,
-  POLLHUP,
   POLLIN,
   POLLOUT,
+  POLLRDHUP,
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
+  SO_DOMAIN,
   SO_PEERCRED,
   SO_TYPE,
   SOCK_CLOEXEC,
@@ -258,18 +260,11 @@ export class UnixSocket extends SocketHandle {
    */
   static fromFd(fd: FdLike): UnixSocket {
     const number = peekFd(fd, "fd");
-    const typeBuffer = new Int32Array(1);
-    const length = new Uint32Array([4]);
-    const operation = { action: `use descriptor ${number} as a Unix socket` };
-    check(
-      libc().getsockopt(number, SOL_SOCKET, SO_TYPE, typeBuffer, length),
-      "getsockopt",
-      operation,
-    );
-    const type = socketTypeName(typeBuffer[0]!);
-    if (type === undefined) {
+    const what = `use descriptor ${number} as a Unix socket`;
+    const type = socketTypeName(socketOption(number, SO_TYPE, what));
+    if (type === undefined || socketOption(number, SO_DOMAIN, what) !== AF_UNIX) {
       throw new Deno.errors.NotSupported(
-        `Cannot use descriptor ${number} as a Unix socket: it is no stream or seqpacket socket`,
+        `Cannot ${what}: it is no Unix-domain stream or seqpacket socket`,
       );
     }
     return new UnixSocket(token, takeFd(fd, "fd"), type, "Unix socket");
@@ -524,9 +519,24 @@ export class UnixSocket extends SocketHandle {
   }
 }
 
-/** Whether a seqpacket socket that read nothing has reached its end: the peer hung up. */
+/** An integer socket option of `fd`; NotSupported when `fd` is no socket. */
+function socketOption(fd: number, option: number, what: string): number {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  if (libc().getsockopt(fd, SOL_SOCKET, option, value, length) === 0) return value[0]!;
+  const code = errno();
+  if (code === ENOTSOCK) {
+    throw new Deno.errors.NotSupported(`Cannot ${what}: it is no socket (ENOTSOCK)`);
+  }
+  throw systemError(code, "getsockopt", { action: what });
+}
+
+/**
+ * Whether a seqpacket socket that read nothing has reached its end: the peer shut down its
+ * writing side or closed, rather than sent an empty message.
+ */
 function atEnd(fd: number): boolean {
-  return (pollNow(fd, POLLIN) & POLLHUP) !== 0;
+  return (pollNow(fd, POLLIN | POLLRDHUP) & POLLRDHUP) !== 0;
 }
 
 /** Checks the descriptors to send: an array of at most 253 FdLike, read before any call. */
