@@ -136,7 +136,7 @@ ipcTest(
       listener.close();
       assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
       await assert.rejects(UnixSocket.connect(path), Deno.errors.NotFound);
-      using wide = UnixListener.listen(`${dir}/wide.sock`, { mode: 0o666 });
+      using _wide = UnixListener.listen(`${dir}/wide.sock`, { mode: 0o666 });
       assert.equal(Deno.lstatSync(`${dir}/wide.sock`).mode! & 0o777, 0o666);
     } finally {
       Deno.removeSync(dir, { recursive: true });
@@ -151,7 +151,7 @@ ipcTest(
     const listener = UnixListener.listen({ abstract: name });
     assert.equal(listener.address, `@${name}`);
     assert.throws(() => UnixListener.listen(`\0${name}`), Deno.errors.AddrInUse);
-    using client = UnixSocket.connectSync(`\0${name}`);
+    using _client = UnixSocket.connectSync(`\0${name}`);
     using server = listener.acceptSync({ timeout: 1000 });
     assert.equal(server.peerCredentials().pid, Deno.pid);
     listener.close();
