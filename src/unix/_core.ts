@@ -8,7 +8,7 @@
 
 import { SOCK_SEQPACKET, SOCK_STREAM } from "../../ffi/constants.ts";
 import { libc } from "../../ffi/libc.ts";
-import { describe, ownOptions, validateTimeout } from "../_validate.ts";
+import { ConstructorToken, describe, ownOptions, validateTimeout } from "../_validate.ts";
 import {
   deadlineAfter,
   pollAsync,
@@ -44,6 +44,15 @@ export function socketTypeName(type: number): SocketType | undefined {
   return type === SOCK_STREAM ? "stream" : type === SOCK_SEQPACKET ? "seqpacket" : undefined;
 }
 
+/** The key of the subclasses of this module: `new SocketHandle()` from outside is refused. */
+export const handleToken: ConstructorToken = new ConstructorToken(
+  "SocketHandle",
+  "UnixSocket.connect(), socketpair() or UnixListener.listen()",
+);
+
+/** How error messages name a socket: its address, or "Unix socket". Internal. */
+export let socketLabel: (socket: SocketHandle) => string;
+
 /** Closes the descriptor of a socket dropped without `close()`: a safety net only. */
 const closeWhenUnreachable = new FinalizationRegistry<number>((fd) => {
   libc().close(fd);
@@ -59,8 +68,13 @@ export abstract class SocketHandle implements Disposable {
   /** How messages name this socket: its address, or "Unix socket". */
   readonly #label: string;
 
-  /** Takes ownership of `fd`, a socket of `type`. */
-  protected constructor(fd: number, type: SocketType, label: string) {
+  static {
+    socketLabel = (socket) => socket.#label;
+  }
+
+  /** Takes ownership of `fd`, a socket of `type`: for the subclasses of this module only. */
+  protected constructor(key: ConstructorToken, fd: number, type: SocketType, label: string) {
+    handleToken.check(key);
     this.#fd = new OwnedFd(fd);
     this.#type = type;
     this.#label = label;
@@ -86,11 +100,6 @@ export abstract class SocketHandle implements Disposable {
   /** Whether this socket was closed. */
   get closed(): boolean {
     return this.#fd.closed;
-  }
-
-  /** How error messages name this socket. */
-  protected get label(): string {
-    return this.#label;
   }
 
   /**

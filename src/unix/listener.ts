@@ -35,6 +35,7 @@ import {
   type UnixAddress,
 } from "./address.ts";
 import {
+  handleToken,
   SocketHandle,
   type SocketType,
   socketTypeName,
@@ -84,7 +85,7 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
 
   private constructor(key: ConstructorToken, fd: number, type: SocketType, address: ParsedAddress) {
     token.check(key);
-    super(fd, type, `Unix listener "${address.label}"`);
+    super(handleToken, fd, type, `Unix listener "${address.label}"`);
     this.#address = address;
   }
 

@@ -51,7 +51,9 @@ import {
   type UnixAddress,
 } from "./address.ts";
 import {
+  handleToken,
   SocketHandle,
+  socketLabel,
   type SocketType,
   socketTypeName,
   socketTypeNumber,
@@ -146,7 +148,7 @@ export class UnixSocket extends SocketHandle {
 
   private constructor(key: ConstructorToken, fd: number, type: SocketType, label: string) {
     token.check(key);
-    super(fd, type, label);
+    super(handleToken, fd, type, label);
   }
 
   /**
@@ -291,7 +293,7 @@ export class UnixSocket extends SocketHandle {
     check(
       libc().getsockopt(this.fd, SOL_SOCKET, SO_PEERCRED, buffer, length),
       "getsockopt",
-      { action: "read the peer credentials of", objectName: this.label },
+      { action: "read the peer credentials of", objectName: socketLabel(this) },
     );
     const view = new DataView(buffer.buffer);
     return {
@@ -353,7 +355,7 @@ export class UnixSocket extends SocketHandle {
 
   /** Checks what to send and returns the attempt that sends the rest of it. */
   #prepareSend(data: unknown, options: unknown) {
-    const what = `send on "${this.label}"`;
+    const what = `send on "${socketLabel(this)}"`;
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError(
@@ -369,7 +371,7 @@ export class UnixSocket extends SocketHandle {
     }
     let done = 0;
     let pending = fds;
-    const label = this.label;
+    const label = socketLabel(this);
     const attempt = (): number | typeof RETRY => {
       do {
         const n = sendOnce(fd, bytes.subarray(done), pending, label);
@@ -451,7 +453,7 @@ export class UnixSocket extends SocketHandle {
 
   /** Checks the receive options and returns the attempt that receives once. */
   #prepareReceive(options: unknown) {
-    const what = `receive from "${this.label}"`;
+    const what = `receive from "${socketLabel(this)}"`;
     const own = ownOptions(options as SocketReceiveOptions, `${what} options`);
     const maxBytes = own.maxBytes === undefined
       ? DEFAULT_MAX_BYTES
@@ -460,7 +462,7 @@ export class UnixSocket extends SocketHandle {
       ? 0
       : validateInteger(own.maxFds, "maxFds", 0, SCM_MAX_FD, "the kernel's SCM_MAX_FD");
     const fd = this.fd;
-    const label = this.label;
+    const label = socketLabel(this);
     const seqpacket = this.type === "seqpacket";
     const attempt = (): ReceivedMessage | null | typeof RETRY => {
       if (this.#scratch === undefined || this.#scratch.length < maxBytes) {
@@ -509,12 +511,14 @@ export class UnixSocket extends SocketHandle {
       : undefined;
     if (mode === undefined) {
       throw new TypeError(
-        `Cannot shut down "${this.label}": how ${describe(how)} must be "read", "write" or "both"`,
+        `Cannot shut down "${socketLabel(this)}": how ${
+          describe(how)
+        } must be "read", "write" or "both"`,
       );
     }
     check(libc().shutdown(this.fd, mode), "shutdown", {
       action: "shut down",
-      objectName: this.label,
+      objectName: socketLabel(this),
     });
   }
 }

@@ -22,6 +22,7 @@ export const GROUP_FILES: readonly string[] = [
   "channel",
   "map",
   "service",
+  "unix",
   "cli",
 ];
 
