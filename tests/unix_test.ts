@@ -406,3 +406,15 @@ ipcTest("bad arguments are TypeErrors and RangeErrors before any call", async ()
   assert.throws(() => new (UnixSocket as never as new () => unknown)(), TypeError);
   assert.throws(() => UnixSocket.fromFd(2 ** 31), RangeError);
 });
+
+ipcTest(
+  "sockets, listeners and received messages dropped without close() release their descriptors on GC",
+  async () => {
+    const output = await runDeno(fixture("unix_gc.ts"), [], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 30_000,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.equal(output.stdout.trim(), "dropped 420 left 0");
+  },
+);

@@ -20,6 +20,7 @@ import {
 } from "../_wait.ts";
 import { closedError } from "../errors.ts";
 import { OwnedFd } from "../fd.ts";
+import { adaptiveBudget, Turns } from "../channel/wait.ts";
 
 /**
  * The kind of a Unix-domain socket:
@@ -119,10 +120,21 @@ export abstract class SocketHandle implements Disposable {
 }
 
 /**
- * Repeats `attempt` until it gives a result, waiting on a worker thread in slices for `events`
- * on the socket: the event loop never blocks, and an abort, a timeout or a close ends the wait.
+ * How long the last async wait of each socket lasted, in ms, when it had to wait: for the
+ * adaptive budget, as channels keep it (src/channel/wait.ts).
  */
-export function waitReady<T>(
+const lastWaits = new WeakMap<SocketHandle, number>();
+
+/**
+ * Repeats `attempt` until it gives a result, waiting for `events` on the socket without
+ * blocking the event loop, and ending at the timeout, an abort or a close.
+ *
+ * As a channel does, a socket whose last wait was short (a peer in a round trip) first looks
+ * again after each turn of the event loop, for 3× that wait and 1 ms at most, yielding the CPU
+ * between looks: an answer about to come is seen without the two thread hops of a wake-up.
+ * Then it sleeps in `poll` on a worker thread, a slice (100 ms) at a time.
+ */
+export async function waitReady<T>(
   socket: SocketHandle,
   events: number,
   options: WaitOptions,
@@ -130,12 +142,30 @@ export function waitReady<T>(
   attempt: () => T | typeof RETRY,
 ): Promise<T> {
   const fd = socket.fd;
-  return waitUntil<T>(ownOptions(options, `${what} options`), {
-    what,
-    attempt,
-    sleep: (ms) => pollAsync(fd, events, ms),
-    assertOpen: () => void socket.fd,
-  });
+  const started = performance.now();
+  const budget = adaptiveBudget(lastWaits.get(socket) ?? Infinity, Infinity);
+  let turns: Turns | undefined;
+  let waited = false;
+  try {
+    return await waitUntil<T>(ownOptions(options, `${what} options`), {
+      what,
+      attempt,
+      sleep: (ms) => {
+        waited = true;
+        if (performance.now() - started < budget) {
+          libc().sched_yield();
+          return (turns ??= new Turns()).next();
+        }
+        turns?.[Symbol.dispose]();
+        turns = undefined;
+        return pollAsync(fd, events, ms);
+      },
+      assertOpen: () => void socket.fd,
+    });
+  } finally {
+    turns?.[Symbol.dispose]();
+    if (waited) lastWaits.set(socket, performance.now() - started);
+  }
 }
 
 /** The same, blocking this thread: for workers and scripts. `timeout` (ms) is the only option. */
