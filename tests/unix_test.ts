@@ -45,18 +45,46 @@ function fdCount(): number {
   return openFds().filter((fd) => /-> (socket:|\/memfd:)/.test(fd)).length;
 }
 
-/** Kills the child with SIGKILL after `ms`, so that a hang fails the test. */
-function watchdog(child: Deno.ChildProcess, ms = 30_000): { [Symbol.dispose](): void } {
-  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-  return { [Symbol.dispose]: () => clearTimeout(timer) };
+/** A unix_peer.ts child connected to this process, and this side's socket. */
+interface Peer extends Disposable {
+  child: Deno.ChildProcess;
+  socket: UnixSocket;
+}
+
+/**
+ * Starts `unix_peer.ts COMMAND NAME` against a new abstract listener and accepts its connection.
+ * The child is killed with SIGKILL after `ms`, so that a hang fails the test; disposing the
+ * peer closes the socket and stops that watchdog.
+ */
+async function acceptPeer(
+  command: string,
+  options: { type?: "stream" | "seqpacket"; flags?: string[]; ms?: number } = {},
+): Promise<Peer> {
+  const name = abstractName();
+  using listener = UnixListener.listen({ abstract: name }, { type: options.type });
+  const child = spawnDeno(peer, [command, name], { flags: options.flags });
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.ms ?? 30_000);
+  try {
+    const socket = await listener.accept({ timeout: 20_000 });
+    return {
+      child,
+      socket,
+      [Symbol.dispose]() {
+        clearTimeout(timer);
+        socket.close();
+      },
+    };
+  } catch (error) {
+    clearTimeout(timer);
+    child.kill("SIGKILL");
+    await collect(child);
+    throw error;
+  }
 }
 
 ipcTest("a SharedMemory sent to a running process is written there and read here", async () => {
-  const name = abstractName();
-  using listener = UnixListener.listen({ abstract: name });
-  const child = spawnDeno(peer, ["memory", name]);
-  using _ = watchdog(child);
-  using socket = await listener.accept({ timeout: 20_000 });
+  using connected = await acceptPeer("memory");
+  const { child, socket } = connected;
   assert.equal(socket.peerCredentials().pid, child.pid);
   using memory = SharedMemory.anonymous({ size: 4096 });
   await socket.send("segment", { fds: [memory] });
@@ -68,11 +96,8 @@ ipcTest("a SharedMemory sent to a running process is written there and read here
 });
 
 ipcTest("a Channel handed to a running process carries its messages back", async () => {
-  const name = abstractName();
-  using listener = UnixListener.listen(`\0${name}`);
-  const child = spawnDeno(peer, ["channel", name]);
-  using _ = watchdog(child);
-  using socket = await listener.accept({ timeout: 20_000 });
+  using connected = await acceptPeer("channel");
+  const { child, socket } = connected;
   using channel = Channel.create({ capacity: 4096 });
   await socket.send("channel", { fds: [channel] });
   const message = await channel.receive({ timeout: 20_000 });
@@ -102,11 +127,8 @@ ipcTest(
 );
 
 ipcTest("SO_PEERCRED names the process that connected, its uid and gid", async () => {
-  const name = abstractName();
-  using listener = UnixListener.listen({ abstract: name });
-  const child = spawnDeno(peer, ["memory", name]);
-  using _ = watchdog(child);
-  using socket = await listener.accept({ timeout: 20_000 });
+  using connected = await acceptPeer("memory");
+  const { child, socket } = connected;
   assert.deepEqual(socket.peerCredentials(), {
     pid: child.pid,
     uid: Deno.uid(),
@@ -228,14 +250,17 @@ ipcTest(
 ipcTest(
   "10,000 descriptors sent to a running process, some truncated or unclaimed: its fd count returns to where it started",
   async () => {
-    const name = abstractName();
-    using listener = UnixListener.listen({ abstract: name }, { type: "seqpacket" });
-    const child = spawnDeno(peer, ["count", name], { flags: ["--allow-all"] });
-    using _ = watchdog(child, 120_000);
     const before = fdCount();
     using memory = SharedMemory.anonymous({ size: 4096 });
+    let child: Deno.ChildProcess;
     {
-      using socket = await listener.accept({ timeout: 20_000 });
+      using connected = await acceptPeer("count", {
+        type: "seqpacket",
+        flags: ["--allow-all"], // to count its descriptors in /proc/self/fd
+        ms: 120_000,
+      });
+      child = connected.child;
+      const { socket } = connected;
       let sent = 0;
       for (let i = 0; sent < 10_000; i++) {
         const count = 1 + (i % 4);
@@ -259,13 +284,12 @@ ipcTest(
 ipcTest(
   "a peer SIGKILLed while it sends descriptors: every message read to the end, no descriptor left",
   async () => {
-    const name = abstractName();
-    using listener = UnixListener.listen({ abstract: name });
     const before = fdCount();
-    const child = spawnDeno(peer, ["flood", name]);
-    using _ = watchdog(child);
+    let child: Deno.ChildProcess;
     {
-      using socket = await listener.accept({ timeout: 20_000 });
+      using connected = await acceptPeer("flood");
+      child = connected.child;
+      const { socket } = connected;
       for (let i = 0; i < 20; i++) {
         using message = (await socket.receive({ maxFds: 3, timeout: 20_000 }))!;
         assert.ok(message.fdCount > 0 || message.bytes.length > 0);
@@ -273,12 +297,9 @@ ipcTest(
       child.kill("SIGKILL");
       const status = await child.status;
       assert.equal(status.signal, "SIGKILL");
-      let more = 0;
-      while (true) {
-        using message = await socket.receive({ maxFds: 2, timeout: 20_000 });
-        if (message === null) break;
-        more++;
-      }
+      // What it sent before it died is still there to read, then the end.
+      const next = () => socket.receive({ maxFds: 2, timeout: 20_000 });
+      for (let message = await next(); message !== null; message = await next()) message.close();
       // Sending to the dead peer is a typed error, not a signal that kills this process.
       const error = await socket.send("anyone?").catch((error) => error);
       assert.ok(
