@@ -439,3 +439,24 @@ ipcTest(
     assert.equal(output.stdout.trim(), "dropped 420 left 0");
   },
 );
+
+ipcTest(
+  "connect waits while the listener's backlog is full: until an accept, its timeout or its signal",
+  async () => {
+    const name = { abstract: abstractName() };
+    using listener = UnixListener.listen(name, { backlog: 0 });
+    using first = UnixSocket.connectSync(name, { timeout: 1000 }); // the one the backlog holds
+    assert.throws(() => UnixSocket.connectSync(name, { timeout: 30 }), Deno.errors.TimedOut);
+    await assert.rejects(UnixSocket.connect(name, { timeout: 30 }), Deno.errors.TimedOut);
+    const controller = new AbortController();
+    const aborted = UnixSocket.connect(name, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(aborted, (error: Error) => error.name === "AbortError");
+    const waiting = UnixSocket.connect(name, { timeout: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    using accepted = listener.acceptSync({ timeout: 1000 }); // room again: the wait connects
+    using second = await waiting;
+    assert.equal(accepted.peerCredentials().pid, Deno.pid);
+    assert.equal(first.closed || second.closed, false);
+  },
+);
