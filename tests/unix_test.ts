@@ -460,3 +460,31 @@ ipcTest(
     assert.equal(first.closed || second.closed, false);
   },
 );
+
+ipcTest(
+  "for await over a socket: every message with its descriptors, until the end or a close",
+  async () => {
+    using pair = socketpair({ type: "seqpacket" });
+    using memory = SharedMemory.anonymous({ size: 4096 });
+    const before = fdCount();
+    pair[0].sendSync("one", { fds: [memory] });
+    pair[0].sendSync("two");
+    pair[0].shutdown("write");
+    const seen: string[] = [];
+    for await (using message of pair[1].messages({ maxFds: 1 })) {
+      seen.push(`${message.text}:${message.fdCount}`);
+    }
+    assert.deepEqual(seen, ["one:1", "two:0"]);
+    assert.equal(fdCount(), before); // the descriptor nobody took was closed with its message
+    using other = socketpair();
+    const iterating = (async () => {
+      for await (const _ of other[1]) throw new Error("no message was sent");
+    })();
+    setTimeout(() => other[1].close(), 20);
+    await iterating; // ends quietly once closed
+    await assert.rejects(
+      pair[1].messages({ maxFds: -1 }).next(),
+      RangeError,
+    );
+  },
+);

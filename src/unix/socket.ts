@@ -138,7 +138,7 @@ const CONNECT_RETRY_MS = 10;
  * console.log(copy.bytes[0]); // 42
  * ```
  */
-export class UnixSocket extends SocketHandle {
+export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMessage> {
   /** A scratch buffer for receives without a caller's buffer; copied out of each time. */
   #scratch: Uint8Array | undefined;
 
@@ -485,6 +485,59 @@ export class UnixSocket extends SocketHandle {
       return message;
     };
     return { what, attempt };
+  }
+
+  /**
+   * The messages as they arrive, until the peer has closed (or this socket is closed): each
+   * owns its descriptors, so iterate with `for await (using message of …)`, or take them.
+   *
+   * @param options `maxBytes`, `maxFds` and `signal`, for every receive.
+   * @returns An async iterator of messages.
+   * @example
+   * ```ts
+   * import { socketpair } from "@posix/ipc/unix";
+   *
+   * using pair = socketpair({ type: "seqpacket" });
+   * pair[0].sendSync("a");
+   * pair[0].sendSync("b");
+   * pair[0].shutdown();
+   * for await (using message of pair[1].messages()) console.log(message.text); // "a", then "b"
+   * ```
+   */
+  async *messages(
+    options: { maxBytes?: number; maxFds?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ReceivedMessage, void, undefined> {
+    const own = ownOptions(options, `receive from "${socketLabel(this)}" options`);
+    const each = { maxBytes: own.maxBytes, maxFds: own.maxFds, signal: own.signal };
+    this.#prepareReceive(each); // bad options throw at the first next(), before any wait
+    while (true) {
+      let message: ReceivedMessage | null;
+      try {
+        message = await this.receive(each);
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource && this.closed) return;
+        throw error;
+      }
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /**
+   * Same as {@linkcode UnixSocket.messages} with the default limits (64 KiB, no descriptor).
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "@posix/ipc/unix";
+   *
+   * using pair = socketpair();
+   * pair[0].sendSync("bytes");
+   * pair[0].close();
+   * for await (using message of pair[1]) console.log(message.text); // "bytes"
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined> {
+    return this.messages();
   }
 
   /**

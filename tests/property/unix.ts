@@ -163,6 +163,8 @@ export const group: PropertyGroup = {
       "receiveSync",
       "tryReceive",
       "shutdown",
+      "messages",
+      "[Symbol.asyncIterator]",
     ].map((m) => `UnixSocket.prototype.${m}`),
     ...["address", "accept", "acceptSync", "tryAccept", "[Symbol.asyncIterator]", "close"].map(
       (m) => `UnixListener.prototype.${m}`,
@@ -259,6 +261,21 @@ export const group: PropertyGroup = {
           receiveSync: { args: [receiveOptions(shortTimeout)], runs: 1500 },
           tryReceive: { args: [receiveOptions(shortTimeout)], runs: 1500 },
           shutdown: { args: [either(fc.constantFrom("read", "write", "both"))] },
+          messages: {
+            args: [receiveOptions(anyTimeout)],
+            call: async (socket, [opts]) => {
+              const iterator = UnixSocket.prototype.messages.call(socket, opts as never);
+              (await iterator.next()).value?.close();
+              await iterator.return();
+            },
+          },
+          "[Symbol.asyncIterator]": {
+            call: async (socket) => {
+              const iterator = UnixSocket.prototype[Symbol.asyncIterator].call(socket);
+              (await iterator.next()).value?.close();
+              await iterator.return();
+            },
+          },
         },
       }),
       ...memberProperties<UnixListener>({
