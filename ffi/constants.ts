@@ -151,6 +151,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
 export const SO_DOMAIN = 39;
+export const SO_ACCEPTCONN = 30;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SCM_RIGHTS = 1;

@@ -259,6 +259,8 @@ export const symbols = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // ssize_t recvmsg(int fd, struct msghdr *message, int flags);  always with MSG_DONTWAIT
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // int getsockname(int fd, struct sockaddr *address, socklen_t *length);
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // int shutdown(int fd, int how);
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   // int getsockopt(int fd, int level, int name, void *value, socklen_t *length);

@@ -488,3 +488,30 @@ ipcTest(
     );
   },
 );
+
+ipcTest(
+  "a listening socket handed to a child through spawn fds: the child accepts on it",
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: `${TEST_PREFIX}-` });
+    try {
+      const path = `${dir}/activated.sock`;
+      using listener = UnixListener.listen(path);
+      const child = spawn(Deno.execPath(), {
+        args: ["run", "--allow-ffi", peer, "accept-inherited"],
+        fds: { 3: listener },
+        stdout: "null",
+      });
+      using client = await UnixSocket.connect(path, { timeout: 10_000 });
+      using answer = (await client.receive({ timeout: 20_000 }))!;
+      assert.equal(answer.text, `accepted by ${child.pid} at ${path}`);
+      assert.equal((await child.status).success, true);
+      assert.ok(Deno.lstatSync(path).isSocket); // the child's close left the parent's file
+      assert.throws(() => UnixListener.fromFd(client), Deno.errors.NotSupported);
+      assert.throws(() => UnixSocket.fromFd(listener), Deno.errors.NotSupported);
+      listener.close();
+      assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);

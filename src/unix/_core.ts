@@ -6,8 +6,17 @@
  * @module
  */
 
-import { SOCK_SEQPACKET, SOCK_STREAM } from "../../ffi/constants.ts";
-import { libc } from "../../ffi/libc.ts";
+import {
+  AF_UNIX,
+  ENOTSOCK,
+  SO_ACCEPTCONN,
+  SO_DOMAIN,
+  SO_TYPE,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../../ffi/constants.ts";
+import { errno, libc } from "../../ffi/libc.ts";
 import { ConstructorToken, describe, ownOptions, validateTimeout } from "../_validate.ts";
 import {
   deadlineAfter,
@@ -18,7 +27,7 @@ import {
   type WaitOptions,
   waitUntil,
 } from "../_wait.ts";
-import { closedError } from "../errors.ts";
+import { closedError, systemError } from "../errors.ts";
 import { OwnedFd } from "../fd.ts";
 import { adaptiveBudget, Turns } from "../channel/wait.ts";
 
@@ -53,6 +62,40 @@ export const handleToken: ConstructorToken = new ConstructorToken(
 
 /** How error messages name a socket: its address, or "Unix socket". Internal. */
 export let socketLabel: (socket: SocketHandle) => string;
+
+/** An integer socket option of `fd`; NotSupported when `fd` is no socket. */
+function socketOption(fd: number, option: number, what: string): number {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  if (libc().getsockopt(fd, SOL_SOCKET, option, value, length) === 0) return value[0]!;
+  const code = errno();
+  if (code === ENOTSOCK) {
+    throw new Deno.errors.NotSupported(`Cannot ${what}: it is no socket (ENOTSOCK)`);
+  }
+  throw systemError(code, "getsockopt", { action: what });
+}
+
+/**
+ * The type of the Unix-domain socket `fd`, checked to be listening (`listening`) or not:
+ * NotSupported for any other descriptor, before anything is taken.
+ */
+export function inspectSocket(fd: number, listening: boolean): SocketType {
+  const what = `use descriptor ${fd} as a Unix ${listening ? "listener" : "socket"}`;
+  const type = socketTypeName(socketOption(fd, SO_TYPE, what));
+  if (type === undefined || socketOption(fd, SO_DOMAIN, what) !== AF_UNIX) {
+    throw new Deno.errors.NotSupported(
+      `Cannot ${what}: it is no Unix-domain stream or seqpacket socket`,
+    );
+  }
+  if ((socketOption(fd, SO_ACCEPTCONN, what) === 1) !== listening) {
+    throw new Deno.errors.NotSupported(
+      `Cannot ${what}: it is ${
+        listening ? "not listening" : "a listening socket: use UnixListener.fromFd()"
+      }`,
+    );
+  }
+  return type;
+}
 
 /** Closes the descriptor of a socket dropped without `close()`: a safety net only. */
 const closeWhenUnreachable = new FinalizationRegistry<number>((fd) => {

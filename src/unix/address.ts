@@ -11,6 +11,8 @@ import { AF_UNIX } from "../../ffi/constants.ts";
 import { sockaddr_un } from "../../ffi/layout.ts";
 import { describe } from "../_validate.ts";
 import { requirePermission } from "../_permissions.ts";
+import { libc } from "../../ffi/libc.ts";
+import { check } from "../errors.ts";
 
 /**
  * Where a Unix-domain socket listens or connects:
@@ -106,4 +108,26 @@ export function encodeAddress(
   const { written } = encoder.encodeInto(address.text, buffer.subarray(start));
   const length = start + written + (address.kind === "path" ? 1 : 0);
   return { buffer, length };
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The address a socket is bound to (getsockname), as a checked address would be: a path, an
+ * abstract name, or `undefined` for an unnamed socket.
+ */
+export function boundAddress(fd: number, what: string): ParsedAddress | undefined {
+  const buffer = new Uint8Array(sockaddr_un.size);
+  const length = new Uint32Array([sockaddr_un.size]);
+  check(libc().getsockname(fd, buffer, length), "getsockname", { action: what });
+  const end = Math.min(length[0]!, sockaddr_un.size);
+  if (end <= sockaddr_un.sun_path) return undefined;
+  const path = buffer.subarray(sockaddr_un.sun_path, end);
+  if (path[0] === 0) {
+    const text = decoder.decode(path.subarray(1));
+    return { kind: "abstract", text, label: `@${text}` };
+  }
+  const nul = path.indexOf(0);
+  const text = decoder.decode(nul < 0 ? path : path.subarray(0, nul));
+  return { kind: "path", text, label: text };
 }

@@ -12,6 +12,9 @@ import {
   ECONNABORTED,
   EINTR,
   ENOENT,
+  F_GETFL,
+  F_SETFL,
+  O_NONBLOCK,
   POLLIN,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -26,8 +29,9 @@ import {
 } from "../_validate.ts";
 import { RETRY, type WaitOptions } from "../_wait.ts";
 import { check, removed, systemError } from "../errors.ts";
-import { closeFd } from "../fd.ts";
+import { closeFd, type FdLike, peekFd, takeFd } from "../fd.ts";
 import {
+  boundAddress,
   encodeAddress,
   parseAddress,
   type ParsedAddress,
@@ -36,6 +40,7 @@ import {
 } from "./address.ts";
 import {
   handleToken,
+  inspectSocket,
   SocketHandle,
   type SocketType,
   socketTypeName,
@@ -82,11 +87,20 @@ export interface ListenOptions {
  */
 export class UnixListener extends SocketHandle implements AsyncIterable<UnixSocket> {
   readonly #address: ParsedAddress;
+  /** Whether closing removes the socket file: only a path this listener bound. */
+  readonly #ownsPath: boolean;
 
-  private constructor(key: ConstructorToken, fd: number, type: SocketType, address: ParsedAddress) {
+  private constructor(
+    key: ConstructorToken,
+    fd: number,
+    type: SocketType,
+    address: ParsedAddress,
+    ownsPath: boolean,
+  ) {
     token.check(key);
     super(handleToken, fd, type, `Unix listener "${address.label}"`);
     this.#address = address;
+    this.#ownsPath = ownsPath;
   }
 
   /**
@@ -138,7 +152,42 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       if (bound && parsed.kind === "path") c.unlink(cstring(parsed.text));
       throw error;
     }
-    return new UnixListener(token, fd, socketTypeName(type)!, parsed);
+    return new UnixListener(token, fd, socketTypeName(type)!, parsed, parsed.kind === "path");
+  }
+
+  /**
+   * Takes a listening Unix-domain socket from a descriptor, typically one a parent handed down
+   * with `spawn`'s `fds` (socket activation: the parent binds, workers accept), which Deno's own
+   * API cannot do. It switches the socket to non-blocking mode, for every process that shares
+   * it (this side never blocks in `accept`; the others should poll first, as Deno does). It
+   * never removes the socket file: the process that bound it owns it.
+   *
+   * @param fd The descriptor; the listener takes ownership (an `OwnedFd` is released to it,
+   * another object's descriptor is duplicated). On failure a number or `OwnedFd` stays open
+   * and the caller's.
+   * @returns The listener.
+   * @throws {Deno.errors.NotSupported} when the descriptor is no listening Unix-domain stream
+   * or seqpacket socket.
+   * @example
+   * ```ts
+   * import { UnixListener } from "@posix/ipc/unix";
+   *
+   * using bound = UnixListener.listen(`\0from-fd-${Deno.pid}`);
+   * using shared = UnixListener.fromFd(bound); // a duplicate, as a child given bound.fd would
+   * console.log(shared.address); // "@from-fd-…"
+   * ```
+   */
+  static fromFd(fd: FdLike): UnixListener {
+    const number = peekFd(fd, "fd");
+    const type = inspectSocket(number, true);
+    const what = `use descriptor ${number} as a Unix listener`;
+    const address = boundAddress(number, what) ??
+      { kind: "abstract", text: "", label: `fd ${number}` } as const;
+    const flags = check(libc().fcntl(number, F_GETFL, 0), "fcntl", { action: what });
+    if ((flags & O_NONBLOCK) === 0) {
+      check(libc().fcntl(number, F_SETFL, flags | O_NONBLOCK), "fcntl", { action: what });
+    }
+    return new UnixListener(token, takeFd(fd, "fd"), type, address, false);
   }
 
   /** The address: the path, or "@name" for an abstract name. */
@@ -249,11 +298,14 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
     }
   }
 
-  /** Closes the listener and removes its socket file. Closing again does nothing. */
+  /**
+   * Closes the listener and removes its socket file, if it bound one (not one `fromFd` took).
+   * Closing again does nothing.
+   */
   override close(): void {
     if (this.closed) return;
     super.close();
-    if (this.#address.kind === "path") {
+    if (this.#ownsPath) {
       removed(libc().unlink(cstring(this.#address.text)), [ENOENT], "unlink", {
         action: "remove the socket file",
         objectName: this.#address.text,

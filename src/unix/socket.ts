@@ -11,7 +11,6 @@ import {
   EAGAIN,
   ECONNREFUSED,
   EINTR,
-  ENOTSOCK,
   F_GETFL,
   F_SETFL,
   MSG_CTRUNC,
@@ -23,9 +22,7 @@ import {
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
-  SO_DOMAIN,
   SO_PEERCRED,
-  SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOL_SOCKET,
@@ -52,6 +49,7 @@ import {
 } from "./address.ts";
 import {
   handleToken,
+  inspectSocket,
   SocketHandle,
   socketLabel,
   type SocketType,
@@ -249,7 +247,8 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
    * another object's descriptor is duplicated). On failure a number or `OwnedFd` stays open
    * and the caller's.
    * @returns The socket.
-   * @throws {Deno.errors.NotSupported} when the descriptor is no stream or seqpacket socket.
+   * @throws {Deno.errors.NotSupported} when the descriptor is no connected Unix-domain stream or
+   * seqpacket socket (a listening one is `UnixListener.fromFd`'s).
    * @example
    * ```ts
    * import { socketpair, UnixSocket } from "@posix/ipc/unix";
@@ -261,14 +260,7 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
    * ```
    */
   static fromFd(fd: FdLike): UnixSocket {
-    const number = peekFd(fd, "fd");
-    const what = `use descriptor ${number} as a Unix socket`;
-    const type = socketTypeName(socketOption(number, SO_TYPE, what));
-    if (type === undefined || socketOption(number, SO_DOMAIN, what) !== AF_UNIX) {
-      throw new Deno.errors.NotSupported(
-        `Cannot ${what}: it is no Unix-domain stream or seqpacket socket`,
-      );
-    }
+    const type = inspectSocket(peekFd(fd, "fd"), false);
     return new UnixSocket(token, takeFd(fd, "fd"), type, "Unix socket");
   }
 
@@ -574,18 +566,6 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
       objectName: socketLabel(this),
     });
   }
-}
-
-/** An integer socket option of `fd`; NotSupported when `fd` is no socket. */
-function socketOption(fd: number, option: number, what: string): number {
-  const value = new Int32Array(1);
-  const length = new Uint32Array([4]);
-  if (libc().getsockopt(fd, SOL_SOCKET, option, value, length) === 0) return value[0]!;
-  const code = errno();
-  if (code === ENOTSOCK) {
-    throw new Deno.errors.NotSupported(`Cannot ${what}: it is no socket (ENOTSOCK)`);
-  }
-  throw systemError(code, "getsockopt", { action: what });
 }
 
 /**

@@ -105,6 +105,11 @@ function resolveUnix(marker: Ref, c: Case): unknown {
     c.defer(() => memory.close());
     return memory;
   }
+  if (marker.kind === "listener") {
+    const listener = UnixListener.listen({ abstract: `${TEST_PREFIX}-prop-unix-${++counter}` });
+    c.defer(() => listener.close());
+    return listener;
+  }
   if (marker.kind === "socket") {
     const pair = socketpair();
     c.defer(() => pair[Symbol.dispose]());
@@ -149,6 +154,7 @@ export const group: PropertyGroup = {
     "new UnixListener",
     "new ReceivedMessage",
     "UnixListener.listen",
+    "UnixListener.fromFd",
     "UnixSocket.connect",
     "UnixSocket.connectSync",
     "UnixSocket.fromFd",
@@ -227,9 +233,36 @@ export const group: PropertyGroup = {
         name: "UnixSocket.fromFd() adopts only a Unix socket, never a wrapped number",
         covers: ["UnixSocket.fromFd"],
         runs: 1500,
-        args: [fc.oneof(ref("socket"), sacrificialFd, wrappedFd, ref("owned-fd"), refusedFd)],
+        args: [
+          fc.oneof(
+            ref("socket"),
+            ref("listener"),
+            sacrificialFd,
+            wrappedFd,
+            ref("owned-fd"),
+            refusedFd,
+          ),
+        ],
         resolve: resolveUnix,
         call: ([fd]) => UnixSocket.fromFd(fd as never),
+        after: untouched,
+      },
+      {
+        name: "UnixListener.fromFd() adopts only a listening Unix socket, never a wrapped number",
+        covers: ["UnixListener.fromFd"],
+        runs: 1500,
+        args: [
+          fc.oneof(
+            ref("listener"),
+            ref("socket"),
+            sacrificialFd,
+            wrappedFd,
+            ref("owned-fd"),
+            refusedFd,
+          ),
+        ],
+        resolve: resolveUnix,
+        call: ([fd]) => UnixListener.fromFd(fd as never),
         after: untouched,
       },
       constructorProperty("SocketHandle", SocketHandle, 300),
