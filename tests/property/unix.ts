@@ -64,6 +64,16 @@ const address = fc.oneof(
   { weight: 1, arbitrary: hostile },
 );
 
+/** What the fromFd() calls are given: sockets, listeners, other descriptors, wrapped numbers. */
+const adoptable = fc.oneof(
+  ref("socket"),
+  ref("listener"),
+  sacrificialFd,
+  wrappedFd,
+  ref("owned-fd"),
+  refusedFd,
+);
+
 const socketType = fc.constantFrom("stream", "seqpacket", "dgram", "STREAM");
 
 /** Descriptor lists to send: live handles, numbers that wrap to a bystander, hostile items. */
@@ -233,16 +243,7 @@ export const group: PropertyGroup = {
         name: "UnixSocket.fromFd() adopts only a Unix socket, never a wrapped number",
         covers: ["UnixSocket.fromFd"],
         runs: 1500,
-        args: [
-          fc.oneof(
-            ref("socket"),
-            ref("listener"),
-            sacrificialFd,
-            wrappedFd,
-            ref("owned-fd"),
-            refusedFd,
-          ),
-        ],
+        args: [adoptable],
         resolve: resolveUnix,
         call: ([fd]) => UnixSocket.fromFd(fd as never),
         after: untouched,
@@ -251,16 +252,7 @@ export const group: PropertyGroup = {
         name: "UnixListener.fromFd() adopts only a listening Unix socket, never a wrapped number",
         covers: ["UnixListener.fromFd"],
         runs: 1500,
-        args: [
-          fc.oneof(
-            ref("listener"),
-            ref("socket"),
-            sacrificialFd,
-            wrappedFd,
-            ref("owned-fd"),
-            refusedFd,
-          ),
-        ],
+        args: [adoptable],
         resolve: resolveUnix,
         call: ([fd]) => UnixListener.fromFd(fd as never),
         after: untouched,
