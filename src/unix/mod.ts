@@ -38,12 +38,11 @@ export type { SocketType } from "./_core.ts";
 export { SocketHandle } from "./_core.ts";
 export { ReceivedMessage } from "./message.ts";
 export {
-  type ConnectOptions,
   type PeerCredentials,
-  type SocketPair,
-  socketpair,
   type SocketReceiveOptions,
   type SocketSendOptions,
   UnixSocket,
 } from "./socket.ts";
+export type { ConnectOptions } from "./_connect.ts";
+export { type SocketPair, socketpair } from "./pair.ts";
 export { type ListenOptions, UnixListener } from "./listener.ts";

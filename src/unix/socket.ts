@@ -1,21 +1,14 @@
 /**
  * {@linkcode UnixSocket}: a connected Unix-domain socket that sends bytes together with
  * descriptors (SCM_RIGHTS), reads its peer's credentials, and waits without blocking the event
- * loop; {@linkcode socketpair} makes two connected ones.
+ * loop; `socketpair()` (pair.ts) makes two connected ones.
  *
  * @module
  */
 
 import {
-  AF_UNIX,
-  EAGAIN,
-  ECONNREFUSED,
-  EINTR,
-  F_GETFL,
-  F_SETFL,
   MSG_CTRUNC,
   MSG_TRUNC,
-  O_NONBLOCK,
   POLLIN,
   POLLOUT,
   POLLRDHUP,
@@ -23,41 +16,25 @@ import {
   SHUT_RDWR,
   SHUT_WR,
   SO_PEERCRED,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
   SOL_SOCKET,
 } from "../../ffi/constants.ts";
 import { ucred } from "../../ffi/layout.ts";
-import { errno, libc } from "../../ffi/libc.ts";
+import { libc } from "../../ffi/libc.ts";
 import { ConstructorToken, describe, ownOptions, validateInteger } from "../_validate.ts";
-import {
-  delay,
-  pollNow,
-  RETRY,
-  validateWaitOptions,
-  type WaitOptions,
-  waitUntil,
-} from "../_wait.ts";
-import { check, systemError } from "../errors.ts";
-import { closeFd, type FdLike, peekFd, takeFd } from "../fd.ts";
-import {
-  encodeAddress,
-  parseAddress,
-  type ParsedAddress,
-  requireAddressPermission,
-  type UnixAddress,
-} from "./address.ts";
+import { pollNow, RETRY, type WaitOptions } from "../_wait.ts";
+import { check } from "../errors.ts";
+import { type FdLike, peekFd, takeFd } from "../fd.ts";
+import type { UnixAddress } from "./address.ts";
 import {
   handleToken,
   inspectSocket,
   SocketHandle,
   socketLabel,
   type SocketType,
-  socketTypeName,
-  socketTypeNumber,
   waitReady,
   waitReadySync,
 } from "./_core.ts";
+import { connectFd, connectFdSync, type ConnectOptions } from "./_connect.ts";
 import { receiveOnce, SCM_MAX_FD, sendOnce } from "./_msghdr.ts";
 import { createMessage, type ReceivedMessage } from "./message.ts";
 
@@ -68,12 +45,6 @@ const token = new ConstructorToken(
 
 /** Wraps a connected socket's descriptor. Internal: for `UnixListener` and `socketpair`. */
 export let wrapSocket: (fd: number, type: SocketType, label: string) => UnixSocket;
-
-/** Options of {@linkcode UnixSocket.connect}. */
-export interface ConnectOptions extends WaitOptions {
-  /** The socket's type, the listener's. Default `"stream"`. */
-  type?: SocketType;
-}
 
 /** Options of {@linkcode UnixSocket.send}. */
 export interface SocketSendOptions extends WaitOptions {
@@ -106,15 +77,9 @@ export interface PeerCredentials {
   readonly gid: number;
 }
 
-/** Two connected sockets; disposing the pair closes both. */
-export type SocketPair = readonly [UnixSocket, UnixSocket] & Disposable;
-
 const DEFAULT_MAX_BYTES = 65536;
 const MAX_BYTES = 1 << 24;
 const encoder = new TextEncoder();
-
-/** The longest back-off between two connect attempts while the listener's backlog is full. */
-const CONNECT_RETRY_MS = 10;
 
 /**
  * A connected Unix-domain socket: stream or seqpacket, close-on-exec, with async sends and
@@ -171,22 +136,8 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
    * ```
    */
   static async connect(address: UnixAddress, options: ConnectOptions = {}): Promise<UnixSocket> {
-    const { parsed, type } = checkConnect(address, options);
-    const what = `connect to "${parsed.label}"`;
-    const fd = startConnect(parsed, type);
-    try {
-      let pause = 1;
-      await waitUntil(ownOptions(options, "connect options"), {
-        what,
-        attempt: () => finishConnect(fd, parsed),
-        sleep: (ms) => delay(Math.min(ms, pause = Math.min(pause * 2, CONNECT_RETRY_MS))),
-        assertOpen: () => {},
-      });
-      return UnixSocket.#connected(fd, type, parsed);
-    } catch (error) {
-      closeFd(fd);
-      throw error;
-    }
+    const { fd, type, label } = await connectFd(address, options);
+    return new UnixSocket(token, fd, type, label);
   }
 
   /**
@@ -209,34 +160,8 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
     address: UnixAddress,
     options: { type?: SocketType; timeout?: number } = {},
   ): UnixSocket {
-    const { parsed, type, timeout } = checkConnect(address, options);
-    const fd = startConnect(parsed, type);
-    try {
-      const deadline = performance.now() + timeout;
-      let pause = 1;
-      while (finishConnect(fd, parsed) === RETRY) {
-        if (performance.now() >= deadline) {
-          throw new Deno.errors.TimedOut(
-            `Cannot connect to "${parsed.label}": timed out after ${timeout} ms`,
-          );
-        }
-        pause = Math.min(pause * 2, CONNECT_RETRY_MS);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
-      }
-      return UnixSocket.#connected(fd, type, parsed);
-    } catch (error) {
-      closeFd(fd);
-      throw error;
-    }
-  }
-
-  static #connected(fd: number, type: number, parsed: ParsedAddress): UnixSocket {
-    // Blocking again, as a child handed this socket expects; this side always asks
-    // MSG_DONTWAIT.
-    const operation = { action: "connect to", objectName: parsed.label };
-    const flags = check(libc().fcntl(fd, F_GETFL, 0), "fcntl", operation);
-    check(libc().fcntl(fd, F_SETFL, flags & ~O_NONBLOCK), "fcntl", operation);
-    return new UnixSocket(token, fd, socketTypeName(type)!, `Unix socket "${parsed.label}"`);
+    const { fd, type, label } = connectFdSync(address, options);
+    return new UnixSocket(token, fd, type, label);
   }
 
   /**
@@ -589,72 +514,4 @@ function checkFds(fds: unknown, what: string): number[] {
     );
   }
   return Array.from(fds, (fd, i) => peekFd(fd as FdLike, `fds[${i}]`));
-}
-
-/** Checks a connect's arguments, permission included, before any call. */
-function checkConnect(address: unknown, options: unknown) {
-  const own = ownOptions(options as ConnectOptions, "connect options");
-  const parsed = parseAddress(address, "connect");
-  const type = socketTypeNumber(own.type, `connect to "${parsed.label}"`);
-  const timeout = validateWaitOptions(own, `connect to "${parsed.label}"`);
-  requireAddressPermission(parsed);
-  return { parsed, type, timeout };
-}
-
-/** A new non-blocking, close-on-exec socket of `type`. */
-function startConnect(parsed: ParsedAddress, type: number): number {
-  return check(
-    libc().socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0),
-    "socket",
-    { action: "create a socket to connect to", objectName: parsed.label },
-  );
-}
-
-/** One connect attempt: done, RETRY when the listener's backlog is full, or the error. */
-function finishConnect(fd: number, parsed: ParsedAddress): true | typeof RETRY {
-  const { buffer, length } = encodeAddress(parsed);
-  if (libc().connect(fd, buffer, length) === 0) return true;
-  const code = errno();
-  if (code === EAGAIN || code === EINTR) return RETRY;
-  throw systemError(code, "connect", {
-    action: "connect to",
-    objectName: parsed.label,
-    hint: code === ECONNREFUSED ? "nothing listens there" : undefined,
-  });
-}
-
-/**
- * Makes two connected Unix-domain sockets (socketpair), close-on-exec: keep one and hand the
- * other to a child with `spawn`'s `fds`, or use both within one process.
- *
- * @param options The `type`, `"stream"` (default) or `"seqpacket"`.
- * @returns Both sockets; `using pair = socketpair()` closes both.
- * @example
- * ```ts
- * import { socketpair } from "@posix/ipc/unix";
- *
- * using pair = socketpair();
- * const [mine, theirs] = pair;
- * await mine.send("hi");
- * console.log((await theirs.receive())!.text); // "hi"
- * ```
- */
-export function socketpair(options: { type?: SocketType } = {}): SocketPair {
-  const own = ownOptions(options, "socketpair() options");
-  const type = socketTypeNumber(own.type, "make a socket pair");
-  const fds = new Int32Array(2);
-  check(libc().socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds), "socketpair", {
-    action: "make a socket pair",
-  });
-  const name = socketTypeName(type)!;
-  const pair = [
-    wrapSocket(fds[0]!, name, "Unix socket pair"),
-    wrapSocket(fds[1]!, name, "Unix socket pair"),
-  ] as const;
-  return Object.assign(pair, {
-    [Symbol.dispose]() {
-      pair[0].close();
-      pair[1].close();
-    },
-  });
 }
