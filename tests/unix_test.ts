@@ -160,6 +160,13 @@ ipcTest(
       await assert.rejects(UnixSocket.connect(path), Deno.errors.NotFound);
       using _wide = UnixListener.listen(`${dir}/wide.sock`, { mode: 0o666 });
       assert.equal(Deno.lstatSync(`${dir}/wide.sock`).mode! & 0o777, 0o666);
+      UnixListener.listen(`${dir}/kept.sock`, { persist: true }).close();
+      assert.ok(Deno.lstatSync(`${dir}/kept.sock`).isSocket); // kept, as asked
+      assert.throws(() => UnixListener.listen(`${dir}/kept.sock`), Deno.errors.AddrInUse);
+      assert.throws(
+        () => UnixListener.listen(`${dir}/x.sock`, { persist: "no" as never }),
+        TypeError,
+      );
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }

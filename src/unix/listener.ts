@@ -23,6 +23,7 @@ import { errno, libc } from "../../ffi/libc.ts";
 import {
   ConstructorToken,
   INT_MAX,
+  optionalBoolean,
   ownOptions,
   validateInteger,
   validateMode,
@@ -64,6 +65,12 @@ export interface ListenOptions {
    * abstract name, which has no file: check `peerCredentials()` instead.
    */
   mode?: number;
+  /**
+   * Keep the socket file when the listener closes, as for other named objects. Default
+   * `false`: closing removes it. (A listener that dies without closing leaves it either way;
+   * the next `listen` at that path then fails with `AddrInUse` until it is removed.)
+   */
+  persist?: boolean;
 }
 
 /**
@@ -107,7 +114,7 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
    * Listens at `address` (socket, bind, listen), close-on-exec.
    *
    * @param address A path, `{ path }`, `{ abstract }` or `"\0name"`.
-   * @param options `type`, `backlog` and `mode`.
+   * @param options `type`, `backlog`, `mode` and `persist`.
    * @returns The listener.
    * @throws {Deno.errors.NotCapable} without read and write permission for a path.
    * @throws {Deno.errors.AddrInUse} when something is at the path or the name is taken.
@@ -132,6 +139,7 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       ? 128
       : validateInteger(own.backlog, "backlog", 0, INT_MAX);
     const mode = validateMode(own.mode ?? 0o600);
+    const persist = optionalBoolean(own.persist, "persist") ?? false;
     requireAddressPermission(parsed);
     const c = libc();
     const operation = { action: "listen at", objectName: parsed.label };
@@ -152,7 +160,8 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       if (bound && parsed.kind === "path") c.unlink(cstring(parsed.text));
       throw error;
     }
-    return new UnixListener(token, fd, socketTypeName(type)!, parsed, parsed.kind === "path");
+    const ownsPath = parsed.kind === "path" && !persist;
+    return new UnixListener(token, fd, socketTypeName(type)!, parsed, ownsPath);
   }
 
   /**

@@ -215,6 +215,7 @@ export const group: PropertyGroup = {
             type: socketType,
             backlog: fc.constantFrom(0, 1, 128, -1, 2 ** 31, 1.5),
             mode: fc.constantFrom(0o600, 0o666, 0, 0o1000, -1),
+            persist: fc.constant(false),
           }),
         ],
         resolve: resolveUnix,
