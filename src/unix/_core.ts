@@ -29,7 +29,7 @@ import {
 } from "../_wait.ts";
 import { closedError, systemError } from "../errors.ts";
 import { OwnedFd } from "../fd.ts";
-import { adaptiveBudget, Turns } from "../channel/wait.ts";
+import { ADAPTIVE_MAX_MS, adaptiveBudget, Turns } from "../channel/wait.ts";
 
 /**
  * The kind of a Unix-domain socket:
@@ -163,6 +163,13 @@ export abstract class SocketHandle implements Disposable {
 }
 
 /**
+ * The shortest adaptive look, in ms: a peer's turnaround varies more than its last wait
+ * says (a receive, a timer, a collection), and a look shorter than the turnaround would put
+ * this side to sleep, whose wake-up costs two thread hops, on every other message.
+ */
+const MIN_LOOK_MS = 0.1;
+
+/**
  * How long the last async wait of each socket lasted, in ms, when it had to wait: for the
  * adaptive budget, as channels keep it (src/channel/wait.ts).
  */
@@ -186,7 +193,8 @@ export async function waitReady<T>(
 ): Promise<T> {
   const fd = socket.fd;
   const started = performance.now();
-  const budget = adaptiveBudget(lastWaits.get(socket) ?? Infinity, Infinity);
+  const last = lastWaits.get(socket) ?? Infinity;
+  const budget = last < ADAPTIVE_MAX_MS ? Math.max(MIN_LOOK_MS, adaptiveBudget(last, Infinity)) : 0;
   let turns: Turns | undefined;
   let waited = false;
   try {
