@@ -180,8 +180,9 @@ const lastWaits = new WeakMap<SocketHandle, number>();
  * blocking the event loop, and ending at the timeout, an abort or a close.
  *
  * As a channel does, a socket whose last wait was short (a peer in a round trip) first looks
- * again after each turn of the event loop, for 3× that wait and 1 ms at most, yielding the CPU
- * between looks: an answer about to come is seen without the two thread hops of a wake-up.
+ * again after each turn of the event loop, for 3× that wait (at least {@linkcode MIN_LOOK_MS},
+ * at most 1 ms), yielding the CPU between looks: an answer about to come is seen without the two
+ * thread hops of a wake-up.
  * Then it sleeps in `poll` on a worker thread, a slice (100 ms) at a time.
  */
 export async function waitReady<T>(
