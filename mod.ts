@@ -17,6 +17,8 @@
  * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap}).
  * - `@posix/ipc/topic`: publish/subscribe, every subscriber gets every message ({@linkcode Topic}).
  * - `@posix/ipc/select`: waiting on many sources at once ({@linkcode select}).
+ * - `@posix/ipc/unix`: Unix-domain sockets that pass descriptors to running processes and read
+ *   the peer's credentials ({@linkcode UnixSocket}, {@linkcode UnixListener}).
  *
  * Every call into libc needs `--allow-ffi`, which amounts to full access: see the README.
  *
@@ -63,3 +65,18 @@ export {
 } from "./src/service/mod.ts";
 export * from "./src/topic/mod.ts";
 export * from "./src/select/mod.ts";
+export {
+  type ConnectOptions,
+  type ListenOptions,
+  type PeerCredentials,
+  ReceivedMessage,
+  SocketHandle,
+  type SocketPair,
+  socketpair,
+  type SocketReceiveOptions,
+  type SocketSendOptions,
+  type SocketType,
+  type UnixAddress,
+  UnixListener,
+  UnixSocket,
+} from "./src/unix/mod.ts";

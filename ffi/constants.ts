@@ -75,6 +75,9 @@ export const F_SEAL_FUTURE_WRITE = 0x10;
 // <poll.h>
 export const POLLIN = 0x01;
 export const POLLOUT = 0x04;
+export const POLLHUP = 0x10;
+/** The peer shut down its writing side or closed (<poll.h> with _GNU_SOURCE). */
+export const POLLRDHUP = 0x2000;
 
 // <spawn.h> (glibc)
 export const POSIX_SPAWN_SETPGROUP = 0x02;
@@ -163,6 +166,31 @@ export const FUTEX_32 = 0x02;
 /** `FUTEX_WAITV_MAX` of <linux/futex.h>: the most words one futex_waitv call takes. */
 export const FUTEX_WAITV_MAX = 128;
 
+// <sys/socket.h>, <sys/un.h>: the same on x86_64 and aarch64 (asm-generic/socket.h numbers
+// the SO_* options as x86 does; SOCK_NONBLOCK and SOCK_CLOEXEC are O_NONBLOCK and O_CLOEXEC).
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_TYPE = 3;
+export const SO_DOMAIN = 39;
+export const SO_ACCEPTCONN = 30;
+export const SO_PASSCRED = 16;
+export const SO_PEERCRED = 17;
+export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
+export const MSG_CTRUNC = 0x08;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
 // <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
 export const SIGNALS: Readonly<Record<string, number>> = {
   SIGHUP: 1,
@@ -229,6 +257,9 @@ export const ENOSYS = 38;
 export const ENOMSG = 42;
 export const EIDRM = 43;
 export const ETIMEDOUT = 110;
+export const ENOTSOCK = 88;
+export const ECONNABORTED = 103;
+export const ECONNREFUSED = 111;
 
 /** errno numbers with their symbolic names and a short description for messages. */
 export const ERRNO: Readonly<Record<number, readonly [code: string, description: string]>> = {
@@ -273,8 +304,18 @@ export const ERRNO: Readonly<Record<number, readonly [code: string, description:
   43: ["EIDRM", "identifier removed"],
   75: ["EOVERFLOW", "value too large for defined data type"],
   90: ["EMSGSIZE", "message too long"],
+  88: ["ENOTSOCK", "not a socket"],
+  91: ["EPROTOTYPE", "wrong socket type"],
   95: ["EOPNOTSUPP", "operation not supported"],
+  98: ["EADDRINUSE", "address already in use"],
+  99: ["EADDRNOTAVAIL", "address not available"],
+  103: ["ECONNABORTED", "connection aborted"],
+  104: ["ECONNRESET", "connection reset by peer"],
+  106: ["EISCONN", "already connected"],
+  107: ["ENOTCONN", "not connected"],
+  109: ["ETOOMANYREFS", "too many references: cannot splice"],
   110: ["ETIMEDOUT", "timed out"],
+  111: ["ECONNREFUSED", "connection refused"],
   125: ["ECANCELED", "operation canceled"],
   130: ["EOWNERDEAD", "owner died"],
   131: ["ENOTRECOVERABLE", "state not recoverable"],

@@ -136,3 +136,37 @@ export const msqid_ds = {
 
 /** `struct sembuf { unsigned short sem_num; short sem_op; short sem_flg; }`: 6 bytes, packed. */
 export const sembuf = { size: 6, sem_num: 0, sem_op: 2, sem_flg: 4 } as const;
+
+/**
+ * `struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }` from <sys/un.h>: the
+ * same on x86_64 and aarch64 (sa_family_t is an unsigned short everywhere on Linux).
+ */
+export const sockaddr_un = { size: 110, sun_family: 0, sun_path: 2 } as const;
+
+/** `struct iovec { void *iov_base; size_t iov_len; }` from <bits/types/struct_iovec.h>. */
+export const iovec = { size: 16, iov_base: 0, iov_len: 8 } as const;
+
+/**
+ * `struct msghdr` from glibc's bits/socket.h, the same on both LP64 ABIs: a pointer, a
+ * socklen_t (padded to 8), a pointer, a size_t, a pointer, a size_t and an int (padded).
+ */
+export const msghdr = {
+  size: 56,
+  msg_name: 0,
+  msg_namelen: 8,
+  msg_iov: 16,
+  msg_iovlen: 24,
+  msg_control: 32,
+  msg_controllen: 40,
+  msg_flags: 48,
+} as const;
+
+/**
+ * `struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }` from glibc's
+ * bits/socket.h: the data (CMSG_DATA) follows at `size`, and each header is aligned to
+ * `size_t` (CMSG_ALIGN rounds up to 8).
+ */
+export const cmsghdr = { size: 16, cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 } as const;
+
+/** `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` from bits/socket.h (_GNU_SOURCE). */
+export const ucred = { size: 12, pid: 0, uid: 4, gid: 8 } as const;

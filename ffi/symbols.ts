@@ -261,6 +261,34 @@ export const symbols = {
     result: "i64",
     nonblocking: true,
   },
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int socketpair(int domain, int type, int protocol, int sv[2]);
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int bind(int fd, const struct sockaddr *address, socklen_t length);
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int listen(int fd, int backlog);
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  // int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+  //   only on a non-blocking listener here, so it never blocks
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  // int connect(int fd, const struct sockaddr *address, socklen_t length);
+  //   only on a non-blocking socket here, so it never blocks
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // ssize_t sendmsg(int fd, const struct msghdr *message, int flags);  always with MSG_DONTWAIT
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int fd, struct msghdr *message, int flags);  always with MSG_DONTWAIT
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // int getsockname(int fd, struct sockaddr *address, socklen_t *length);
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int shutdown(int fd, int how);
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  // int getsockopt(int fd, int level, int name, void *value, socklen_t *length);
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // int setsockopt(int fd, int level, int name, const void *value, socklen_t length);
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // int unlink(const char *path);
+  unlink: { parameters: ["buffer"], result: "i32" },
 
   // int sched_yield(void);
   sched_yield: { parameters: [], result: "i32" },

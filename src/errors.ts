@@ -148,6 +148,12 @@ const CLASS_BY_CODE: Readonly<Record<string, new (message: string) => Error>> = 
   EISDIR: Deno.errors.IsADirectory,
   ENOTDIR: Deno.errors.NotADirectory,
   ELOOP: Deno.errors.FilesystemLoop,
+  ECONNREFUSED: Deno.errors.ConnectionRefused,
+  ECONNRESET: Deno.errors.ConnectionReset,
+  ECONNABORTED: Deno.errors.ConnectionAborted,
+  ENOTCONN: Deno.errors.NotConnected,
+  EADDRINUSE: Deno.errors.AddrInUse,
+  EADDRNOTAVAIL: Deno.errors.AddrNotAvailable,
 };
 
 /** What was being done when a call failed; it makes the message. Internal. */

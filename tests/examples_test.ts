@@ -308,3 +308,24 @@ ipcTest("select.ts stops its worker on SIGTERM and still ends cleanly", async ()
   assert.match(text, /worker exited: \{"state":"signaled","signal":"SIGTERM"/);
   assert.match(text, /done\n$/);
 });
+
+ipcTest(
+  "fd_broker.ts: each client checked by uid and handed a Channel of its own over a socket",
+  async () => {
+    const stdout = await run("fd_broker.ts", ["3"], [
+      "--allow-ffi",
+      "--allow-run",
+      "--allow-sys=uid",
+    ]);
+    const given = [...stdout.matchAll(/broker: gave client (\d+) \(uid (\d+)\) a channel/g)];
+    assert.equal(given.length, 3, stdout);
+    for (const [, pid, uid] of given) {
+      assert.equal(Number(uid), Deno.uid());
+      assert.match(stdout, new RegExp(`from ${pid}: "hello"`));
+      assert.match(stdout, new RegExp(`from ${pid}: "I am process ${pid}"`));
+      assert.match(stdout, new RegExp(`client ${pid} closed its channel`));
+    }
+    assert.equal(new Set(given.map(([, pid]) => pid)).size, 3);
+    assert.match(stdout, /broker: 3 of 3 clients done/);
+  },
+);

@@ -68,7 +68,7 @@ export function adaptiveBudget(lastWait: number, timeout: number): number {
  * node:timers makes Deno set up more of its Node layer (descriptors and mappings) in every
  * process that uses a channel.
  */
-class Turns implements Disposable {
+export class Turns implements Disposable {
   readonly #channel = new MessageChannel();
   #resolve: (() => void) | null = null;
 

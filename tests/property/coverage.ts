@@ -24,6 +24,7 @@ export const GROUP_FILES: readonly string[] = [
   "service",
   "topic",
   "select",
+  "unix",
   "cli",
   "ownership",
 ];

@@ -40,6 +40,8 @@ export interface ClassSpec<T> {
   close?: (instance: T) => unknown;
   /** Its members by name ("send", "[Symbol.dispose]"), each with how to call it. */
   members: Record<string, MemberSpec<T>>;
+  /** Resolves the markers of the members' arguments (descriptors to send, say). */
+  resolve?: (ref: Ref, c: Case) => unknown;
 }
 
 /** Which receiver a case calls the member on. */
@@ -101,7 +103,10 @@ export function memberProperties<T>(spec: ClassSpec<T>): Property[] {
       after: member.after,
       args: [member.liveOnly ? ref("receiver", "live") : receiver, ...(member.args ?? [])],
       resolve: (marker: Ref, c: Case) => {
-        if (marker.kind !== "receiver") throw new Error(`no resolver for ${marker}`);
+        if (marker.kind !== "receiver") {
+          if (spec.resolve) return spec.resolve(marker, c);
+          throw new Error(`no resolver for ${marker}`);
+        }
         switch (marker.detail) {
           case "live":
           case "closed": {
