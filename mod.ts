@@ -14,9 +14,9 @@
  * - `@posix/ipc/sync`: a robust {@linkcode Mutex}, a {@linkcode Condition} and a {@linkcode Barrier}
  *   in shared memory;
  * - `@posix/ipc/channel`: the fast lane, a message ring in shared memory ({@linkcode Channel});
- * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap}).
- * - `@posix/ipc/topic`: publish/subscribe, every subscriber gets every message ({@linkcode Topic}).
- * - `@posix/ipc/select`: waiting on many sources at once ({@linkcode select}).
+ * - `@posix/ipc/map`: a hash map in shared memory whose readers never block ({@linkcode SharedMap});
+ * - `@posix/ipc/topic`: publish/subscribe, every subscriber gets every message ({@linkcode Topic});
+ * - `@posix/ipc/select`: waiting on many sources at once ({@linkcode select});
  * - `@posix/ipc/unix`: Unix-domain sockets that pass descriptors to running processes and read
  *   the peer's credentials ({@linkcode UnixSocket}, {@linkcode UnixListener}).
  *
