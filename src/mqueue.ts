@@ -44,6 +44,7 @@ import {
   formatBytes,
   optionalBoolean,
   optionsObject,
+  plainBytes,
   validateInteger,
   validateMode,
   validateName,
@@ -648,11 +649,12 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
 
   /** Checks a message and its priority before any syscall. */
   #message(data: Uint8Array | string, priority = 0): [Uint8Array, number] {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (
-      !(bytes instanceof Uint8Array) ||
-      (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached)
-    ) {
+    let bytes = typeof data === "string" ? encoder.encode(data) : data;
+    try {
+      if (!(bytes instanceof Uint8Array)) throw new TypeError("not bytes");
+      // Its real memory and length: a subclass's `length` could make mq_send read past it.
+      bytes = plainBytes(bytes);
+    } catch {
       throw new TypeError(
         `Cannot send ${describe(data)} to ${this.#label}: a message is a string or a ` +
           `Uint8Array whose buffer was not transferred away`,

@@ -33,7 +33,14 @@ import {
   POLLOUT,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { describe, INT_MAX, optionsObject, validateInteger, validateMode } from "./_validate.ts";
+import {
+  describe,
+  INT_MAX,
+  optionsObject,
+  plainBytes,
+  validateInteger,
+  validateMode,
+} from "./_validate.ts";
 import { readProcNumber } from "./_proc.ts";
 import {
   pollAsync,
@@ -143,7 +150,7 @@ function bytesToWrite(end: PipeEnd, data: Uint8Array | string): Uint8Array {
         `not ${describe(data)}`,
     );
   }
-  return bytes;
+  return plainBytes(bytes); // its real length: a subclass's could make write() read past it
 }
 
 /** Checks a buffer to read into. */
@@ -153,7 +160,7 @@ function bufferToRead(end: PipeEnd, buffer: Uint8Array): Uint8Array {
       `Cannot read from "${end.label}": the buffer must be a Uint8Array, not ${describe(buffer)}`,
     );
   }
-  return buffer;
+  return plainBytes(buffer); // its real length: a subclass's could make read() write past it
 }
 
 /**
@@ -212,14 +219,14 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   async read(buffer: Uint8Array, options: WaitOptions = {}): Promise<number | null> {
-    bufferToRead(this, buffer);
+    const into = bufferToRead(this, buffer);
     validateWaitOptions(options, `read from "${this.label}"`);
-    if (buffer.length === 0) return 0;
+    if (into.length === 0) return 0;
     const fd = nonBlockingFd(this);
     return await waitUntil<number | null>(options, {
       what: `read from "${this.label}"`,
       attempt: () => {
-        const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+        const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
         return n === 0 ? null : n;
       },
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -243,10 +250,11 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   readSync(buffer: Uint8Array): number | null {
-    if (bufferToRead(this, buffer).length === 0) return 0;
+    const into = bufferToRead(this, buffer);
+    if (into.length === 0) return 0;
     const fd = this.fd;
     while (true) {
-      const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+      const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
       if (n !== RETRY) return n === 0 ? null : n;
       pollSync(fd, POLLIN);
     }

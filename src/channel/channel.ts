@@ -15,7 +15,13 @@ import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
-import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  optionsObject,
+  plainBytes,
+  validateInteger,
+} from "../_validate.ts";
 import { entombRange } from "../_tomb.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
@@ -953,7 +959,16 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   #encode(value: T): Uint8Array {
     this.#assertOpen();
-    const bytes = this.#codec.encode(value);
+    const encoded: unknown = this.#codec.encode(value);
+    if (!(encoded instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot send the value: the ${this.#codec.name} codec made ${describe(encoded)}, ` +
+          "not a Uint8Array",
+      );
+    }
+    // Its real length and memory: a subclass's `length` would frame fewer bytes than are
+    // copied, overwriting the ring past the frame.
+    const bytes = plainBytes(encoded);
     if (bytes.length > this.maxMessageSize) {
       throw new RangeError(
         `Cannot send a message of ${bytes.length} bytes: the channel's ring holds ${this.#capacity} ` +

@@ -37,6 +37,7 @@
  */
 
 import { type Codec, codecs } from "../codec.ts";
+import { plainBytes } from "../_validate.ts";
 
 /** The largest message, in bytes, that a copying receive places in a shared slab. */
 export const SLAB_MESSAGE_MAX = 8 * 1024;
@@ -143,16 +144,19 @@ export function validateIntoBuffer(buffer: unknown, ring?: ArrayBuffer): Uint8Ar
       }: buffer must be a Uint8Array`,
     );
   }
-  const memory = buffer.buffer;
-  if (memory instanceof ArrayBuffer && memory.detached) {
+  let plain: Uint8Array;
+  try {
+    plain = plainBytes(buffer); // its real memory and length, whatever a subclass says
+  } catch {
     throw new TypeError(
       "Cannot receive into a detached buffer: its memory was transferred away",
     );
   }
+  const memory = plain.buffer;
   if (memory === ring) {
     throw new TypeError("Cannot receive into the channel's own ring: give a buffer of your own");
   }
-  return buffer;
+  return plain;
 }
 
 /**
