@@ -33,6 +33,9 @@ import { letPendingWorkRun } from "./hops.ts";
 const token = new ConstructorToken("Server", "Server.create()");
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** How much of a refused client's codec name its refusal repeats (codec names are short). */
+const CODEC_SHOWN = 64;
+
 /** How often the server looks for clients that died or closed without saying goodbye, in ms. */
 export const SWEEP_MS = 250;
 
@@ -295,6 +298,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       return;
     }
     if (!name.startsWith(RESPONSE_PREFIX)) return; // only response rings, nothing else
+    // A ring already a client's (a hello replayed): a second sending handle, with a tail of its
+    // own, would write over the first one's answers.
+    for (const peer of this.#clients.values()) if (peer.channel.name === name) return;
     let channel: Channel<Uint8Array>;
     try {
       channel = Channel.open(name, { role: "send" });
@@ -302,11 +308,15 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       return; // gone already (the client closed), or not a channel: nobody to answer
     }
     if (codec !== this.#codec.name) {
+      // The client's text is cut short: a hello can hold a megabyte, the client's ring less.
+      const theirs = codec === undefined ? "none" : `"${codec.slice(0, CODEC_SHOWN)}"`;
       const why = new TypeError(
-        `Cannot connect to the service: its codec is "${this.#codec.name}", not "${codec}"`,
+        `Cannot connect to the service: its codec is "${this.#codec.name}", not ${theirs}`,
       );
       try {
         channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why)));
+      } catch {
+        // a ring that cannot take the refusal: the client times out; the server goes on
       } finally {
         channel.close();
       }

@@ -1,0 +1,79 @@
+// Attacks on the request/response service: frames forged by a hostile sender on the request
+// ring must be dropped one by one; the server goes on answering its real clients.
+import assert from "node:assert/strict";
+import { Channel } from "../src/channel/mod.ts";
+import { codecs } from "../src/codec.ts";
+import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
+import { RESPONSE_PREFIX } from "../src/service/names.ts";
+import { Client, Server } from "../src/service/mod.ts";
+import { ipcTest, uniqueName } from "./helpers.ts";
+
+const encoder = new TextEncoder();
+
+ipcTest(
+  "a hello whose codec name outgrows the client's ring is refused, never ends the server",
+  async () => {
+    const name = uniqueName("svc-hello");
+    await using server = Server.create((n: number) => n * 2, { name, codec: codecs.json });
+    // A hostile "client": a response ring of the smallest size, and a hello with a long codec.
+    using ring = Channel.create({
+      name: `${RESPONSE_PREFIX}${Deno.pid}-hostile`,
+      capacity: 4096,
+      role: "receive",
+    });
+    using raw = Channel.open(name, { role: "send" });
+    const hello = `${ring.name}\0${"x".repeat(10_000)}`;
+    assert.ok(raw.trySend(requestFrame(HELLO, 0, 0, encoder.encode(hello))));
+    // Frames no client writes: each is dropped on its own.
+    raw.trySend(new Uint8Array([HELLO])); // too short
+    raw.trySend(requestFrame(9, 1, 1)); // an unknown kind
+    raw.trySend(requestFrame(HELLO, 0, 0, new Uint8Array([0xff, 0xfe, 0]))); // not UTF-8
+    raw.trySend(requestFrame(HELLO, 0, 0, encoder.encode("/not-a-response-ring\0json")));
+    raw.trySend(requestFrame(HELLO, 0, 0, encoder.encode(`${RESPONSE_PREFIX}x/y\0json`)));
+    raw.trySend(requestFrame(2, 0xffffffff, 1, encoder.encode("1"))); // a client that never was
+    // Before: the refusal, 10 KiB, did not fit the 4 KiB ring; the RangeError ended the server.
+    await using client = await Client.connect<number, number>(name, {
+      codec: codecs.json,
+      timeout: 5000,
+    });
+    assert.equal(await client.request(21, { timeout: 5000 }), 42);
+    assert.equal(server.closed, false);
+    // The hostile ring got the refusal, cut short so that it fits.
+    const refusal = ring.tryReceive();
+    assert.ok(refusal !== undefined && refusal.length < 4096);
+    assert.match(new TextDecoder().decode(refusal), /its codec is \\?"json\\?", not \\?"x{64}\\?"/);
+  },
+);
+
+ipcTest(
+  "a hello replayed for a ring that is already a client's is ignored: its answers stay whole",
+  async () => {
+    const name = uniqueName("svc-replay");
+    await using server = Server.create((n: number) => n + 1, { name, codec: codecs.json });
+    using ring = Channel.create({
+      name: `${RESPONSE_PREFIX}${Deno.pid}-replayed`,
+      capacity: 4096,
+      role: "receive",
+    });
+    using raw = Channel.open(name, { role: "send" });
+    const hello = requestFrame(HELLO, 0, 0, encoder.encode(`${ring.name}\0json`));
+    assert.ok(raw.trySend(hello));
+    const welcome = await ring.receive({ timeout: 5000 });
+    const id = u32(welcome, 4);
+    assert.ok(raw.trySend(hello)); // the replay
+    for (let request = 1; request <= 3; request++) {
+      raw.trySend(requestFrame(2, id, request, encoder.encode(String(request * 10))));
+    }
+    // Before: the replay opened a second sender on the ring, whose own tail wrote its welcome
+    // over the first one's answers: answers went missing.
+    const answers: string[] = [];
+    while (answers.length < 3) {
+      const frame = await ring.receive({ timeout: 5000 });
+      const request = u32(frame, 4);
+      answers.push(`${frame[0]}:${request}:${new TextDecoder().decode(frame.subarray(8))}`);
+    }
+    assert.deepEqual(answers.sort(), ["2:1:11", "2:2:21", "2:3:31"]);
+    assert.equal(ring.tryReceive(), undefined);
+    assert.equal(server.clients, 1);
+  },
+);
