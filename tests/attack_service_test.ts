@@ -6,7 +6,8 @@ import { codecs } from "../src/codec.ts";
 import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
 import { RESPONSE_PREFIX } from "../src/service/names.ts";
 import { Client, Server } from "../src/service/mod.ts";
-import { ipcTest, uniqueName } from "./helpers.ts";
+import { spawnDeno } from "../src/spawn.ts";
+import { fixture, ipcTest, uniqueName } from "./helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -75,5 +76,47 @@ ipcTest(
     assert.deepEqual(answers.sort(), ["2:1:11", "2:2:21", "2:3:31"]);
     assert.equal(ring.tryReceive(), undefined);
     assert.equal(server.clients, 1);
+  },
+);
+
+/** Blocks this thread for `ms`: the server in this process reads nothing meanwhile. */
+function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The /dev/shm names of the response rings of process `pid`. */
+function responseRings(pid: number): string[] {
+  const prefix = `${RESPONSE_PREFIX.slice(1)}${pid}-`;
+  return [...Deno.readDirSync("/dev/shm")].map((entry) => entry.name).filter((name) =>
+    name.startsWith(prefix)
+  );
+}
+
+ipcTest(
+  "a client SIGKILLed while it waits for the welcome leaves no response ring name behind",
+  async () => {
+    const name = uniqueName("svc-welcome");
+    await using server = Server.create((n: number) => n, { name, codec: codecs.json });
+    // While this thread is blocked the server cannot welcome anyone: the child creates its
+    // ring, says hello, and waits; it is killed there.
+    const child = spawnDeno(fixture("service_client.ts"), {
+      args: [name, "hang"],
+      permissions: { ffi: true },
+    });
+    await using _child = child;
+    for (let waited = 0; responseRings(child.pid).length === 0 && waited < 30_000; waited += 20) {
+      blockThread(20);
+    }
+    assert.equal(responseRings(child.pid).length, 1, "the child made its response ring");
+    blockThread(300); // its hello is in the ring by now
+    child.kill("SIGKILL");
+    assert.equal((await child.status).state, "signaled");
+    // Before: the server opened the ring by its name and the name stayed, the child being
+    // dead before it could remove it.
+    for (let i = 0; i < 100 && responseRings(child.pid).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(responseRings(child.pid), []);
+    assert.ok(server.clients <= 1);
   },
 );

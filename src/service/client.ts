@@ -10,7 +10,6 @@ import { RECEIVES } from "../channel/registry.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
-import { SharedMemory } from "../shm.ts";
 import { ConstructorToken, describe, optionsObject } from "../_validate.ts";
 import { deadlineAfter, MAX_WAIT_MS, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import {
@@ -32,7 +31,7 @@ import {
 } from "./frame.ts";
 import { decodeRemoteError } from "./remote_error.ts";
 import { letPendingWorkRun } from "./hops.ts";
-import { responseName } from "./names.ts";
+import { forgetResponseName, responseName } from "./names.ts";
 
 const token = new ConstructorToken("Client", "Client.connect()");
 const encoder = new TextEncoder();
@@ -192,7 +191,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       const hello = encoder.encode(`${name}\0${codec.name}`);
       await requests.send(requestFrame(HELLO, 0, 0, hello), options);
       const id = await welcome(requests, responses, deadline, options);
-      SharedMemory.unlink(name); // the server holds it open now: the name is no longer needed
+      forgetResponseName(name); // the server holds it open now (and may have removed it)
       return new Client<Req, Res>(token, requests, responses, codec, id);
     } catch (error) {
       responses?.close();

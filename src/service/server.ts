@@ -27,7 +27,7 @@ import {
   WELCOME,
 } from "./frame.ts";
 import { encodeRemoteError } from "./remote_error.ts";
-import { RESPONSE_PREFIX } from "./names.ts";
+import { forgetResponseName, RESPONSE_PREFIX } from "./names.ts";
 import { letPendingWorkRun } from "./hops.ts";
 
 const token = new ConstructorToken("Server", "Server.create()");
@@ -306,6 +306,13 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       channel = Channel.open(name, { role: "send" });
     } catch {
       return; // gone already (the client closed), or not a channel: nobody to answer
+    }
+    try {
+      // Open now, the ring needs no name: a client killed before it read the welcome (or
+      // while this server was busy) must not leave it in /dev/shm.
+      forgetResponseName(name);
+    } catch {
+      // not ours to remove (permissions): the client removes it after the welcome
     }
     if (codec !== this.#codec.name) {
       // The client's text is cut short: a hello can hold a megabyte, the client's ring less.
