@@ -221,7 +221,14 @@ function overridden(bytes: Uint8Array): boolean {
  * ```
  */
 export function plainBytes(bytes: Uint8Array): Uint8Array {
-  const length = lengthOf.call(bytes); // throws first for an impostor
+  let length: number;
+  try {
+    length = lengthOf.call(bytes);
+  } catch {
+    throw new TypeError(
+      "Cannot use an object that only pretends to be a Uint8Array: it has no memory of its own",
+    );
+  }
   const memory = bufferOf.call(bytes);
   if (memory instanceof ArrayBuffer && memory.detached) {
     throw new TypeError("Cannot use a Uint8Array whose buffer was transferred away (detached)");

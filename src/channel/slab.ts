@@ -144,14 +144,7 @@ export function validateIntoBuffer(buffer: unknown, ring?: ArrayBuffer): Uint8Ar
       }: buffer must be a Uint8Array`,
     );
   }
-  let plain: Uint8Array;
-  try {
-    plain = plainBytes(buffer); // its real memory and length, whatever a subclass says
-  } catch {
-    throw new TypeError(
-      "Cannot receive into a detached buffer: its memory was transferred away",
-    );
-  }
+  const plain = plainBytes(buffer); // its real memory and length, whatever a subclass says
   const memory = plain.buffer;
   if (memory === ring) {
     throw new TypeError("Cannot receive into the channel's own ring: give a buffer of your own");

@@ -189,7 +189,28 @@ function hostileObjects(): unknown[] {
       },
     }),
   );
+  // Byte arrays that lie about themselves: their lengths must never reach libc or a copy into
+  // shared memory (tests/attack_bytes_test.ts).
+  class LongLiar extends Uint8Array {
+    override get length(): number {
+      return 1 << 20;
+    }
+  }
+  class ShortLiar extends Uint8Array {
+    override get length(): number {
+      return 1;
+    }
+  }
+  const ownLiar = new Uint8Array(16);
+  Object.defineProperty(ownLiar, "length", { get: () => 1 << 20 });
+  const transferred = new Uint8Array(64);
+  void transferred.buffer.transfer();
   return [
+    mark(new LongLiar(16)),
+    mark(new ShortLiar(1 << 16)),
+    mark(ownLiar),
+    mark(transferred),
+    mark(Object.setPrototypeOf({ length: 64 }, Uint8Array.prototype)),
     mark({}),
     mark([]),
     mark([1]),
