@@ -53,6 +53,7 @@ import {
   deadlineAfter,
   pollAsync,
   pollSync,
+  readWaitOptions,
   RETRY,
   validateWaitOptions,
   type WaitOptions,
@@ -373,10 +374,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
-    validateWaitOptions(options, `send to ${this.#label}`);
+    const wait = readWaitOptions(options, `send to ${this.#label}`); // read once
     const [bytes, priority] = this.#message(data, options.priority);
     const fd = this.#open();
-    await waitUntil<true>(options, {
+    await waitUntil<true>(wait, {
       what: `send to ${this.#label}`,
       attempt: () => this.#trySend(bytes, priority) ? true : RETRY,
       sleep: (ms) => pollAsync(fd, POLLOUT, ms),
@@ -442,9 +443,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async receive(options: WaitOptions = {}): Promise<Message> {
-    validateWaitOptions(options, `receive from ${this.#label}`);
+    const wait = readWaitOptions(options, `receive from ${this.#label}`);
     const fd = this.#open();
-    return await waitUntil<Message>(options, {
+    return await waitUntil<Message>(wait, {
       what: `receive from ${this.#label}`,
       attempt: () => this.tryReceive() ?? RETRY,
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -547,10 +548,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<ReceivedInto> {
-    validateWaitOptions(options, `receive from ${this.#label}`);
+    const wait = readWaitOptions(options, `receive from ${this.#label}`);
     this.#intoBuffer(buffer);
     const fd = this.#open();
-    return await waitUntil<ReceivedInto>(options, {
+    return await waitUntil<ReceivedInto>(wait, {
       what: `receive from ${this.#label}`,
       attempt: () => this.#tryReceiveInto(buffer) ?? RETRY,
       sleep: (ms) => pollAsync(fd, POLLIN, ms),

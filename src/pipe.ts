@@ -45,8 +45,8 @@ import { readProcNumber } from "./_proc.ts";
 import {
   pollAsync,
   pollSync,
+  readWaitOptions,
   RETRY,
-  validateWaitOptions,
   type WaitOptions,
   waitUntil,
 } from "./_wait.ts";
@@ -220,10 +220,10 @@ export class ReadEnd extends PipeEnd {
    */
   async read(buffer: Uint8Array, options: WaitOptions = {}): Promise<number | null> {
     const into = bufferToRead(this, buffer);
-    validateWaitOptions(options, `read from "${this.label}"`);
+    const wait = readWaitOptions(options, `read from "${this.label}"`);
     if (into.length === 0) return 0;
     const fd = nonBlockingFd(this);
-    return await waitUntil<number | null>(options, {
+    return await waitUntil<number | null>(wait, {
       what: `read from "${this.label}"`,
       attempt: () => {
         const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
@@ -334,10 +334,10 @@ export class WriteEnd extends PipeEnd {
    */
   async write(data: Uint8Array | string, options: WaitOptions = {}): Promise<number> {
     const bytes = bytesToWrite(this, data);
-    validateWaitOptions(options, `write to "${this.label}"`);
+    const wait = readWaitOptions(options, `write to "${this.label}"`);
     const fd = nonBlockingFd(this);
     let done = 0;
-    return await waitUntil<number>(options, {
+    return await waitUntil<number>(wait, {
       what: `write to "${this.label}"`,
       attempt: () => {
         while (done < bytes.length) {
@@ -558,9 +558,9 @@ export async function openFifo<Direction extends "read" | "write">(
       `Cannot open FIFO "${path}": direction ${describe(direction)} must be "read" or "write"`,
     );
   }
-  validateWaitOptions(options, `open FIFO "${path}"`);
+  const wait = readWaitOptions(options, `open FIFO "${path}"`);
   requirePermission(direction, path);
-  const fd = await openFifoFd(path, direction, options);
+  const fd = await openFifoFd(path, direction, wait);
   const end = direction === "write" ? new WriteEnd(fd, path) : new ReadEnd(fd, path);
   return end as Direction extends "read" ? ReadEnd : WriteEnd;
 }

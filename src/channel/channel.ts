@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { check, closedError, isSystemError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
@@ -552,13 +552,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async send(value: T, options: WaitOptions = {}): Promise<void> {
-    validateWaitOptions(options, "send on the channel");
+    const wait = readWaitOptions(options, "send on the channel");
     const bytes = this.#encode(value);
     if (this.#trySend(bytes)) return;
     await waitAsync(
       this.#host,
       false,
-      options,
+      wait,
       "send on the channel",
       () => this.#trySend(bytes) || undefined,
     );
@@ -639,13 +639,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   async loan(size: number, options: WaitOptions = {}): Promise<Loan> {
     const bytes = this.#loanSize(size);
-    validateWaitOptions(options, "loan from the channel");
+    const wait = readWaitOptions(options, "loan from the channel");
     const loan = this.#tryLoan(bytes);
     if (loan) return loan;
     return await waitAsync(
       this.#host,
       false,
-      options,
+      wait,
       "loan from the channel",
       () => this.#tryLoan(bytes),
     );
@@ -673,13 +673,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   loanSync(size: number, options: { timeout?: number } = {}): Loan {
     const bytes = this.#loanSize(size);
-    validateWaitOptions(options, "loan from the channel");
+    const wait = readWaitOptions(options, "loan from the channel");
     const loan = this.#tryLoan(bytes);
     if (loan) return loan;
     return waitSync(
       this.#host,
       false,
-      options,
+      wait,
       "loan from the channel",
       () => this.#tryLoan(bytes),
     );
@@ -721,14 +721,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async receive(options: ReceiveOptions = {}): Promise<T> {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const view = viewOption(options);
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
     return await waitAsync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceive(view),
     );
@@ -813,14 +813,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<number> {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
     const length = this.#tryReceiveInto(into);
     if (length !== undefined) return length;
     return await waitAsync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceiveInto(into),
     );
@@ -845,14 +845,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   receiveIntoSync(buffer: Uint8Array, options: { timeout?: number } = {}): number {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
     const length = this.#tryReceiveInto(into);
     if (length !== undefined) return length;
     return waitSync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceiveInto(into),
     );
