@@ -120,3 +120,73 @@ ipcTest(
     assert.ok(server.clients <= 1);
   },
 );
+
+ipcTest(
+  "30 clients with answers, handler errors, timeouts and broken streams mixed: nothing is " +
+    "left in either side once all close (fds, mappings, names)",
+  async () => {
+    const name = uniqueName("svc-30");
+    let aborted = 0;
+    await using server = Server.create(
+      async (n: number, { signal }) => {
+        switch (n % 4) {
+          case 0:
+            return n;
+          case 1:
+            throw new RangeError(`refused ${n}`);
+          case 2:
+            await new Promise((_, fail) =>
+              signal.addEventListener("abort", () => {
+                aborted++;
+                fail(signal.reason);
+              })
+            );
+            return -1;
+          default:
+            return (async function* () {
+              for (let i = 0; i < 5; i++) yield i;
+            })() as unknown as number;
+        }
+      },
+      { name, codec: codecs.json, capacity: 1 << 16 },
+    );
+    const clients = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        Client.connect<number, number>(name, {
+          codec: codecs.json,
+          capacity: 1 << 14,
+          timeout: 10_000,
+        })),
+    );
+    assert.equal(server.clients, 30);
+    const outcomes = await Promise.all(
+      clients.flatMap((client) =>
+        Array.from({ length: 8 }, async (_, n) => {
+          try {
+            if (n % 4 === 3) {
+              for await (const part of client.stream(n, { timeout: 5000 })) {
+                if (part === 1) break; // a stream left early
+              }
+              return "stream";
+            }
+            return String(await client.request(n, { timeout: n % 4 === 2 ? 30 : 5000 }));
+          } catch (error) {
+            return (error as Error).name;
+          }
+        })
+      ),
+    );
+    const counts: Record<string, number> = {};
+    for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+    assert.deepEqual(counts, { "0": 30, "4": 30, RemoteError: 60, TimedOut: 60, stream: 60 });
+    for (const [i, client] of clients.entries()) {
+      if (i % 2 === 0) client.close();
+      else await client[Symbol.asyncDispose]();
+    }
+    for (let i = 0; i < 100 && server.clients > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(server.clients, 0, "every client was dropped");
+    assert.equal(aborted, 60, "every timed-out request aborted its handler");
+  },
+);
