@@ -332,3 +332,16 @@ export function processExists(pid: number): boolean {
     return false;
   }
 }
+
+/** Whether this process may mount a tmpfs in a new mount namespace (root, with unshare). */
+export function canMountTmpfs(): boolean {
+  try {
+    return new Deno.Command("unshare", {
+      args: ["--mount", "sh", "-c", "mount -t tmpfs -o size=64k none /mnt"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}

@@ -4,6 +4,7 @@ import { F_DUPFD_CLOEXEC, F_GETFD } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import {
   assertSucceeded,
+  canMountTmpfs,
   collect,
   fixture,
   ipcTest,
@@ -416,19 +417,6 @@ ipcTest("SharedMemory.fromFd() reserves a writable sparse segment too", () => {
   assert.ok(allocated(path) >= 1 << 20);
   assert.equal(child.size, 1 << 20);
 });
-
-/** Whether this process may mount a tmpfs in a new mount namespace (root, with unshare). */
-function canMountTmpfs(): boolean {
-  try {
-    return new Deno.Command("unshare", {
-      args: ["--mount", "sh", "-c", "mount -t tmpfs -o size=64k none /mnt"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 ipcTest(
   "a sparse segment larger than the free space of /dev/shm fails at open with ENOSPC, not SIGBUS",
