@@ -7,7 +7,7 @@ import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
 import { RESPONSE_PREFIX } from "../src/service/names.ts";
 import { Client, Server } from "../src/service/mod.ts";
 import { spawnDeno } from "../src/spawn.ts";
-import { fixture, ipcTest, uniqueName } from "./helpers.ts";
+import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -188,5 +188,18 @@ ipcTest(
     }
     assert.equal(server.clients, 0, "every client was dropped");
     assert.equal(aborted, 60, "every timed-out request aborted its handler");
+  },
+);
+
+ipcTest(
+  "20 clients dropped without close() give back their fds, mappings and names to the garbage " +
+    "collector, and the server drops them",
+  async () => {
+    const output = await runDeno(fixture("attack_service_gc.ts"), [], {
+      flags: ["--allow-all", "--v8-flags=--expose-gc"],
+      timeout: 60_000,
+    });
+    assert.equal(output.code, 0, `${output.signal} ${output.stderr}`);
+    assert.equal(output.stdout.trim(), "clients 0 fds 0 maps 0 names 0");
   },
 );
