@@ -955,6 +955,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   #assertOpen(): void {
     if (this.#closed) throw closedError("the channel");
+    // A zero-copy view's buffer is the ring's: once transferred away, this handle has no ring.
+    if (this.#cells.buffer.detached) {
+      throw new Deno.errors.BadResource(
+        "Cannot use the channel: its ring's buffer was transferred away (the buffer of a view " +
+          "that receive handed out); close this handle",
+      );
+    }
   }
 
   #encode(value: T): Uint8Array {

@@ -329,7 +329,8 @@ export async function waitAsync<R>(
             yieldAfterSend = true;
           }
         } finally {
-          Atomics.sub(cells, counter, 1);
+          // (The ring's buffer may have been transferred away meanwhile: assertOpen says so.)
+          if (!cells.buffer.detached) Atomics.sub(cells, counter, 1);
         }
       },
       assertOpen: host.assertOpen,
