@@ -6,6 +6,7 @@ import { codecs } from "../src/codec.ts";
 import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
 import { RESPONSE_PREFIX } from "../src/service/names.ts";
 import { Client, Server } from "../src/service/mod.ts";
+import { SharedMemory } from "../src/shm.ts";
 import { spawnDeno } from "../src/spawn.ts";
 import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
@@ -201,5 +202,89 @@ ipcTest(
     });
     assert.equal(output.code, 0, `${output.signal} ${output.stderr}`);
     assert.equal(output.stdout.trim(), "clients 0 fds 0 maps 0 names 0");
+  },
+);
+
+/** Starts a peer of attack_service_peer.ts and waits for its first line. */
+async function startPeer(args: string[], expect: string) {
+  const child = spawnDeno(fixture("attack_service_peer.ts"), {
+    args,
+    permissions: { ffi: true },
+    stdout: "piped",
+  });
+  const reader = child.stdout!.readable.pipeThrough(new TextDecoderStream()).getReader();
+  const first = (await reader.read()).value?.trim();
+  reader.releaseLock();
+  if (first !== expect) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error(`the peer said ${first}, not ${expect}`);
+  }
+  return child;
+}
+
+ipcTest(
+  "a client SIGKILLed with 100 requests in flight: the server aborts all 100 handlers, drops " +
+    "it, and serves the next client",
+  async () => {
+    const name = uniqueName("svc-inflight");
+    let started = 0;
+    let aborted = 0;
+    await using server = Server.create((n: number, { signal }) => {
+      started++;
+      return new Promise<number>((resolve, fail) => {
+        if (n < 0) return resolve(n);
+        signal.addEventListener("abort", () => {
+          aborted++;
+          fail(signal.reason);
+        });
+      });
+    }, { name, codec: codecs.json });
+    const child = await startPeer(["client", name, "100"], "sent");
+    await using _child = child;
+    for (let i = 0; i < 500 && started < 100; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(started, 100);
+    child.kill("SIGKILL");
+    assert.equal((await child.status).state, "signaled");
+    for (let i = 0; i < 300 && (aborted < 100 || server.clients > 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(aborted, 100);
+    assert.equal(server.clients, 0);
+    await using client = await Client.connect<number, number>(name, {
+      codec: codecs.json,
+      timeout: 5000,
+    });
+    assert.equal(await client.request(-7, { timeout: 5000 }), -7);
+  },
+);
+
+ipcTest(
+  "a server SIGKILLed mid-stream: the client's stream fails with BrokenPipe, and so do later requests",
+  async () => {
+    const name = uniqueName("svc-stream-kill");
+    const child = await startPeer(["server", name], "ready");
+    await using _child = child;
+    await using client = await Client.connect<number, number>(name, {
+      codec: codecs.json,
+      timeout: 10_000,
+    });
+    let parts = 0;
+    let failure: unknown;
+    try {
+      for await (const part of client.stream(0, { timeout: 30_000 })) {
+        assert.equal(part, parts++);
+        if (parts === 20) child.kill("SIGKILL");
+      }
+    } catch (error) {
+      failure = error;
+    }
+    assert.ok(failure instanceof Deno.errors.BrokenPipe, String(failure));
+    assert.ok(parts >= 20);
+    await assert.rejects(client.request(1, { timeout: 5000 }), Deno.errors.BrokenPipe);
+    assert.equal((await child.status).state, "signaled");
+    SharedMemory.unlink(name); // what the killed server could not remove
   },
 );
