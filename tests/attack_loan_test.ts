@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { Channel, spawnDeno } from "../mod.ts";
 import { fixture, ipcTest } from "./helpers.ts";
+import { checksum } from "./fixtures/channel_message.ts";
 
 /** Starts a child on `channel` (fd 3) and waits for its first line. */
 async function startChild(
@@ -99,5 +100,47 @@ ipcTest(
       child.kill("SIGKILL");
     }
     await child.status;
+  },
+);
+
+ipcTest(
+  "multi: 3 processes interleave sends, async, sync and try loans and abandoned loans: every " +
+    "message arrives once, whole",
+  async () => {
+    using channel = Channel.create({ capacity: 1 << 16, multi: true, role: "receive" });
+    const COUNT = 2000;
+    const children = [0, 1, 2].map((id) =>
+      spawnDeno(fixture("attack_loan.ts"), {
+        args: ["mixed", String(id), String(COUNT)],
+        permissions: { ffi: true },
+        fds: { 3: channel },
+      })
+    );
+    const next = new Map<number, number>([[0, 0], [1, 0], [2, 0]]);
+    let received = 0;
+    try {
+      while (received < 3 * COUNT) {
+        const bytes = await channel.receive({ timeout: 30_000 });
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const number = view.getUint32(0, true);
+        const id = Math.floor(number / 2 ** 20);
+        const seq = number % 2 ** 20;
+        assert.equal(seq, next.get(id), `sender ${id}: message ${seq} out of turn`);
+        assert.equal(checksum(bytes.subarray(8)), view.getUint32(4, true), `${id}/${seq} torn`);
+        next.set(id, seq + 1);
+        received++;
+      }
+      for (const child of children) assert.equal((await child.status).success, true);
+      assert.equal(channel.tryReceive(), undefined, "nothing more: no abandoned loan arrived");
+    } finally {
+      for (const child of children) {
+        try {
+          child.kill("SIGKILL"); // still running only when the loop above failed
+        } catch {
+          // exited already
+        }
+      }
+      await Promise.all(children.map((child) => child.status));
+    }
   },
 );
