@@ -5,7 +5,7 @@ import { Channel } from "../src/channel/mod.ts";
 import { codecs } from "../src/codec.ts";
 import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
 import { RESPONSE_PREFIX } from "../src/service/names.ts";
-import { Client, Server } from "../src/service/mod.ts";
+import { Client, RemoteError, Server } from "../src/service/mod.ts";
 import { SharedMemory } from "../src/shm.ts";
 import { spawnDeno } from "../src/spawn.ts";
 import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
@@ -286,5 +286,37 @@ ipcTest(
     await assert.rejects(client.request(1, { timeout: 5000 }), Deno.errors.BrokenPipe);
     assert.equal((await child.status).state, "signaled");
     SharedMemory.unlink(name); // what the killed server could not remove
+  },
+);
+
+ipcTest(
+  "a handler's error too large for the client's ring arrives cut short, as a RemoteError, " +
+    "never lost",
+  async () => {
+    const name = uniqueName("svc-bigerror");
+    await using _server = Server.create((n: number) => {
+      if (n === 1) throw new TypeError("é".repeat(3000)); // 6000 bytes of UTF-8
+      if (n === 2) throw Object.assign(new Error("coded"), { code: "C".repeat(100_000) });
+      if (n === 3) throw Object.assign(new Error("named"), { name: "N".repeat(100_000) });
+      return n;
+    }, { name, codec: codecs.json });
+    await using client = await Client.connect<number, number>(name, {
+      codec: codecs.json,
+      capacity: 4096,
+      timeout: 5000,
+    });
+    // Before: each ERROR frame was larger than the client's 4 KiB ring, dropped by the server,
+    // and the request waited for its timeout (for ever without one).
+    const first = await client.request(1, { timeout: 5000 }).catch((error) => error);
+    assert.ok(first instanceof RemoteError, String(first));
+    assert.equal(first.remoteName, "TypeError");
+    assert.match(first.message, /^é+…$/);
+    const second = await client.request(2, { timeout: 5000 }).catch((error) => error);
+    assert.ok(second instanceof RemoteError && second.message === "coded", String(second));
+    assert.equal(second.code, undefined);
+    const third = await client.request(3, { timeout: 5000 }).catch((error) => error);
+    assert.ok(third instanceof RemoteError && third.message === "named", String(third));
+    assert.equal(third.remoteName, "Error");
+    assert.equal(await client.request(4, { timeout: 5000 }), 4);
   },
 );

@@ -20,6 +20,7 @@ import {
   PART,
   readRequestFrame,
   REQUEST,
+  RESPONSE_HEADER,
   responseFrame,
   STREAM_WINDOW,
   u32,
@@ -321,7 +322,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
         `Cannot connect to the service: its codec is "${this.#codec.name}", not ${theirs}`,
       );
       try {
-        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why)));
+        const room = channel.maxMessageSize - RESPONSE_HEADER;
+        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why, room)));
       } catch {
         // a ring that cannot take the refusal: the client times out; the server goes on
       } finally {
@@ -362,7 +364,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
         if (!work.aborted) await this.#send(peer, END, request, undefined, work);
       } catch (error) {
         if (work.aborted || error instanceof Lost) return;
-        await this.#send(peer, ERROR, request, encodeRemoteError(error), work);
+        // Cut to fit the client's ring: an ERROR too large would never reach it.
+        const room = peer.channel.maxMessageSize - RESPONSE_HEADER;
+        await this.#send(peer, ERROR, request, encodeRemoteError(error, room), work);
       }
     } catch {
       // the answer could not be delivered: the client is gone or gave up
