@@ -61,3 +61,24 @@ ipcTest(
     }
   },
 );
+
+ipcTest("a huge key is refused without being encoded: no copy of its gigabytes", () => {
+  using map = SharedMap.create({ capacity: 4 });
+  const key = "€".repeat(2 ** 24); // 48 MiB of UTF-8
+  const encode = TextEncoder.prototype.encode;
+  let encoded = 0;
+  TextEncoder.prototype.encode = function (this: TextEncoder, input?: string) {
+    encoded += input?.length ?? 0;
+    return encode.call(this, input);
+  };
+  try {
+    // Before: the RangeError's message encoded the whole key to count its bytes (for a key of
+    // 2^29 characters: 12 s and 2.6 GB).
+    for (const call of [() => map.get(key), () => map.set(key, new Uint8Array(1))]) {
+      assert.throws(call, RangeError);
+    }
+  } finally {
+    TextEncoder.prototype.encode = encode;
+  }
+  assert.equal(encoded, 0);
+});
