@@ -2,7 +2,7 @@
 // new services make their segments. Each must fail with a typed ENOSPC, never SIGBUS, and
 // leave no name behind; once there is room again they work.
 import assert from "node:assert/strict";
-import { canMountTmpfs, fixture, ipcTest } from "./helpers.ts";
+import { canMountTmpfs, fixture, ipcTest, runInSmallShm } from "./helpers.ts";
 
 ipcTest(
   "a full /dev/shm: SharedMap.create, Server.create and Client.connect fail with ENOSPC, leave " +
@@ -12,17 +12,11 @@ ipcTest(
       console.log("  skipped: needs root and unshare to mount a /dev/shm of its own");
       return;
     }
-    const script = `mount -t tmpfs -o size=2M none /dev/shm && ` +
-      `exec "$0" run --no-prompt --allow-all "$1"`;
-    const output = await new Deno.Command("unshare", {
-      args: ["--mount", "sh", "-c", script, Deno.execPath(), fixture("attack_full_shm.ts")],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${stderr}`);
-    assert.deepEqual(new TextDecoder().decode(output.stdout).trim().split("\n"), [
+    const output = await runInSmallShm(fixture("attack_full_shm.ts"), "2M", {
+      flags: ["--allow-all"],
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${output.stderr}`);
+    assert.deepEqual(output.stdout.trim().split("\n"), [
       "SharedMap.create full: IpcError ENOSPC",
       "Server.create full: IpcError ENOSPC",
       "Client.connect full: IpcError ENOSPC",

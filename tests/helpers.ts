@@ -345,3 +345,31 @@ export function canMountTmpfs(): boolean {
     return false;
   }
 }
+
+/**
+ * Runs a fixture as a child in a private mount namespace whose /dev/shm is a tmpfs of `size`
+ * (say "1M"), after the shell commands `setup` there; killed after 60 s. Needs root and unshare
+ * (see {@linkcode canMountTmpfs}); nothing changes outside the namespace.
+ */
+export async function runInSmallShm(
+  script: string,
+  size: string,
+  options: { setup?: string; flags?: string[] } = {},
+): Promise<ChildOutput> {
+  const flags = (options.flags ?? ["--allow-ffi"]).join(" ");
+  const shell = `mount -t tmpfs -o size=${size} none /dev/shm && ${options.setup ?? "true"} && ` +
+    `exec "$0" run --no-prompt ${flags} "$1"`;
+  const output = await new Deno.Command("unshare", {
+    args: ["--mount", "sh", "-c", shell, Deno.execPath(), script],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

@@ -15,13 +15,7 @@ import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
-import {
-  ConstructorToken,
-  describe,
-  optionsObject,
-  plainBytes,
-  validateInteger,
-} from "../_validate.ts";
+import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
 import { entombRange } from "../_tomb.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
@@ -53,7 +47,7 @@ import {
   validateRole,
 } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
-import { decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
+import { decodeOwned, encodeChecked, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
 import {
   initWaits,
   waitAsync,
@@ -966,16 +960,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   #encode(value: T): Uint8Array {
     this.#assertOpen();
-    const encoded: unknown = this.#codec.encode(value);
-    if (!(encoded instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot send the value: the ${this.#codec.name} codec made ${describe(encoded)}, ` +
-          "not a Uint8Array",
-      );
-    }
-    // Its real length and memory: a subclass's `length` would frame fewer bytes than are
-    // copied, overwriting the ring past the frame.
-    const bytes = plainBytes(encoded);
+    const bytes = encodeChecked(this.#codec, value, "send");
     if (bytes.length > this.maxMessageSize) {
       throw new RangeError(
         `Cannot send a message of ${bytes.length} bytes: the channel's ring holds ${this.#capacity} ` +

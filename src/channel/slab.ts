@@ -37,7 +37,7 @@
  */
 
 import { type Codec, codecs } from "../codec.ts";
-import { plainBytes } from "../_validate.ts";
+import { describe, plainBytes } from "../_validate.ts";
 
 /** The largest message, in bytes, that a copying receive places in a shared slab. */
 export const SLAB_MESSAGE_MAX = 8 * 1024;
@@ -120,6 +120,32 @@ export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs)
     return codec.decode(bytes);
   }
   return codec.decode(slabs.copy(bytes));
+}
+
+/**
+ * What `codec` made of `value`, checked to be a Uint8Array, as a plain one over the same bytes:
+ * its real length, whatever a subclass's `length` says (a lie there would frame or check fewer
+ * bytes than are then copied into shared memory).
+ *
+ * @param codec The codec.
+ * @param value The value to encode.
+ * @param verb What is done with it, for the message: "send", "store".
+ * @returns The bytes.
+ * @throws {TypeError} when the codec made something else.
+ * @example
+ * ```ts ignore
+ * const bytes = encodeChecked(codecs.json, { a: 1 }, "send");
+ * ```
+ */
+export function encodeChecked<T>(codec: Codec<T>, value: T, verb: string): Uint8Array {
+  const encoded: unknown = codec.encode(value);
+  if (!(encoded instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot ${verb} the value: the ${codec.name} codec made ${describe(encoded)}, ` +
+        "not a Uint8Array",
+    );
+  }
+  return plainBytes(encoded);
 }
 
 /**

@@ -9,16 +9,10 @@
 
 import { processIsDead } from "../_liveness.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
-import {
-  ConstructorToken,
-  describe,
-  optionalBoolean,
-  ownOptions,
-  plainBytes,
-} from "../_validate.ts";
+import { ConstructorToken, describe, optionalBoolean, ownOptions } from "../_validate.ts";
 import { validateWaitOptions } from "../_wait.ts";
 import { validateCodec } from "../channel/channel.ts";
-import { decodeOwned, Slabs } from "../channel/slab.ts";
+import { decodeOwned, encodeChecked, Slabs } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
@@ -624,16 +618,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
   }
 
   #encode(value: T): Uint8Array {
-    const encoded: unknown = this.#codec.encode(value);
-    if (!(encoded instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot store the value: the ${this.#codec.name} codec made ${describe(encoded)}, ` +
-          "not a Uint8Array",
-      );
-    }
-    // Its real length and memory: a subclass's `length` would pass the check below and then
-    // copy more than maxValueBytes, over the next slots.
-    const bytes = plainBytes(encoded);
+    const bytes = encodeChecked(this.#codec, value, "store");
     const max = this.#table.shape.maxValueBytes;
     if (bytes.length > max) {
       throw new RangeError(
