@@ -15,7 +15,7 @@ import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { SharedMemory } from "../shm.ts";
-import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
+import { ConstructorToken, optionsObject, ownOptions, validateInteger } from "../_validate.ts";
 import { entombRange } from "../_tomb.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
 import {
@@ -390,7 +390,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
+    // Each option read once: a name read twice (undefined, then a name) made an anonymous
+    // channel that its close() tried to unlink, and threw.
+    options = ownOptions(options, "channel options");
     const capacity = validateCapacity(options.capacity ?? 1 << 20);
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
