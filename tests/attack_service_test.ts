@@ -4,9 +4,8 @@ import assert from "node:assert/strict";
 import { Channel } from "../src/channel/mod.ts";
 import { codecs } from "../src/codec.ts";
 import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
-import { RESPONSE_PREFIX } from "../src/service/names.ts";
+import { forgetResponseName, RESPONSE_PREFIX } from "../src/service/names.ts";
 import { Client, RemoteError, Server } from "../src/service/mod.ts";
-import { SharedMemory } from "../src/shm.ts";
 import { spawnDeno } from "../src/spawn.ts";
 import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
@@ -267,6 +266,8 @@ ipcTest(
     const name = uniqueName("svc-stream-kill");
     const child = await startPeer(["server", name], "ready");
     await using _child = child;
+    // What the killed server cannot remove, removed even when an assertion below fails.
+    using _name = { [Symbol.dispose]: () => forgetResponseName(name) };
     await using client = await Client.connect<number, number>(name, {
       codec: codecs.json,
       timeout: 10_000,
@@ -285,7 +286,6 @@ ipcTest(
     assert.ok(parts >= 20);
     await assert.rejects(client.request(1, { timeout: 5000 }), Deno.errors.BrokenPipe);
     assert.equal((await child.status).state, "signaled");
-    SharedMemory.unlink(name); // what the killed server could not remove
   },
 );
 
