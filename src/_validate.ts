@@ -187,6 +187,58 @@ export function validateMode(mode: unknown): number {
   return mode + 0; // -0 as 0
 }
 
+// The engine's own accessors of typed arrays, taken once: a subclass, or an own property, can
+// override `length`, `byteOffset` or `buffer` (and `subarray` follows Symbol.species), and a
+// length that lies would have libc read or write past the real buffer.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const intrinsic = (name: string) =>
+  Object.getOwnPropertyDescriptor(typedArrayProto, name)!.get! as (this: unknown) => never;
+const lengthOf: (this: Uint8Array) => number = intrinsic("length");
+const byteOffsetOf: (this: Uint8Array) => number = intrinsic("byteOffset");
+const bufferOf: (this: Uint8Array) => ArrayBufferLike = intrinsic("buffer");
+
+/** The accessors and methods a caller relies on, redefined on the object itself. */
+function overridden(bytes: Uint8Array): boolean {
+  return Object.hasOwn(bytes, "length") || Object.hasOwn(bytes, "buffer") ||
+    Object.hasOwn(bytes, "byteOffset") || Object.hasOwn(bytes, "byteLength") ||
+    Object.hasOwn(bytes, "constructor") || Object.hasOwn(bytes, "subarray");
+}
+
+/**
+ * A plain Uint8Array over the same memory as `bytes`, its buffer, offset and length read with
+ * the engine's own accessors: what may be handed to libc with its length (a subclass's lying
+ * `length`, `buffer` or `subarray` cannot reach it).
+ *
+ * @param bytes A Uint8Array (the caller checked `instanceof`).
+ * @returns `bytes` itself when it is a plain Uint8Array that overrides nothing, else a new view.
+ * @throws {TypeError} for an object that only pretends to be a Uint8Array, or one whose buffer
+ * was transferred away.
+ * @example
+ * ```ts
+ * import { plainBytes } from "./_validate.ts";
+ * const view = plainBytes(new Uint8Array(8));
+ * view.length; // 8
+ * ```
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  let length: number;
+  try {
+    length = lengthOf.call(bytes);
+  } catch {
+    throw new TypeError(
+      "Cannot use an object that only pretends to be a Uint8Array: it has no memory of its own",
+    );
+  }
+  const memory = bufferOf.call(bytes);
+  if (memory instanceof ArrayBuffer && memory.detached) {
+    throw new TypeError("Cannot use a Uint8Array whose buffer was transferred away (detached)");
+  }
+  if (Object.getPrototypeOf(bytes) === Uint8Array.prototype && !overridden(bytes)) {
+    return bytes; // the usual case, without an allocation
+  }
+  return new Uint8Array(memory, byteOffsetOf.call(bytes), length);
+}
+
 /** Formats a byte count for messages: "512 bytes", "64 KiB", "1.5 GiB". */
 export function formatBytes(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];

@@ -43,6 +43,24 @@ export const MAX_WAIT_MS: number = INT_MAX;
  * @returns The timeout in ms, `Infinity` when there is none.
  */
 export function validateWaitOptions(options: WaitOptions, what: string): number {
+  return readWaitOptions(options, what).timeout;
+}
+
+/** Wait options read once and checked: what a wait uses from then on. */
+export interface CheckedWait {
+  /** The timeout in ms, `Infinity` when there is none. */
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Reads `timeout` and `signal` once each, and checks them as {@linkcode validateWaitOptions}
+ * does. A wait must use what this returns, never read the caller's object again: a getter can
+ * answer differently the second time (a timeout of 100, then NaN, once hung a sync wait).
+ *
+ * @returns The checked values, in an object of its own.
+ */
+export function readWaitOptions(options: WaitOptions, what: string): CheckedWait {
   if (options === null || typeof options !== "object") {
     throw new TypeError(`Cannot ${what}: options must be an object`);
   }
@@ -51,7 +69,7 @@ export function validateWaitOptions(options: WaitOptions, what: string): number 
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot ${what}: signal must be an AbortSignal`);
   }
-  return timeout;
+  return { timeout, signal };
 }
 
 /** The `performance.now()` at which a wait of `timeout` ms (`Infinity`: none) started now ends. */
@@ -83,17 +101,16 @@ export interface WaitLoop<T> {
 
 /** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
 export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Promise<T> {
-  const deadline = deadlineAfter(validateWaitOptions(options, loop.what));
+  const { timeout, signal } = readWaitOptions(options, loop.what);
+  const deadline = deadlineAfter(timeout);
   while (true) {
-    options.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     loop.assertOpen();
     const result = loop.attempt();
     if (result !== RETRY) return result;
     const left = deadline - performance.now();
     if (left <= 0) {
-      throw new Deno.errors.TimedOut(
-        `Cannot ${loop.what}: timed out after ${options.timeout} ms`,
-      );
+      throw new Deno.errors.TimedOut(`Cannot ${loop.what}: timed out after ${timeout} ms`);
     }
     await loop.sleep(Math.max(1, Math.min(loop.slice ?? SLICE_MS, Math.ceil(left))));
   }

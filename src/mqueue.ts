@@ -51,6 +51,7 @@ import {
   optionalBoolean,
   optionsObject,
   ownOptions,
+  plainBytes,
   validateInteger,
   validateMode,
   validateName,
@@ -59,6 +60,7 @@ import {
   deadlineAfter,
   pollAsync,
   pollSync,
+  readWaitOptions,
   RETRY,
   validateWaitOptions,
   type WaitOptions,
@@ -527,10 +529,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
-    validateWaitOptions(options, `send to ${this.#label}`);
+    const wait = readWaitOptions(options, `send to ${this.#label}`); // read once
     const [bytes, priority] = this.#message(data, options.priority);
     const fd = this.#open();
-    await waitUntil<true>(options, {
+    await waitUntil<true>(wait, {
       what: `send to ${this.#label}`,
       attempt: () => this.#trySend(bytes, priority) ? true : RETRY,
       sleep: (ms) => pollAsync(fd, POLLOUT, ms),
@@ -596,9 +598,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async receive(options: WaitOptions = {}): Promise<Message> {
-    validateWaitOptions(options, `receive from ${this.#label}`);
+    const wait = readWaitOptions(options, `receive from ${this.#label}`);
     const fd = this.#open();
-    return await waitUntil<Message>(options, {
+    return await waitUntil<Message>(wait, {
       what: `receive from ${this.#label}`,
       attempt: () => this.tryReceive() ?? RETRY,
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -701,10 +703,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * ```
    */
   async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<ReceivedInto> {
-    validateWaitOptions(options, `receive from ${this.#label}`);
+    const wait = readWaitOptions(options, `receive from ${this.#label}`);
     this.#intoBuffer(buffer);
     const fd = this.#open();
-    return await waitUntil<ReceivedInto>(options, {
+    return await waitUntil<ReceivedInto>(wait, {
       what: `receive from ${this.#label}`,
       attempt: () => this.#tryReceiveInto(buffer) ?? RETRY,
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -828,11 +830,12 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
 
   /** Checks a message and its priority before any syscall. */
   #message(data: Uint8Array | string, priority = 0): [Uint8Array, number] {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (
-      !(bytes instanceof Uint8Array) ||
-      (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached)
-    ) {
+    let bytes = typeof data === "string" ? encoder.encode(data) : data;
+    try {
+      if (!(bytes instanceof Uint8Array)) throw new TypeError("not bytes");
+      // Its real memory and length: a subclass's `length` could make mq_send read past it.
+      bytes = plainBytes(bytes);
+    } catch {
       throw new TypeError(
         `Cannot send ${describe(data)} to ${this.#label}: a message is a string or a ` +
           `Uint8Array whose buffer was not transferred away`,

@@ -33,13 +33,20 @@ import {
   POLLOUT,
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
-import { describe, INT_MAX, optionsObject, validateInteger, validateMode } from "./_validate.ts";
+import {
+  describe,
+  INT_MAX,
+  optionsObject,
+  plainBytes,
+  validateInteger,
+  validateMode,
+} from "./_validate.ts";
 import { readProcNumber } from "./_proc.ts";
 import {
   pollAsync,
   pollSync,
+  readWaitOptions,
   RETRY,
-  validateWaitOptions,
   type WaitOptions,
   waitUntil,
 } from "./_wait.ts";
@@ -144,7 +151,7 @@ function bytesToWrite(end: PipeEnd, data: Uint8Array | string): Uint8Array {
         `not ${describe(data)}`,
     );
   }
-  return bytes;
+  return plainBytes(bytes); // its real length: a subclass's could make write() read past it
 }
 
 /** Checks a buffer to read into. */
@@ -154,7 +161,7 @@ function bufferToRead(end: PipeEnd, buffer: Uint8Array): Uint8Array {
       `Cannot read from "${end.label}": the buffer must be a Uint8Array, not ${describe(buffer)}`,
     );
   }
-  return buffer;
+  return plainBytes(buffer); // its real length: a subclass's could make read() write past it
 }
 
 /**
@@ -213,14 +220,14 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   async read(buffer: Uint8Array, options: WaitOptions = {}): Promise<number | null> {
-    bufferToRead(this, buffer);
-    validateWaitOptions(options, `read from "${this.label}"`);
-    if (buffer.length === 0) return 0;
+    const into = bufferToRead(this, buffer);
+    const wait = readWaitOptions(options, `read from "${this.label}"`);
+    if (into.length === 0) return 0;
     const fd = nonBlockingFd(this);
-    return await waitUntil<number | null>(options, {
+    return await waitUntil<number | null>(wait, {
       what: `read from "${this.label}"`,
       attempt: () => {
-        const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+        const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
         return n === 0 ? null : n;
       },
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -244,10 +251,11 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   readSync(buffer: Uint8Array): number | null {
-    if (bufferToRead(this, buffer).length === 0) return 0;
+    const into = bufferToRead(this, buffer);
+    if (into.length === 0) return 0;
     const fd = this.fd;
     while (true) {
-      const n = ioResult(this, libc().read(fd, buffer, BigInt(buffer.length)), "read");
+      const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
       if (n !== RETRY) return n === 0 ? null : n;
       pollSync(fd, POLLIN);
     }
@@ -359,10 +367,10 @@ export class WriteEnd extends PipeEnd {
    */
   async write(data: Uint8Array | string, options: WaitOptions = {}): Promise<number> {
     const bytes = bytesToWrite(this, data);
-    validateWaitOptions(options, `write to "${this.label}"`);
+    const wait = readWaitOptions(options, `write to "${this.label}"`);
     const fd = nonBlockingFd(this);
     let done = 0;
-    return await waitUntil<number>(options, {
+    return await waitUntil<number>(wait, {
       what: `write to "${this.label}"`,
       attempt: () => {
         while (done < bytes.length) {
@@ -583,9 +591,9 @@ export async function openFifo<Direction extends "read" | "write">(
       `Cannot open FIFO "${path}": direction ${describe(direction)} must be "read" or "write"`,
     );
   }
-  validateWaitOptions(options, `open FIFO "${path}"`);
+  const wait = readWaitOptions(options, `open FIFO "${path}"`);
   requirePermission(direction, path);
-  const fd = await openFifoFd(path, direction, options);
+  const fd = await openFifoFd(path, direction, wait);
   const end = direction === "write" ? new WriteEnd(fd, path) : new ReadEnd(fd, path);
   return end as Direction extends "read" ? ReadEnd : WriteEnd;
 }

@@ -45,6 +45,7 @@ import {
   INT_MAX,
   optionalBoolean,
   optionsObject,
+  ownOptions,
   validateInteger,
 } from "./_validate.ts";
 import { readLink } from "./_proc.ts";
@@ -409,7 +410,7 @@ export function spawn(command: string, options: SpawnOptions = {}): ChildProcess
       `Cannot spawn ${describe(command)}: the command must be a non-empty string without NUL`,
     );
   }
-  options = optionsObject(options, "spawn() options");
+  options = ownOptions(options, "spawn() options"); // each read once: a getter may change
   optionalBoolean(options.clearEnv, "clearEnv");
   optionalBoolean(options.resetSignals, "resetSignals");
   const args = validateStrings(options.args ?? [], command, "argument");

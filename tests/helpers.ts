@@ -391,3 +391,44 @@ export async function spawnReady(
     },
   };
 }
+
+/** Whether this process may mount a tmpfs in a new mount namespace (root, with unshare). */
+export function canMountTmpfs(): boolean {
+  try {
+    return new Deno.Command("unshare", {
+      args: ["--mount", "sh", "-c", "mount -t tmpfs -o size=64k none /mnt"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs a fixture as a child in a private mount namespace whose /dev/shm is a tmpfs of `size`
+ * (say "1M"), after the shell commands `setup` there; killed after 60 s. Needs root and unshare
+ * (see {@linkcode canMountTmpfs}); nothing changes outside the namespace.
+ */
+export async function runInSmallShm(
+  script: string,
+  size: string,
+  options: { setup?: string; flags?: string[] } = {},
+): Promise<ChildOutput> {
+  const flags = (options.flags ?? ["--allow-ffi"]).join(" ");
+  const shell = `mount -t tmpfs -o size=${size} none /dev/shm && ${options.setup ?? "true"} && ` +
+    `exec "$0" run --no-prompt ${flags} "$1"`;
+  const output = await new Deno.Command("unshare", {
+    args: ["--mount", "sh", "-c", shell, Deno.execPath(), script],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

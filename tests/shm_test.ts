@@ -4,10 +4,12 @@ import { F_DUPFD_CLOEXEC, F_GETFD } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import {
   assertSucceeded,
+  canMountTmpfs,
   collect,
   fixture,
   ipcTest,
   runDeno,
+  runInSmallShm,
   spawnDeno,
   thrown,
   uniqueName,
@@ -417,19 +419,6 @@ ipcTest("SharedMemory.fromFd() reserves a writable sparse segment too", () => {
   assert.equal(child.size, 1 << 20);
 });
 
-/** Whether this process may mount a tmpfs in a new mount namespace (root, with unshare). */
-function canMountTmpfs(): boolean {
-  try {
-    return new Deno.Command("unshare", {
-      args: ["--mount", "sh", "-c", "mount -t tmpfs -o size=64k none /mnt"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 ipcTest(
   "a sparse segment larger than the free space of /dev/shm fails at open with ENOSPC, not SIGBUS",
   async () => {
@@ -438,17 +427,11 @@ ipcTest(
       return;
     }
     // A private mount namespace: the small /dev/shm and the sparse /x exist only for the child.
-    const script = `mount -t tmpfs -o size=1M none /dev/shm && truncate -s 8M /dev/shm/x && ` +
-      `exec "$0" run --no-prompt --allow-ffi "$1"`;
-    const output = await new Deno.Command("unshare", {
-      args: ["--mount", "sh", "-c", script, Deno.execPath(), fixture("shm_sparse.ts")],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${stderr}`);
-    assert.deepEqual(new TextDecoder().decode(output.stdout).trim().split("\n"), [
+    const output = await runInSmallShm(fixture("shm_sparse.ts"), "1M", {
+      setup: "truncate -s 8M /dev/shm/x",
+    });
+    assert.equal(output.code, 0, `exit ${output.code} (135: SIGBUS)\n${output.stderr}`);
+    assert.deepEqual(output.stdout.trim().split("\n"), [
       "open ENOSPC",
       "open-read-only ENOSPC",
       "from-fd ENOSPC",

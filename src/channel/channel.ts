@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { check, closedError, isSystemError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
@@ -56,7 +56,14 @@ import {
 } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { receiverIterator } from "./iterate.ts";
-import { decodeFailed, decodeOwned, Slabs, tooSmall, validateIntoBuffer } from "./slab.ts";
+import {
+  decodeFailed,
+  decodeOwned,
+  encodeChecked,
+  Slabs,
+  tooSmall,
+  validateIntoBuffer,
+} from "./slab.ts";
 import {
   initWaits,
   receiveSleeper,
@@ -418,7 +425,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
+    // Each option read once: a name read twice (undefined, then a name) made an anonymous
+    // channel that its close() tried to unlink, and threw.
+    options = ownOptions(options, "channel options");
     const capacity = validateCapacity(options.capacity ?? 1 << 20);
     const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
     const role = validateRole(options.role ?? "both");
@@ -634,13 +643,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async send(value: T, options: WaitOptions = {}): Promise<void> {
-    validateWaitOptions(options, "send on the channel");
+    const wait = readWaitOptions(options, "send on the channel");
     const bytes = this.#encode(value);
     if (this.#trySend(bytes)) return;
     await waitAsync(
       this.#host,
       false,
-      options,
+      wait,
       "send on the channel",
       () => this.#trySend(bytes) || undefined,
     );
@@ -721,13 +730,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   async loan(size: number, options: WaitOptions = {}): Promise<Loan> {
     const bytes = this.#loanSize(size);
-    validateWaitOptions(options, "loan from the channel");
+    const wait = readWaitOptions(options, "loan from the channel");
     const loan = this.#tryLoan(bytes);
     if (loan) return loan;
     return await waitAsync(
       this.#host,
       false,
-      options,
+      wait,
       "loan from the channel",
       () => this.#tryLoan(bytes),
     );
@@ -755,13 +764,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   loanSync(size: number, options: { timeout?: number } = {}): Loan {
     const bytes = this.#loanSize(size);
-    validateWaitOptions(options, "loan from the channel");
+    const wait = readWaitOptions(options, "loan from the channel");
     const loan = this.#tryLoan(bytes);
     if (loan) return loan;
     return waitSync(
       this.#host,
       false,
-      options,
+      wait,
       "loan from the channel",
       () => this.#tryLoan(bytes),
     );
@@ -803,14 +812,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async receive(options: ReceiveOptions = {}): Promise<T> {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const view = viewOption(options);
     const value = this.#tryReceive(view);
     if (value !== undefined) return value;
     return await waitAsync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceive(view),
     );
@@ -895,14 +904,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   async receiveInto(buffer: Uint8Array, options: WaitOptions = {}): Promise<number> {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
     const length = this.#tryReceiveInto(into);
     if (length !== undefined) return length;
     return await waitAsync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceiveInto(into),
     );
@@ -927,14 +936,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   receiveIntoSync(buffer: Uint8Array, options: { timeout?: number } = {}): number {
-    validateWaitOptions(options, "receive from the channel");
+    const wait = readWaitOptions(options, "receive from the channel");
     const into = validateIntoBuffer(buffer, this.#lease.ring.buffer);
     const length = this.#tryReceiveInto(into);
     if (length !== undefined) return length;
     return waitSync(
       this.#host,
       true,
-      options,
+      wait,
       "receive from the channel",
       () => this.#tryReceiveInto(into),
     );
@@ -1022,11 +1031,18 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   #assertOpen(): void {
     if (this.#closed) throw closedError("the channel");
+    // A zero-copy view's buffer is the ring's: once transferred away, this handle has no ring.
+    if (this.#cells.buffer.detached) {
+      throw new Deno.errors.BadResource(
+        "Cannot use the channel: its ring's buffer was transferred away (the buffer of a view " +
+          "that receive handed out); close this handle",
+      );
+    }
   }
 
   #encode(value: T): Uint8Array {
     this.#assertOpen();
-    const bytes = this.#codec.encode(value);
+    const bytes = encodeChecked(this.#codec, value, "send");
     if (bytes.length > this.maxMessageSize) {
       throw new RangeError(
         `Cannot send a message of ${bytes.length} bytes: the channel's ring holds ${this.#capacity} ` +

@@ -37,6 +37,7 @@
  */
 
 import { type Codec, codecs } from "../codec.ts";
+import { describe, plainBytes } from "../_validate.ts";
 
 /** The largest message, in bytes, that a copying receive places in a shared slab. */
 export const SLAB_MESSAGE_MAX = 8 * 1024;
@@ -141,6 +142,32 @@ export function decodeFailed(codec: Codec<unknown>, error: unknown): Deno.errors
 }
 
 /**
+ * What `codec` made of `value`, checked to be a Uint8Array, as a plain one over the same bytes:
+ * its real length, whatever a subclass's `length` says (a lie there would frame or check fewer
+ * bytes than are then copied into shared memory).
+ *
+ * @param codec The codec.
+ * @param value The value to encode.
+ * @param verb What is done with it, for the message: "send", "store".
+ * @returns The bytes.
+ * @throws {TypeError} when the codec made something else.
+ * @example
+ * ```ts ignore
+ * const bytes = encodeChecked(codecs.json, { a: 1 }, "send");
+ * ```
+ */
+export function encodeChecked<T>(codec: Codec<T>, value: T, verb: string): Uint8Array {
+  const encoded: unknown = codec.encode(value);
+  if (!(encoded instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot ${verb} the value: the ${codec.name} codec made ${describe(encoded)}, ` +
+        "not a Uint8Array",
+    );
+  }
+  return plainBytes(encoded);
+}
+
+/**
  * Checks the buffer of `receiveInto` before anything is received: a Uint8Array whose memory is
  * still there (not transferred away or detached) and is not the channel's own ring. Also for
  * `MessageQueue.receiveInto`, which has no ring.
@@ -162,16 +189,12 @@ export function validateIntoBuffer(buffer: unknown, ring?: ArrayBuffer): Uint8Ar
       }: buffer must be a Uint8Array`,
     );
   }
-  const memory = buffer.buffer;
-  if (memory instanceof ArrayBuffer && memory.detached) {
-    throw new TypeError(
-      "Cannot receive into a detached buffer: its memory was transferred away",
-    );
-  }
+  const plain = plainBytes(buffer); // its real memory and length, whatever a subclass says
+  const memory = plain.buffer;
   if (memory === ring) {
     throw new TypeError("Cannot receive into the channel's own ring: give a buffer of your own");
   }
-  return buffer;
+  return plain;
 }
 
 /**

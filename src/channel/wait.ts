@@ -23,7 +23,14 @@
 
 import { CLOCK_MONOTONIC } from "../../ffi/constants.ts";
 import { libc } from "../../ffi/libc.ts";
-import { deadlineIn, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import {
+  deadlineAfter,
+  deadlineIn,
+  readWaitOptions,
+  RETRY,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
 import { check } from "../errors.ts";
 import type { FutexSleeper } from "../select/protocol.ts";
 import { SemWord } from "../select/sem_word.ts";
@@ -286,19 +293,18 @@ function sleptWholeSlice(sliceStarted: number, slice: number): boolean {
 export async function waitAsync<R>(
   host: WaitHost,
   receiving: boolean,
-  options: WaitOptions,
+  given: WaitOptions,
   what: string,
   attempt: () => R | undefined,
 ): Promise<R> {
+  const options = readWaitOptions(given, what); // read once: a getter may change its answer
   const cells = host.cells;
   const seen = host.seen(receiving);
   spinWhile(() => unmoved(cells, receiving, seen));
   // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
   const slow = unmoved(cells, receiving, host.seen(receiving));
   const started = slow ? performance.now() - SPIN_MS : 0;
-  const budget = slow
-    ? adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], validateWaitOptions(options, what))
-    : 0;
+  const budget = slow ? adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], options.timeout) : 0;
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
   let sliceStarted = 0;
@@ -333,7 +339,8 @@ export async function waitAsync<R>(
             yieldAfterSend = true;
           }
         } finally {
-          Atomics.sub(cells, counter, 1);
+          // (The ring's buffer may have been transferred away meanwhile: assertOpen says so.)
+          if (!cells.buffer.detached) Atomics.sub(cells, counter, 1);
         }
       },
       assertOpen: host.assertOpen,
@@ -414,13 +421,14 @@ export function waitSync<R>(
   what: string,
   attempt: () => R | undefined,
 ): R {
-  validateWaitOptions(options, what);
+  // Read once: a getter that said 100 and then NaN made the deadline NaN, a wait without end.
+  const { timeout } = readWaitOptions(options, what);
   const cells = host.cells;
   const seen = host.seen(receiving);
   spinWhile(() => unmoved(cells, receiving, seen));
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
-  const deadline = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
+  const deadline = deadlineAfter(timeout);
   let sliceStarted = 0;
   let slice = 0;
   while (true) {
@@ -431,7 +439,7 @@ export function waitSync<R>(
     if (result !== RETRY) return result;
     const left = deadline - performance.now();
     if (left <= 0) {
-      throw new Deno.errors.TimedOut(`Cannot ${what}: timed out after ${options.timeout} ms`);
+      throw new Deno.errors.TimedOut(`Cannot ${what}: timed out after ${timeout} ms`);
     }
     slice = Math.min(CHANNEL_SLICE_MS, left);
     Atomics.add(cells, counter, 1);

@@ -24,7 +24,7 @@ import {
   wasCreated,
 } from "../_open_or_create.ts";
 import { validateCodec } from "../channel/channel.ts";
-import { decodeOwned, Slabs } from "../channel/slab.ts";
+import { decodeOwned, encodeChecked, Slabs } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
@@ -698,13 +698,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
   }
 
   #encode(value: T): Uint8Array {
-    const bytes: unknown = this.#codec.encode(value);
-    if (!(bytes instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot store the value: the ${this.#codec.name} codec made ${describe(bytes)}, ` +
-          "not a Uint8Array",
-      );
-    }
+    const bytes = encodeChecked(this.#codec, value, "store");
     const max = this.#table.shape.maxValueBytes;
     if (bytes.length > max) {
       throw new RangeError(

@@ -11,6 +11,9 @@ import { HEADER, type MapShape, SLOT_HEADER } from "./layout.ts";
 
 const encoder = new TextEncoder();
 
+/** The longest key whose UTF-8 size an error message counts. */
+const COUNTED_MAX = 1 << 16;
+
 /** The views of one mapped map, and the key of the call in progress. */
 export class Table {
   readonly shape: MapShape;
@@ -93,22 +96,32 @@ export class Table {
         return;
       }
     }
+    // Every UTF-16 unit takes at least one UTF-8 byte: a key of more units than maxKeyBytes is
+    // too long, found without encoding it (encoding a huge key to count its bytes took seconds
+    // and gigabytes).
+    if (key.length > bytes.length) throw this.#tooLong(key);
     if (!key.isWellFormed()) {
       throw new TypeError(
         `Cannot use key ${describe(key)}: it holds a lone surrogate, which has no UTF-8 form`,
       );
     }
     const { read, written } = encoder.encodeInto(key, bytes);
-    if (read !== key.length) {
-      throw new RangeError(
-        `Cannot use key ${describe(key)}: it is ${encoder.encode(key).length} UTF-8 bytes, ` +
-          `more than the map's maxKeyBytes of ${this.shape.maxKeyBytes}`,
-      );
-    }
+    if (read !== key.length) throw this.#tooLong(key);
     hash = 0x811c9dc5;
     for (let i = 0; i < written; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
     this.keyLength = written;
     this.hash = hash | 0;
+  }
+
+  #tooLong(key: string): RangeError {
+    // The exact size only for a key short enough to encode again cheaply.
+    const size = key.length <= COUNTED_MAX
+      ? `${encoder.encode(key).length} UTF-8 bytes`
+      : `${key.length} characters`;
+    return new RangeError(
+      `Cannot use key ${describe(key)}: it is ${size}, more than the map's maxKeyBytes of ` +
+        this.shape.maxKeyBytes,
+    );
   }
 
   /** Whether the key bytes of the slot at `base` are the current key's (lengths already equal). */

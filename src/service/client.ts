@@ -10,9 +10,14 @@ import { RECEIVES } from "../channel/registry.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
-import { SharedMemory } from "../shm.ts";
 import { ConstructorToken, describe, optionsObject } from "../_validate.ts";
-import { deadlineAfter, MAX_WAIT_MS, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import {
+  type CheckedWait,
+  deadlineAfter,
+  MAX_WAIT_MS,
+  readWaitOptions,
+  type WaitOptions,
+} from "../_wait.ts";
 import {
   BYE,
   CANCEL,
@@ -32,7 +37,7 @@ import {
 } from "./frame.ts";
 import { decodeRemoteError } from "./remote_error.ts";
 import { letPendingWorkRun } from "./hops.ts";
-import { responseName } from "./names.ts";
+import { forgetResponseName, responseName } from "./names.ts";
 
 const token = new ConstructorToken("Client", "Client.connect()");
 const encoder = new TextEncoder();
@@ -167,11 +172,12 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     options?: ClientOptions<Req, Res>,
   ): Promise<Client<Req, Res>> {
     options = optionsObject(options, "client options");
-    const timeout = validateWaitOptions(options, "connect to the service");
+    // Read once: a getter may answer differently the next time.
+    const wait = readWaitOptions(options, "connect to the service");
     const codec = validateCodec<Req | Res>(
       options.codec ?? (codecs.bytes as unknown as Codec<Req | Res>),
     );
-    options.signal?.throwIfAborted();
+    wait.signal?.throwIfAborted();
     const requests = typeof service === "string"
       ? Channel.open(service, { role: "send" })
       : Channel.fromFd(service, { role: "send" });
@@ -188,11 +194,11 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
         role: "receive",
       });
       const name = responses.name!;
-      const deadline = deadlineAfter(timeout);
+      const deadline = deadlineAfter(wait.timeout);
       const hello = encoder.encode(`${name}\0${codec.name}`);
-      await requests.send(requestFrame(HELLO, 0, 0, hello), options);
-      const id = await welcome(requests, responses, deadline, options);
-      SharedMemory.unlink(name); // the server holds it open now: the name is no longer needed
+      await requests.send(requestFrame(HELLO, 0, 0, hello), wait);
+      const id = await welcome(requests, responses, deadline, wait);
+      forgetResponseName(name); // the server holds it open now (and may have removed it)
       return new Client<Req, Res>(token, requests, responses, codec, id);
     } catch (error) {
       responses?.close();
@@ -319,9 +325,9 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
 
   /** Validates, sends the request and registers it; returns its id. */
   #start(value: Req, options: WaitOptions, entry: Pending<Res>): number {
-    const timeout = validateWaitOptions(options, "make a request");
+    const { timeout, signal } = readWaitOptions(options, "make a request"); // read once
     if (this.#closed) throw closedError("the client");
-    options.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     if (this.#broken !== null) throw this.#broken;
     const payload = this.#codec.encode(value);
     if (payload.length + REQUEST_HEADER > this.#requests.maxMessageSize) {
@@ -333,7 +339,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     const id = this.#newId();
     const frame = requestFrame(REQUEST, this.#id, id, payload);
     this.#pending.set(id, entry);
-    const settle = this.#whenGivenUp(id, entry, timeout, options.signal);
+    const settle = this.#whenGivenUp(id, entry, timeout, signal);
     if (!this.#requests.trySend(frame)) {
       // The ring is full: wait for room, as long as the request is wanted.
       this.#requests.send(frame, { signal: settle }).catch((error) => {
@@ -602,7 +608,7 @@ async function welcome(
   requests: Channel<Uint8Array>,
   responses: Channel<Uint8Array>,
   deadline: number,
-  options: WaitOptions,
+  options: CheckedWait,
 ): Promise<number> {
   while (true) {
     const left = deadline - performance.now();

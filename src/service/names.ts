@@ -4,6 +4,8 @@
  * @module
  */
 
+import { SharedMemory } from "../shm.ts";
+
 /**
  * Every client's response ring is named with this prefix, its pid and a random part; a server
  * opens only names that start with it, so a hello can never make it open anything else.
@@ -14,4 +16,17 @@ export const RESPONSE_PREFIX = "/ipc-response-";
 export function responseName(): string {
   const random = crypto.getRandomValues(new Uint32Array(2));
   return `${RESPONSE_PREFIX}${Deno.pid}-${random[0]!.toString(36)}${random[1]!.toString(36)}`;
+}
+
+/**
+ * Removes a response ring's name once the server holds the ring open: both sides call it, the
+ * server as soon as it opened the ring (so that a client killed before it saw the welcome leaves
+ * no name behind) and the client after the welcome; whichever comes second finds it gone.
+ */
+export function forgetResponseName(name: string): void {
+  try {
+    SharedMemory.unlink(name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }

@@ -74,18 +74,31 @@ function cut(text: string): string {
   return text.length > MESSAGE_MAX ? `${text.slice(0, MESSAGE_MAX)}…` : text;
 }
 
-/** What crosses of a thrown value, as bytes (JSON), for an ERROR frame. Never throws. */
-export function encodeRemoteError(error: unknown): Uint8Array {
+/**
+ * What crosses of a thrown value, as bytes (JSON), for an ERROR frame, at most `maxBytes` long:
+ * a message too long for the client's ring is cut shorter (and a long name or code dropped),
+ * since an ERROR that does not fit would never reach the client and its request would wait
+ * for ever. Never throws.
+ */
+export function encodeRemoteError(error: unknown, maxBytes = Infinity): Uint8Array {
   const isError = error instanceof Error;
-  const message = isError ? stringField(error, "message") ?? "" : describe(error);
-  return encoder.encode(JSON.stringify({
-    name: cut((isError ? stringField(error, "name") : undefined) ?? "Error"),
-    message: cut(message),
-    code: isError ? stringField(error, "code") : undefined,
-  }));
+  let message = cut(isError ? stringField(error, "message") ?? "" : describe(error));
+  let name = cut((isError ? stringField(error, "name") : undefined) ?? "Error");
+  let code = isError ? stringField(error, "code") : undefined;
+  let bytes = encoder.encode(JSON.stringify({ name, message, code }));
+  if (bytes.length <= maxBytes) return bytes;
+  if (name.length > SHORT_MAX) name = "Error";
+  if (code !== undefined && code.length > SHORT_MAX) code = undefined;
+  while (true) {
+    bytes = encoder.encode(JSON.stringify({ name, message, code }));
+    if (bytes.length <= maxBytes || message.length === 0) return bytes;
+    message = `${message.slice(0, Math.floor(message.length / 2))}…`.replace(/^…$/, "");
+  }
 }
 
-/** The RemoteError of an ERROR frame's payload; bytes that are no such JSON say so. */
+/** The longest name or code kept when an error must be cut to fit. */
+const SHORT_MAX = 64;
+
 export function decodeRemoteError(bytes: Uint8Array): RemoteError {
   try {
     const { name, message, code } = JSON.parse(decoder.decode(bytes));

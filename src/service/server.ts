@@ -20,6 +20,7 @@ import {
   PART,
   readRequestFrame,
   REQUEST,
+  RESPONSE_HEADER,
   responseFrame,
   STREAM_WINDOW,
   u32,
@@ -27,11 +28,14 @@ import {
   WELCOME,
 } from "./frame.ts";
 import { encodeRemoteError } from "./remote_error.ts";
-import { RESPONSE_PREFIX } from "./names.ts";
+import { forgetResponseName, RESPONSE_PREFIX } from "./names.ts";
 import { letPendingWorkRun } from "./hops.ts";
 
 const token = new ConstructorToken("Server", "Server.create()");
 const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** How much of a refused client's codec name its refusal repeats (codec names are short). */
+const CODEC_SHOWN = 64;
 
 /** How often the server looks for clients that died or closed without saying goodbye, in ms. */
 export const SWEEP_MS = 250;
@@ -295,18 +299,33 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       return;
     }
     if (!name.startsWith(RESPONSE_PREFIX)) return; // only response rings, nothing else
+    // A ring already a client's (a hello replayed): a second sending handle, with a tail of its
+    // own, would write over the first one's answers.
+    for (const peer of this.#clients.values()) if (peer.channel.name === name) return;
     let channel: Channel<Uint8Array>;
     try {
       channel = Channel.open(name, { role: "send" });
     } catch {
       return; // gone already (the client closed), or not a channel: nobody to answer
     }
+    try {
+      // Open now, the ring needs no name: a client killed before it read the welcome (or
+      // while this server was busy) must not leave it in /dev/shm.
+      forgetResponseName(name);
+    } catch {
+      // not ours to remove (permissions): the client removes it after the welcome
+    }
     if (codec !== this.#codec.name) {
+      // The client's text is cut short: a hello can hold a megabyte, the client's ring less.
+      const theirs = codec === undefined ? "none" : `"${codec.slice(0, CODEC_SHOWN)}"`;
       const why = new TypeError(
-        `Cannot connect to the service: its codec is "${this.#codec.name}", not "${codec}"`,
+        `Cannot connect to the service: its codec is "${this.#codec.name}", not ${theirs}`,
       );
       try {
-        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why)));
+        const room = channel.maxMessageSize - RESPONSE_HEADER;
+        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why, room)));
+      } catch {
+        // a ring that cannot take the refusal: the client times out; the server goes on
       } finally {
         channel.close();
       }
@@ -345,7 +364,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
         if (!work.aborted) await this.#send(peer, END, request, undefined, work);
       } catch (error) {
         if (work.aborted || error instanceof Lost) return;
-        await this.#send(peer, ERROR, request, encodeRemoteError(error), work);
+        // Cut to fit the client's ring: an ERROR too large would never reach it.
+        const room = peer.channel.maxMessageSize - RESPONSE_HEADER;
+        await this.#send(peer, ERROR, request, encodeRemoteError(error, room), work);
       }
     } catch {
       // the answer could not be delivered: the client is gone or gave up

@@ -189,7 +189,28 @@ function hostileObjects(): unknown[] {
       },
     }),
   );
+  // Byte arrays that lie about themselves: their lengths must never reach libc or a copy into
+  // shared memory (tests/attack_bytes_test.ts).
+  class LongLiar extends Uint8Array {
+    override get length(): number {
+      return 1 << 20;
+    }
+  }
+  class ShortLiar extends Uint8Array {
+    override get length(): number {
+      return 1;
+    }
+  }
+  const ownLiar = new Uint8Array(16);
+  Object.defineProperty(ownLiar, "length", { get: () => 1 << 20 });
+  const transferred = new Uint8Array(64);
+  void transferred.buffer.transfer();
   return [
+    mark(new LongLiar(16)),
+    mark(new ShortLiar(1 << 16)),
+    mark(ownLiar),
+    mark(transferred),
+    mark(Object.setPrototypeOf({ length: 64 }, Uint8Array.prototype)),
     mark({}),
     mark([]),
     mark([1]),
@@ -241,6 +262,14 @@ export function either<T>(valid: fc.Arbitrary<T>, validWeight = 1): fc.Arbitrary
 }
 
 /**
+ * Options whose every field answers its value in `first` at the first read and its value in
+ * `later` after; made into such an object by {@linkcode resolve}, once the refs in both are.
+ */
+export class Shifty {
+  constructor(readonly first: Record<string, unknown>, readonly later: Record<string, unknown>) {}
+}
+
+/**
  * An options object: each field omitted, valid or hostile; sometimes a field named after a
  * prototype key; sometimes not an object at all.
  */
@@ -258,9 +287,13 @@ export function options(
       return copy;
     },
   );
+  // Getters that answer one value at the first read and another after: an option must be read
+  // once (a wait that read its timeout again once hung: tests/attack_options_test.ts).
+  const shifty = fc.tuple(object, object).map(([first, later]) => new Shifty(first, later));
   return fc.oneof(
     { weight: 8, arbitrary: object },
     { weight: 1, arbitrary: extra },
+    { weight: 1, arbitrary: shifty },
     { weight: 1, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: hostile },
   );
@@ -314,6 +347,19 @@ function isPlain(value: unknown): value is Record<string, unknown> | unknown[] {
  */
 export function resolve(value: unknown, make: (ref: Ref) => unknown): unknown {
   if (value instanceof Ref) return make(value);
+  if (value instanceof Shifty) {
+    const first = resolve(value.first, make) as Record<string, unknown>;
+    const later = resolve(value.later, make) as Record<string, unknown>;
+    const shifting: Record<string, unknown> = {};
+    for (const key of new Set([...Object.keys(first), ...Object.keys(later)])) {
+      let reads = 0;
+      Object.defineProperty(shifting, key, {
+        get: () => (reads++ === 0 ? first : later)[key],
+        enumerable: true,
+      });
+    }
+    return shifting;
+  }
   if (!isPlain(value)) return value;
   if (Array.isArray(value)) return value.map((item) => resolve(item, make));
   const copy: Record<string, unknown> = {};

@@ -114,7 +114,11 @@ export const group: PropertyGroup = {
               // removed already by close()
             }
           });
-          if (memory.size !== (opts as { size: number }).size) throw new Error("wrong size");
+          // (Options whose getters change their answer are read once by create, not again here.)
+          const plain = Object.getOwnPropertyDescriptor(opts ?? {}, "size")?.get === undefined;
+          if (plain && memory.size !== (opts as { size: number }).size) {
+            throw new Error("wrong size");
+          }
           touch(memory.bytes);
           return memory;
         },
