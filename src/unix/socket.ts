@@ -20,7 +20,13 @@ import {
 } from "../../ffi/constants.ts";
 import { ucred } from "../../ffi/layout.ts";
 import { libc } from "../../ffi/libc.ts";
-import { ConstructorToken, describe, ownOptions, validateInteger } from "../_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  ownOptions,
+  plainBytes,
+  validateInteger,
+} from "../_validate.ts";
 import { pollNow, RETRY, type WaitOptions } from "../_wait.ts";
 import { check } from "../errors.ts";
 import { type FdLike, peekFd, takeFd } from "../fd.ts";
@@ -273,12 +279,14 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
   /** Checks what to send and returns the attempt that sends the rest of it. */
   #prepareSend(data: unknown, options: unknown) {
     const what = `send on "${socketLabel(this)}"`;
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (!(bytes instanceof Uint8Array)) {
+    const given = typeof data === "string" ? encoder.encode(data) : data;
+    if (!(given instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot ${what}: data ${describe(data)} must be a Uint8Array or a string`,
       );
     }
+    // Its real length and memory, whatever a subclass says: sendmsg reads exactly what it is told.
+    const bytes = plainBytes(given);
     const fds = checkFds(ownOptions(options as SocketSendOptions, `${what} options`).fds, what);
     const fd = this.fd;
     if (fds.length > 0 && bytes.length === 0 && this.type === "stream") {

@@ -287,13 +287,9 @@ export function options(
       return copy;
     },
   );
-  // Getters that answer one value at the first read and another after: an option must be read
-  // once (a wait that read its timeout again once hung: tests/attack_options_test.ts).
-  const shifty = fc.tuple(object, object).map(([first, later]) => new Shifty(first, later));
   return fc.oneof(
     { weight: 8, arbitrary: object },
     { weight: 1, arbitrary: extra },
-    { weight: 1, arbitrary: shifty },
     { weight: 1, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: hostile },
   );

@@ -135,6 +135,16 @@ export const wrappedFd: fc.Arbitrary<Ref> = fc.constantFrom(
   new Ref("fd", "stdout+2^32"),
 );
 
+/**
+ * A hostile value for an argument that takes a descriptor, except a number from 0 to 65535: a
+ * call given a number owns that descriptor and may close it, so a small integer that happens to
+ * be another live descriptor of the group (fast-check favours small integers) would be closed
+ * by design, not by a bug. Wrapped and sacrificial numbers stand for those.
+ */
+export const notAnFd: fc.Arbitrary<unknown> = hostile.filter((value) =>
+  !(typeof value === "number" && Number.isInteger(value) && value >= 0 && value < 65536)
+);
+
 /** A descriptor argument: one the case owns, a wrapped number, or any hostile value. */
 export const sacrificialFd: fc.Arbitrary<Ref> = fc.constant(new Ref("fd", "sacrificial"));
 

@@ -22,7 +22,7 @@ import {
   withTimeout,
 } from "./arbitraries.ts";
 import { ringCodec as codec } from "./rings.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { FdWatch, notAnFd, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -186,7 +186,7 @@ export const group: PropertyGroup = {
         covers: ["SharedMap.fromFd"],
         runs: 1000,
         args: [
-          fc.oneof(ref("map"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
+          fc.oneof(ref("map"), sacrificialFd, wrappedFd, ref("owned-fd"), notAnFd),
           options({ codec }),
         ],
         resolve: resolveMap,

@@ -9,7 +9,7 @@
 import { mapFile, Mapping, type Mapping as MappingType, pageSize } from "../../mod.ts";
 import { tempFile } from "../helpers.ts";
 import { either, fc, hostile, options, type Ref, ref } from "./arbitraries.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { FdWatch, notAnFd, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -129,7 +129,7 @@ export const group: PropertyGroup = {
         covers: ["Mapping.fromFd"],
         runs: 3000,
         args: [
-          fc.oneof(ref("file-fd"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
+          fc.oneof(ref("file-fd"), sacrificialFd, wrappedFd, ref("owned-fd"), notAnFd),
           mapOptions,
         ],
         resolve: resolveMmap,

@@ -9,7 +9,7 @@
 import { codecs } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
 import { fc, hostile, options, type Ref, ref } from "./arbitraries.ts";
-import { type FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { type FdWatch, notAnFd, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property } from "./harness.ts";
 
 /** A fresh name, a name that exists, or a hostile value. */
@@ -85,7 +85,7 @@ export function openProperties(
       covers: [`${cls.label}.fromFd`],
       runs: 2000,
       args: [
-        fc.oneof(ref(lower), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
+        fc.oneof(ref(lower), sacrificialFd, wrappedFd, ref("owned-fd"), notAnFd),
         options({ codec: ringCodec, role }),
       ],
       resolve,

@@ -10,7 +10,7 @@
 import { SharedMemory } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
 import { either, fc, hostile, options, type Ref, ref, withTimeout } from "./arbitraries.ts";
-import { FdWatch, sacrificialFd, wrappedFd } from "./fds.ts";
+import { FdWatch, notAnFd, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
 
@@ -187,7 +187,7 @@ export const group: PropertyGroup = {
         covers: ["SharedMemory.fromFd"],
         runs: 2000,
         args: [
-          fc.oneof(ref("shm", "live"), sacrificialFd, wrappedFd, ref("owned-fd"), hostile),
+          fc.oneof(ref("shm", "live"), sacrificialFd, wrappedFd, ref("owned-fd"), notAnFd),
           options({ readOnly: fc.boolean() }),
         ],
         resolve: resolveShm,
