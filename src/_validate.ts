@@ -221,6 +221,30 @@ function overridden(bytes: Uint8Array): boolean {
  * ```
  */
 export function plainBytes(bytes: Uint8Array): Uint8Array {
+  const length = realLength(bytes);
+  if (Object.getPrototypeOf(bytes) === Uint8Array.prototype && !overridden(bytes)) {
+    return bytes; // the usual case, without an allocation
+  }
+  return new Uint8Array(bufferOf.call(bytes), byteOffsetOf.call(bytes), length);
+}
+
+/**
+ * The real length of a Uint8Array, read with the engine's own accessor, whatever a subclass's
+ * or an own `length` says: for code that copies it with `TypedArray.prototype.set`, which reads
+ * the real length too, and so needs no {@linkcode plainBytes} view (a channel's send).
+ *
+ * @param bytes A Uint8Array (the caller checked `instanceof`).
+ * @returns Its length in bytes.
+ * @throws {TypeError} for an object that only pretends to be a Uint8Array, or one whose buffer
+ * was transferred away.
+ * @example
+ * ```ts
+ * import { realLength } from "./_validate.ts";
+ * const lying = Object.defineProperty(new Uint8Array(8), "length", { value: 1 << 20 });
+ * realLength(lying); // 8
+ * ```
+ */
+export function realLength(bytes: Uint8Array): number {
   let length: number;
   try {
     length = lengthOf.call(bytes);
@@ -229,14 +253,13 @@ export function plainBytes(bytes: Uint8Array): Uint8Array {
       "Cannot use an object that only pretends to be a Uint8Array: it has no memory of its own",
     );
   }
-  const memory = bufferOf.call(bytes);
-  if (memory instanceof ArrayBuffer && memory.detached) {
-    throw new TypeError("Cannot use a Uint8Array whose buffer was transferred away (detached)");
+  if (length === 0) { // a detached one reads as empty
+    const memory = bufferOf.call(bytes);
+    if (memory instanceof ArrayBuffer && memory.detached) {
+      throw new TypeError("Cannot use a Uint8Array whose buffer was transferred away (detached)");
+    }
   }
-  if (Object.getPrototypeOf(bytes) === Uint8Array.prototype && !overridden(bytes)) {
-    return bytes; // the usual case, without an allocation
-  }
-  return new Uint8Array(memory, byteOffsetOf.call(bytes), length);
+  return length;
 }
 
 /** Formats a byte count for messages: "512 bytes", "64 KiB", "1.5 GiB". */

@@ -287,8 +287,28 @@ function sleptWholeSlice(sliceStarted: number, slice: number): boolean {
 }
 
 /**
- * Waits, without blocking the event loop, until `attempt` gives a value: spins, then sleeps in
- * slices on the side's semaphore, judging the peers after every look.
+ * The spin that begins every wait ({@linkcode spinWhile} on the other side's index), taken by an
+ * async wait before its first `await`: the value of `attempt()` when the other side moved
+ * meanwhile, `undefined` when the wait goes on ({@linkcode waitAsync}). A hot peer's answer
+ * then costs no promise of the wait's own: in the round trip of two async processes, each
+ * receive saved the two async frames of the sleep path.
+ */
+export function spinThenTry<R>(
+  host: WaitHost,
+  receiving: boolean,
+  attempt: () => R | undefined,
+): R | undefined {
+  const cells = host.cells;
+  const seen = host.seen(receiving);
+  spinWhile(() => unmoved(cells, receiving, seen));
+  return unmoved(cells, receiving, seen) ? undefined : attempt();
+}
+
+/**
+ * Waits, without blocking the event loop, until `attempt` gives a value, after
+ * {@linkcode spinThenTry} found none: looks after each turn of the event loop for a while when
+ * the last wait was short, then sleeps in slices on the side's semaphore, judging the peers
+ * after every look.
  */
 export async function waitAsync<R>(
   host: WaitHost,
@@ -299,12 +319,9 @@ export async function waitAsync<R>(
 ): Promise<R> {
   const options = readWaitOptions(given, what); // read once: a getter may change its answer
   const cells = host.cells;
-  const seen = host.seen(receiving);
-  spinWhile(() => unmoved(cells, receiving, seen));
-  // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
-  const slow = unmoved(cells, receiving, host.seen(receiving));
-  const started = slow ? performance.now() - SPIN_MS : 0;
-  const budget = slow ? adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], options.timeout) : 0;
+  // The wait outlasted the spin: it is timed, for the next one's budget.
+  const started = performance.now() - SPIN_MS;
+  const budget = adaptiveBudget(lastWaitsOf(host)[receiving ? 0 : 1], options.timeout);
   const sem = receiving ? host.data : host.space;
   const counter = receiving ? C_RECEIVERS_WAITING : C_SENDERS_WAITING;
   let sliceStarted = 0;
@@ -346,7 +363,7 @@ export async function waitAsync<R>(
       assertOpen: host.assertOpen,
     });
   } finally {
-    if (slow) lastWaitsOf(host)[receiving ? 0 : 1] = performance.now() - started;
+    lastWaitsOf(host)[receiving ? 0 : 1] = performance.now() - started;
     options.signal?.removeEventListener("abort", wake);
     host.end();
   }
