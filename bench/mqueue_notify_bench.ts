@@ -12,36 +12,29 @@
  * @module
  */
 
-import { startPair } from "./fixtures/mq_notify_pair.ts";
+import { type Mode, startPair } from "./fixtures/mq_notify_pair.ts";
 
 const pair = await startPair();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-Deno.bench({
-  group: "64 B round trip after 2 ms idle, woken by",
-  name: "await receive() (baseline)",
-  baseline: true,
-  n: 500,
-  warmup: 50,
-  async fn(b) {
-    await delay(2);
-    b.start();
-    await pair.trip("receive");
-    b.end();
-  },
-});
-
-Deno.bench({
-  group: "64 B round trip after 2 ms idle, woken by",
-  name: "notifications().wait() + tryReceive()",
-  n: 500,
-  warmup: 50,
-  async fn(b) {
-    await delay(2);
-    b.start();
-    await pair.trip("notifications");
-    b.end();
-  },
-});
+const rows: [Mode, string][] = [
+  ["receive", "await receive() (baseline)"],
+  ["notifications", "notifications().wait() + tryReceive()"],
+];
+for (const [mode, name] of rows) {
+  Deno.bench({
+    group: "64 B round trip after 2 ms idle, woken by",
+    name,
+    baseline: mode === "receive",
+    n: 500,
+    warmup: 50,
+    async fn(b) {
+      await delay(2);
+      b.start();
+      await pair.trip(mode);
+      b.end();
+    },
+  });
+}
 
 globalThis.addEventListener("unload", () => pair.close());
