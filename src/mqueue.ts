@@ -792,6 +792,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * @throws {Deno.errors.BadResource} when the handle is closed.
    * @throws {TypeError} for options that are not an object, or a `signal` that is not an
    * AbortSignal.
+   * @throws The `signal`'s reason when it is aborted already.
    * @example
    * ```ts
    * import { MessageQueue } from "@posix/ipc/mqueue";

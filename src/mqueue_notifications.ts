@@ -148,7 +148,8 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
    *
    * @returns `true` when the queue may hold messages to receive now.
    * @throws {Deno.errors.BadResource} when this or the queue is closed.
-   * @throws {Deno.errors.Busy} when another process registered between two notices.
+   * @throws {Deno.errors.Busy} when another process registered between two notices (after
+   * handing over the notice that came before it).
    * @example
    * ```ts
    * import { MessageQueue } from "@posix/ipc/mqueue";
@@ -164,7 +165,15 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
     if (wokenUp || removed) this.#armed = false; // each registration ends with one notice
     if (wokenUp) this.#owed = true;
     if (!this.#armed) {
-      register(fd, this.#socket, this.#cookie, this.#operation);
+      try {
+        register(fd, this.#socket, this.#cookie, this.#operation);
+      } catch (error) {
+        // Another process registered since the notice: hand the notice over; the next call
+        // tries again, and throws if that process still holds the queue.
+        if (!this.#owed) throw error;
+        this.#owed = false;
+        return true;
+      }
       this.#armed = true;
       // Removed from outside (this process closed another descriptor of the queue): a message
       // may have come while nobody was registered.

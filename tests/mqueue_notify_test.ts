@@ -74,6 +74,26 @@ ipcTest("a registered process killed with SIGKILL frees the registration", async
   assert.equal(notices.tryWait(), true);
 });
 
+ipcTest(
+  "a process that registers between a notice and the re-registration: the notice, then Busy",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("notify-stolen"));
+    using notices = queue.notifications();
+    queue.sendSync("x"); // the notice is queued; the kernel's registration is used up
+    const holder = await spawnReady(child, ["hold", queue.name]);
+    try {
+      assert.equal(notices.tryWait(), true, "the notice that came first is handed over");
+      assert.throws(() => notices.tryWait(), Deno.errors.Busy);
+    } finally {
+      await holder.kill();
+    }
+    assert.equal(notices.tryWait(), false, "registered again once the holder is gone");
+    queue.tryReceive();
+    queue.sendSync("y");
+    assert.equal(notices.tryWait(), true);
+  },
+);
+
 ipcTest("bursts with gaps: draining after each notice loses no message", async () => {
   using queue = MessageQueue.create(uniqueName("notify-bursts"), {
     maxMessages: 8,
