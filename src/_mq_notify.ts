@@ -18,6 +18,7 @@ import {
   EAGAIN,
   EBUSY,
   EINTR,
+  ENOSYS,
   NETLINK_ROUTE,
   NOTIFY_COOKIE_LEN,
   NOTIFY_REMOVED,
@@ -70,16 +71,18 @@ export function register(
   const result = libc().mq_notify_syscall(BigInt(SYS_mq_notify), BigInt(queueFd), event);
   if (result === -1n) {
     const code = errno();
-    throw systemError(code, "mq_notify", {
-      ...operation,
-      hint: code === EBUSY
-        ? "a process is registered for it already (this one or another): the kernel allows " +
-          "one registration per queue; it ends when that process closes it, its notice " +
-          "comes, or the process exits"
-        : operation.hint,
-    });
+    throw systemError(code, "mq_notify", { ...operation, hint: HINTS[code] ?? operation.hint });
   }
 }
+
+/** What usually causes a failed registration. */
+const HINTS: Readonly<Record<number, string>> = {
+  [EBUSY]: "a process is registered for it already (this one or another): the kernel allows " +
+    "one registration per queue; it ends when that process closes it, its notice comes, or " +
+    "the process exits",
+  [ENOSYS]: "this kernel, or the emulator running this process, has no mq_notify " +
+    "(qemu-user does not implement it)",
+};
 
 /** Removes this process's registration on `queueFd`, if it has one (a no-op otherwise). */
 export function deregister(queueFd: number, operation: Operation): void {
