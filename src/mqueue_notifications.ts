@@ -125,12 +125,14 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
     this.#socket = noticeSocket(this.#operation);
     try {
       register(fd, this.#socket, this.#cookie, this.#operation);
+      this.#armed = true;
+      // After registering: a message before it is counted here, one after it is a notice.
+      this.#owed = queue.currentMessages() > 0;
     } catch (error) {
+      if (this.#armed) deregister(fd, this.#operation);
       closeFd(this.#socket);
       throw error;
     }
-    this.#armed = true;
-    this.#owed = queue.currentMessages() > 0;
     this.#lease = { socket: this.#socket };
     closeWhenUnreachable.register(this, this.#lease, this);
     this.#signal = signal;
