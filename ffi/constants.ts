@@ -190,6 +190,22 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
+/** `AF_NETLINK`, `SOCK_RAW` and `NETLINK_ROUTE` (<linux/netlink.h>): the socket that
+ * glibc's mq_notify makes for SIGEV_THREAD, which the kernel sends a queue's notice to. */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const NETLINK_ROUTE = 0;
+
+// mq_notify(2): SIGEV_THREAD from <bits/sigevent-consts.h> (2 in asm-generic/siginfo.h); the
+// syscall number from <sys/syscall.h>: 244 on x86_64, 184 in the generic table (aarch64).
+export const SIGEV_THREAD = 2;
+export const SYS_mq_notify = arch === "aarch64" ? 184 : 244;
+/** The cookie's length and the codes the kernel writes to its last byte, <linux/mqueue.h>. */
+export const NOTIFY_COOKIE_LEN = 32;
+/** The queue went from empty to non-empty: the one-shot registration is used up. */
+export const NOTIFY_WOKENUP = 1;
+/** The registration was removed (mq_notify(NULL), or its owner closed a descriptor of the queue). */
+export const NOTIFY_REMOVED = 2;
 
 // <signal.h>: x86_64 and aarch64 (asm-generic) number the classic signals alike.
 export const SIGNALS: Readonly<Record<string, number>> = {

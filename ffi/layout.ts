@@ -87,6 +87,13 @@ export const mq_attr = {
 } as const;
 
 /**
+ * `struct sigevent` from glibc's bits/types/sigevent_t.h (the kernel's is the same, 64 bytes,
+ * `SIGEV_MAX_SIZE`): a `union sigval` (a pointer, 8 bytes), `int sigev_signo`, `int
+ * sigev_notify`, then a union padding it to 64 bytes. The kernel copies all 64 bytes.
+ */
+export const sigevent = { size: 64, sigev_value: 0, sigev_signo: 8, sigev_notify: 12 } as const;
+
+/**
  * `sem_t` from glibc's bits/semaphore.h: `__SIZEOF_SEM_T` is 32 on 64-bit targets, aligned as a
  * `long int` (8 bytes), since the new semaphore keeps a 64-bit atomic word first.
  */

@@ -154,6 +154,10 @@ export const symbols = {
     parameters: ["i64", "i64", "i64", "i64", "i64"],
     result: "i64",
   },
+  // long syscall(SYS_mq_notify, mqd_t mqdes, const struct sigevent *notification);  the raw
+  //   call: glibc's mq_notify would start a helper thread for SIGEV_THREAD; this one takes our
+  //   own netlink socket (sigev_signo) and cookie (sigev_value), or NULL to deregister
+  mq_notify_syscall: { name: "syscall", parameters: ["i64", "i64", "buffer"], result: "i64" },
 
   // int clock_gettime(clockid_t clock, struct timespec *now);
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },

@@ -57,8 +57,18 @@ export function isKind(kind: string): kind is IpcKind {
 export interface IpcProcess {
   /** The process id. */
   pid: number;
-  /** What it did: created the object, last operated on it, or has it open or mapped now. */
-  role: "creator" | "last-attach" | "last-op" | "last-send" | "last-receive" | "user";
+  /**
+   * What it did: created the object, last operated on it, has it open or mapped now, or (a
+   * POSIX message queue's) is registered for its notification (`mq_notify`).
+   */
+  role:
+    | "creator"
+    | "last-attach"
+    | "last-op"
+    | "last-send"
+    | "last-receive"
+    | "user"
+    | "notified";
   /** `false` once the process is gone (a zombie counts as gone). */
   alive: boolean;
 }
@@ -457,6 +467,7 @@ function messageQueues(users: Users, owners: Map<number, string>, notes: string[
     // The file reads "QSIZE:128 NOTIFY:0 SIGNO:0 NOTIFY_PID:0 ".
     const text = readProcText(`${mount}/${file}`, 256) ?? "";
     const queued = Number(/QSIZE:(\d+)/.exec(text)?.[1] ?? NaN);
+    const notified = Number(/NOTIFY_PID:(\d+)/.exec(text)?.[1] ?? 0); // 0: nobody registered
     const { messages, owner } = inspectQueue(name, status);
     objects.push({
       ...blank("mq", name, status.mode, status.uid, owners, status.created),
@@ -465,7 +476,10 @@ function messageQueues(users: Users, owners: Map<number, string>, notes: string[
       size: Number.isFinite(queued) ? queued : null,
       messages,
       attached: pids.length,
-      processes: pids.map((pid) => recorded(pid, "user")),
+      processes: [
+        ...pids.map((pid) => recorded(pid, "user")),
+        ...(notified > 0 ? [recorded(notified, "notified")] : []),
+      ],
       ...verdict(judgePosix("mq", pids, owner, messages)),
     });
   }

@@ -80,10 +80,18 @@ import {
   validatePermissionBits,
 } from "./_ownership.ts";
 import { readProcNumber, resourceLimit } from "./_proc.ts";
+import { type MessageQueueNotifications, notificationsOf } from "./mqueue_notifications.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 export type { Permissions } from "./_ownership.ts";
 export type { OpenOrCreateWaitOptions } from "./_open_or_create.ts";
+export { MessageQueueNotifications } from "./mqueue_notifications.ts";
+
+/** Options of {@linkcode MessageQueue.notifications}. */
+export interface NotificationOptions {
+  /** Ends the registration (as `close()` does) when it aborts. */
+  signal?: AbortSignal;
+}
 
 const encoder = new TextEncoder();
 
@@ -767,6 +775,56 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
       },
       pollFd: () => this.#open(),
     };
+  }
+
+  /**
+   * Registers this process for notice that the empty queue received a message (`mq_notify`),
+   * and returns the registration: an async iterable, a `wait({ timeout, signal })`, a
+   * `tryWait()` and a source of `select`. It registers again before each wait ends, so that
+   * receiving until the queue is empty after each notice misses no message. The kernel allows
+   * one registration per queue across all processes; `close()` (or `using`, or the `signal`
+   * aborting, or closing this queue) removes it. See {@linkcode MessageQueueNotifications} for
+   * what the kernel does and does not notify.
+   *
+   * @param options `signal`, which ends the registration when it aborts.
+   * @returns The registration.
+   * @throws {Deno.errors.Busy} when a process (this one included) is registered already.
+   * @throws {Deno.errors.BadResource} when the handle is closed.
+   * @throws {TypeError} for options that are not an object, or a `signal` that is not an
+   * AbortSignal.
+   * @throws The `signal`'s reason when it is aborted already.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/notify-${Deno.pid}`);
+   * using notices = queue.notifications();
+   * setTimeout(() => queue.sendSync("job"), 10);
+   * for await (const _ of notices) {
+   *   for (let m; (m = queue.tryReceive()) !== null;) console.log(m.data.length); // 3
+   *   break;
+   * }
+   * ```
+   */
+  notifications(options: NotificationOptions = {}): MessageQueueNotifications {
+    const { signal } = ownOptions(options, "MessageQueue.notifications() options");
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `Cannot register for notices of ${this.#label}: signal must be an AbortSignal, not ${
+          describe(signal)
+        }`,
+      );
+    }
+    signal?.throwIfAborted();
+    this.#open();
+    return notificationsOf({
+      name: this.#name,
+      label: this.#label,
+      fd: () => this.#open(),
+      closed: () => this.#fd < 0,
+      currentMessages: () =>
+        readAttributes(this.#open(), this.#operation("read the attributes of")).currentMessages,
+    }, signal);
   }
 
   /**

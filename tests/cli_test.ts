@@ -113,6 +113,14 @@ ipcTest(
       const mq = find("mq", mqName);
       assert.ok(mq, `${mqName} listed`);
       assert.deepEqual([mq.messages, mq.size, mq.attached], [1, 10, 1]);
+      assert.ok(!mq.processes.some((p) => p.role === "notified"), "nobody registered yet");
+      using _notices = queue.notifications();
+      const notified = list().find((o) => o.kind === "mq" && o.name === mqName);
+      assert.deepEqual(
+        notified?.processes.find((p) => p.role === "notified"),
+        { pid: Deno.pid, role: "notified", alive: true },
+        "the registered process's pid, from the queue's NOTIFY_PID",
+      );
     } else {
       console.warn("(no mqueue mount and no unshare here: the queue part is not checked)");
     }

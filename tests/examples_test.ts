@@ -329,3 +329,12 @@ ipcTest(
     assert.match(stdout, /broker: 3 of 3 clients done/);
   },
 );
+
+ipcTest(
+  "queue_notify.ts: a mailbox woken by notices receives every letter; a rival is Busy",
+  async () => {
+    const stdout = await run("queue_notify.ts", ["3", "60"]);
+    assert.match(stdout, /rival: refused, the mailbox has its one registration \(Busy\)/);
+    assert.match(stdout, /180 of 180 letters received in \d+ wake-ups/);
+  },
+);

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/netlink.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <semaphore.h>
@@ -45,6 +46,7 @@
 
 /* Constants that glibc does not export, from kernel headers that clash with glibc's: uapi.c. */
 extern const long long uapi_SEMVMX;
+extern const long long uapi_NOTIFY_COOKIE_LEN, uapi_NOTIFY_WOKENUP, uapi_NOTIFY_REMOVED;
 
 #define SIZE(name, type) printf("%s %zu\n", name, sizeof(type));
 #define ALIGN(name, type) printf("%s %zu\n", name, _Alignof(type));

@@ -49,6 +49,9 @@ const C_FIELDS: Record<string, string> = {
 const C_EXPRESSIONS: Record<string, string> = {
   SIGNAL_MAX: "NSIG - 1", // the highest signal number
   SEMVMX: "uapi_SEMVMX", // only in <linux/sem.h>, which clashes with glibc: see uapi.c
+  NOTIFY_COOKIE_LEN: "uapi_NOTIFY_COOKIE_LEN", // only in <linux/mqueue.h>, likewise
+  NOTIFY_WOKENUP: "uapi_NOTIFY_WOKENUP",
+  NOTIFY_REMOVED: "uapi_NOTIFY_REMOVED",
 };
 
 /**

@@ -7,3 +7,10 @@
 
 /* The largest value of a System V semaphore, include/uapi/linux/sem.h. */
 const long long uapi_SEMVMX = SEMVMX;
+
+#include <linux/mqueue.h>
+
+/* mq_notify's cookie and its codes, include/uapi/linux/mqueue.h (it redefines struct mq_attr). */
+const long long uapi_NOTIFY_COOKIE_LEN = NOTIFY_COOKIE_LEN;
+const long long uapi_NOTIFY_WOKENUP = NOTIFY_WOKENUP;
+const long long uapi_NOTIFY_REMOVED = NOTIFY_REMOVED;

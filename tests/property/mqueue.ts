@@ -2,12 +2,13 @@
  * Properties of @posix/ipc/mqueue: queues created and opened with hostile names, limits, modes
  * and directions, and every member on live, closed and wrong receivers: sends with hostile
  * data, priorities and timeouts (3e9, Infinity, 2^53 must never be engine errors), receives,
- * and waits ended by their timeout, signal or close.
+ * and waits ended by their timeout, signal or close. Notification registrations made with
+ * hostile options, and their members on live, closed and wrong receivers.
  *
  * @module
  */
 
-import { MessageQueue } from "../../mod.ts";
+import { MessageQueue, MessageQueueNotifications, selectable } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
 import {
   anyTimeout,
@@ -84,7 +85,18 @@ export const group: PropertyGroup = {
       "close",
       "[Symbol.asyncIterator]",
       "[Symbol.dispose]",
+      "notifications",
     ].map((member) => `MessageQueue.prototype.${member}`),
+    "new MessageQueueNotifications",
+    ...[
+      "closed",
+      "tryWait",
+      "wait",
+      "close",
+      "[Symbol.asyncIterator]",
+      "[Symbol.dispose]",
+      "[@posix/ipc/selectable]",
+    ].map((member) => `MessageQueueNotifications.prototype.${member}`),
   ],
   properties(): Property[] {
     const otherQueue = MessageQueue.create(uniqueName("prop-mq-other"));
@@ -204,6 +216,42 @@ export const group: PropertyGroup = {
             },
           },
           "[Symbol.dispose]": {},
+          notifications: {
+            args: [options({ signal: fc.constantFrom(undefined, "abort", {}, null, 1) })],
+            runs: 500,
+            call: (receiver, [opts], c) => {
+              const made = receiver.notifications(opts as never);
+              c.defer(() => made.close());
+              return made;
+            },
+          },
+        },
+      }),
+      constructorProperty("MessageQueueNotifications", MessageQueueNotifications),
+      ...memberProperties<MessageQueueNotifications>({
+        name: "MessageQueueNotifications",
+        cls: MessageQueueNotifications,
+        make: (c) => queue(c).notifications(),
+        members: {
+          closed: { runs: 300 },
+          tryWait: { runs: 300 },
+          wait: { args: [waitOptions()], runs: 300, stallMs: 500 },
+          close: { runs: 300 },
+          "[Symbol.asyncIterator]": {
+            runs: 300,
+            call: (receiver) => {
+              const iterator = MessageQueueNotifications.prototype[Symbol.asyncIterator].call(
+                receiver,
+              );
+              return iterator.next().finally(() => iterator.return?.());
+            },
+          },
+          "[Symbol.dispose]": { runs: 300 },
+          "[@posix/ipc/selectable]": {
+            runs: 300,
+            call: (receiver) =>
+              MessageQueueNotifications.prototype[selectable].call(receiver).try(),
+          },
         },
       }),
       {
