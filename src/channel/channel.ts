@@ -85,6 +85,13 @@ const token = new ConstructorToken("Channel", "Channel.create(), open() or fromF
  */
 export let channelPeers: (channel: Channel<unknown>, role: number) => Peers;
 
+/**
+ * Claims a channel whose creator died and whose handles of `role` are all gone, for one process
+ * only (src/channel/registry.ts: `claimAbandoned`). Internal: for a service that takes over the
+ * name of a killed server (src/service/).
+ */
+export let claimAbandoned: (channel: Channel<unknown>, role: number) => boolean;
+
 /** The `view` flag of receive options, after checking that the options are an object. */
 function viewOption(options: { view?: boolean }): boolean {
   return optionsObject(options, "receive options").view === true;
@@ -307,6 +314,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     channelPeers = (channel, role) => {
       channel.#assertOpen();
       return channel.#registry.peers(channel.#slot, role, true);
+    };
+    claimAbandoned = (channel, role) => {
+      channel.#assertOpen();
+      return channel.#registry.claimAbandoned(role);
     };
   }
 

@@ -37,7 +37,7 @@ import {
 } from "./frame.ts";
 import { decodeRemoteError } from "./remote_error.ts";
 import { letPendingWorkRun } from "./hops.ts";
-import { forgetResponseName, responseName } from "./names.ts";
+import { removeName, responseName } from "./names.ts";
 
 const token = new ConstructorToken("Client", "Client.connect()");
 const encoder = new TextEncoder();
@@ -198,7 +198,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       const hello = encoder.encode(`${name}\0${codec.name}`);
       await requests.send(requestFrame(HELLO, 0, 0, hello), wait);
       const id = await welcome(requests, responses, deadline, wait);
-      forgetResponseName(name); // the server holds it open now (and may have removed it)
+      removeName(name); // the server holds it open now (and may have removed it)
       return new Client<Req, Res>(token, requests, responses, codec, id);
     } catch (error) {
       responses?.close();
