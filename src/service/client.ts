@@ -23,8 +23,10 @@ import {
   CANCEL,
   CREDIT,
   creditPayload,
+  decodePayload,
   END,
   ERROR,
+  FrameWriter,
   HELLO,
   PART,
   readResponseFrame,
@@ -117,6 +119,8 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #codec: Codec<Req | Res>;
   readonly #id: number;
   readonly #pending = new Map<number, Pending<Res>>();
+  /** Builds the frames this client sends with `trySend`. */
+  readonly #frames = new FrameWriter();
   #nextRequest = 1;
   /** Whether the loop that reads answers runs (while requests are pending). */
   #pumping = false;
@@ -337,12 +341,13 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       );
     }
     const id = this.#newId();
-    const frame = requestFrame(REQUEST, this.#id, id, payload);
+    const frame = this.#frames.request(REQUEST, this.#id, id, payload);
     this.#pending.set(id, entry);
     const settle = this.#whenGivenUp(id, entry, timeout, signal);
     if (!this.#requests.trySend(frame)) {
-      // The ring is full: wait for room, as long as the request is wanted.
-      this.#requests.send(frame, { signal: settle }).catch((error) => {
+      // The ring is full: wait for room, as long as the request is wanted (with a frame of its
+      // own: the writer's is the next request's).
+      this.#requests.send(frame.slice(), { signal: settle }).catch((error) => {
         if (this.#pending.get(id) !== entry) return; // given up already
         this.#fail(
           id,
@@ -402,7 +407,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   #giveUp(id: number, entry: Pending<Res>, reason?: unknown): void {
     this.#fail(id, entry, reason);
     try {
-      this.#requests.trySend(requestFrame(CANCEL, this.#id, id));
+      this.#requests.trySend(this.#frames.request(CANCEL, this.#id, id));
     } catch {
       // closed or broken: the server is not working on it any more either
     }
@@ -500,7 +505,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     let value: Res | undefined;
     if (frame.kind !== END) {
       try {
-        value = this.#codec.decode(frame.payload) as Res;
+        value = decodePayload(this.#codec, frame.payload) as Res;
       } catch (error) {
         return this.#giveUp(
           id,
@@ -561,7 +566,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     }
     this.#waitStop?.abort(STOPPED);
     try {
-      this.#requests.trySend(requestFrame(BYE, this.#id, 0));
+      this.#requests.trySend(this.#frames.request(BYE, this.#id, 0));
     } catch {
       // the server finds out by itself (the response ring is closed)
     }

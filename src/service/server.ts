@@ -14,14 +14,15 @@ import {
   BYE,
   CANCEL,
   CREDIT,
+  decodePayload,
   END,
   ERROR,
+  FrameWriter,
   HELLO,
   PART,
   readRequestFrame,
   REQUEST,
   RESPONSE_HEADER,
-  responseFrame,
   STREAM_WINDOW,
   u32,
   VALUE,
@@ -157,6 +158,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #onAbort = () => this.close();
   #nextClient = 1;
   #inflight = 0;
+  /** Builds the frames this server sends with `trySend`. */
+  readonly #frames = new FrameWriter();
   /**
    * Requests read while the handler was at its concurrency, oldest first: the server goes on
    * reading its ring then, so that a client's CANCEL (or goodbye) reaches it and frees a place
@@ -383,7 +386,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       );
       try {
         const room = channel.maxMessageSize - RESPONSE_HEADER;
-        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why, room)));
+        channel.trySend(this.#frames.response(ERROR, 0, encodeRemoteError(why, room)));
       } catch {
         // a ring that cannot take the refusal: the client times out; the server goes on
       } finally {
@@ -396,7 +399,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#nextClient = (id + 1) >>> 0;
     const peer: Peer = { id, channel, inflight: new Map() };
     try {
-      if (!channel.trySend(responseFrame(WELCOME, id))) throw new Deno.errors.WouldBlock("full");
+      if (!channel.trySend(this.#frames.response(WELCOME, id))) {
+        throw new Deno.errors.WouldBlock("full");
+      }
     } catch {
       channel.close(); // a ring that cannot take the first frame is no client's
       return;
@@ -419,7 +424,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     try {
       let result: Res | AsyncIterable<Res>;
       try {
-        const value = this.#codec.decode(payload) as Req;
+        const value = decodePayload(this.#codec, payload) as Req;
         result = await this.#handler(value, work);
         if (work.aborted) return; // given up: the late result is dropped
         if (!isAsyncIterable(result)) {
@@ -457,16 +462,18 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     payload: Uint8Array | undefined,
     work: Work,
   ): Promise<void> {
-    const frame = responseFrame(kind, request, payload);
-    if (frame.length > peer.channel.maxMessageSize) {
+    const size = RESPONSE_HEADER + (payload?.length ?? 0);
+    if (size > peer.channel.maxMessageSize) {
       throw new RangeError(
-        `Cannot answer: the answer is ${frame.length - 8} bytes, the client's ring takes ` +
-          `${peer.channel.maxMessageSize - 8}`,
+        `Cannot answer: the answer is ${size - RESPONSE_HEADER} bytes, the client's ring takes ` +
+          `${peer.channel.maxMessageSize - RESPONSE_HEADER}`,
       );
     }
+    const frame = this.#frames.response(kind, request, payload);
     try {
       if (peer.channel.trySend(frame)) return;
-      await peer.channel.send(frame, { signal: work.signal });
+      // The ring is full: a frame of its own for the wait (the writer's is the next answer's).
+      await peer.channel.send(frame.slice(), { signal: work.signal });
     } catch (error) {
       if (!work.aborted) this.#drop(peer);
       throw new Lost(error);
