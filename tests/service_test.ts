@@ -14,6 +14,7 @@ import {
   SharedMemory,
   spawnDeno as spawnWithFds,
 } from "../mod.ts";
+import { keepReceiverLock } from "../src/channel/channel.ts";
 import { fixture, ipcTest, spawnDeno, uniqueName } from "./helpers.ts";
 
 const serverFixture = fixture("service_server.ts");
@@ -524,5 +525,23 @@ ipcTest(
     await delay(20);
     assert.equal(client.pending, 0);
     assert.deepEqual(await client.request(new Uint8Array([2])), new Uint8Array([2]));
+  },
+);
+
+ipcTest(
+  "keepReceiverLock: the server's ring is received from without a lock per request, and the lock is given back at close",
+  () => {
+    const kept = Channel.create({ capacity: 4096, multi: true });
+    using other = Channel.fromFd(kept);
+    assert.equal(keepReceiverLock(kept), true);
+    assert.equal(keepReceiverLock(kept), true); // held already
+    assert.equal(keepReceiverLock(other), false); // another handle holds it
+    // Another receiver of this process would wait for ever: it is refused (EDEADLK) instead.
+    assert.throws(() => other.tryReceive(), (error: Error) => /EDEADLK/.test(String(error)));
+    other.trySend(new Uint8Array([1]));
+    assert.deepEqual(kept.tryReceive(), new Uint8Array([1]));
+    kept.close();
+    other.trySend(new Uint8Array([2]));
+    assert.deepEqual(other.tryReceive(), new Uint8Array([2])); // the lock is free again
   },
 );

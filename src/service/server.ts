@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Channel, channelPeers, validateCodec } from "../channel/channel.ts";
+import { Channel, channelPeers, keepReceiverLock, validateCodec } from "../channel/channel.ts";
 import { RECEIVES } from "../channel/registry.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
@@ -184,6 +184,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   ) {
     token.check(key);
     this.#requests = requests;
+    // The server is its ring's only receiver: no lock and unlock per request.
+    keepReceiverLock(requests);
     this.#keepAlive = Channel.fromFd(requests, { role: "send" });
     this.#handler = handler;
     this.#codec = codec;
