@@ -458,6 +458,9 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   async #readAnswers(generation: number): Promise<void> {
     const responses = this.#responses;
     const current = () => this.#pumping && this.#generation === generation;
+    // One controller for the loop's waits (not one per wait): stopping the loop aborts it.
+    const stop = new AbortController();
+    this.#waitStop = stop;
     try {
       while (current() && this.#pending.size > 0) {
         let bytes = responses.tryReceive();
@@ -465,15 +468,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
           await letPendingWorkRun(); // the callers just answered send their next requests first
           if (!current() || this.#pending.size === 0) return;
           bytes = responses.tryReceive();
-          if (bytes === undefined) {
-            const stop = new AbortController();
-            this.#waitStop = stop;
-            try {
-              bytes = await responses.receive({ signal: stop.signal });
-            } finally {
-              if (this.#waitStop === stop) this.#waitStop = null;
-            }
-          }
+          if (bytes === undefined) bytes = await responses.receive({ signal: stop.signal });
         }
         this.#deliver(bytes);
       }
@@ -481,6 +476,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       if (error === STOPPED || this.#closed) return;
       this.#breakAll(error);
     } finally {
+      if (this.#waitStop === stop) this.#waitStop = null;
       if (this.#generation === generation) this.#pumping = false;
     }
   }
