@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Channel } from "../src/channel/mod.ts";
 import { codecs } from "../src/codec.ts";
 import { HELLO, requestFrame, u32 } from "../src/service/frame.ts";
-import { forgetResponseName, RESPONSE_PREFIX } from "../src/service/names.ts";
+import { removeName, RESPONSE_PREFIX } from "../src/service/names.ts";
 import { Client, RemoteError, Server } from "../src/service/mod.ts";
 import { spawnDeno } from "../src/spawn.ts";
 import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
@@ -267,7 +267,7 @@ ipcTest(
     const child = await startPeer(["server", name], "ready");
     await using _child = child;
     // What the killed server cannot remove, removed even when an assertion below fails.
-    using _name = { [Symbol.dispose]: () => forgetResponseName(name) };
+    using _name = { [Symbol.dispose]: () => removeName(name) };
     await using client = await Client.connect<number, number>(name, {
       codec: codecs.json,
       timeout: 10_000,

@@ -14,6 +14,7 @@ import {
   SharedMemory,
   spawnDeno as spawnWithFds,
 } from "../mod.ts";
+import { keepReceiverLock } from "../src/channel/channel.ts";
 import { fixture, ipcTest, spawnDeno, uniqueName } from "./helpers.ts";
 
 const serverFixture = fixture("service_server.ts");
@@ -428,5 +429,119 @@ ipcTest(
     await assert.rejects(client.request("text" as never), TypeError);
     await assert.rejects(client.request(new Uint8Array(1), { timeout: NaN }), RangeError);
     assert.deepEqual(await client.request(new Uint8Array([4])), new Uint8Array([4]));
+  },
+);
+
+ipcTest(
+  "a SIGKILLed server's name is taken over by the next Server.create; its old clients get BrokenPipe",
+  () =>
+    withServerChild(async (name, server) => {
+      await using old = await Client.connect<Json, Json>(name, { codec: codecs.json });
+      const pending = old.request({ op: "sleep" });
+      // A live server's name is not taken.
+      assert.throws(() => Server.create((v: Json) => v, { name }), Deno.errors.AlreadyExists);
+      kill(server.child);
+      await server.child.status;
+      await using _restarted = Server.create((v: Json) => ({ again: v }), {
+        name,
+        codec: codecs.json,
+      });
+      await assert.rejects(pending, Deno.errors.BrokenPipe);
+      await assert.rejects(old.request({ op: "echo" }), Deno.errors.BrokenPipe);
+      await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
+      assert.deepEqual(await client.request(1, { timeout: 5000 }), { again: 1 });
+      // The restarted server is alive: its name is not taken over either.
+      assert.throws(() => Server.create((v: Json) => v, { name }), Deno.errors.AlreadyExists);
+    }),
+);
+
+ipcTest(
+  "two processes restarting a SIGKILLed server's name at once: one wins, the other gets AlreadyExists",
+  () =>
+    withServerChild(async (name, server) => {
+      kill(server.child);
+      await server.child.status;
+      const at = String(Date.now() + 700); // both started by then, on a loaded machine too
+      const racers = [0, 1].map(() =>
+        spawnDeno(fixture("service_restart.ts"), [name, at], { ...FLAGS, stdin: "" })
+      );
+      const timer = setTimeout(() => racers.forEach((racer) => kill(racer)), 30_000);
+      try {
+        const said = await Promise.all(racers.map(async (racer) => {
+          const reader = racer.stdout.pipeThrough(new TextDecoderStream()).getReader();
+          const { value } = await reader.read();
+          await reader.cancel();
+          return value?.trim();
+        }));
+        assert.deepEqual(said.sort(), ["AlreadyExists", "won"]);
+        // The winner serves under the name.
+        await using client = await Client.connect<Json, Json>(name, { codec: codecs.json });
+        assert.equal(await client.request("hi", { timeout: 5000 }), "hi");
+      } finally {
+        for (const racer of racers) await racer.stdin.close().catch(() => {});
+        const statuses = await Promise.all(racers.map((racer) => racer.status));
+        clearTimeout(timer);
+        await Promise.all(racers.map((racer) => racer.stderr.cancel()));
+        assert.deepEqual(statuses.map((status) => status.code), [0, 0]);
+      }
+    }),
+);
+
+ipcTest("a name that is no killed service is not taken over: AlreadyExists", () => {
+  const name = uniqueName("service");
+  // A channel whose creator closed (it persisted its name): no creator died.
+  Channel.create({ name, capacity: 4096, multi: true, persist: true }).close();
+  try {
+    assert.throws(() => Server.create((v: Uint8Array) => v, { name }), Deno.errors.AlreadyExists);
+  } finally {
+    SharedMemory.unlink(name);
+  }
+  // Plain shared memory of another kind.
+  using _memory = SharedMemory.create(name, { size: 4096 });
+  assert.throws(() => Server.create((v: Uint8Array) => v, { name }), Deno.errors.AlreadyExists);
+});
+
+ipcTest(
+  "a handler that ignores its abort signal gives back its concurrency place when its request is given up",
+  async () => {
+    const late = Promise.withResolvers<Uint8Array>();
+    let calls = 0;
+    await using server = Server.create((bytes: Uint8Array) => {
+      calls++;
+      return bytes[0] === 0 ? late.promise : bytes; // request 0 ignores its signal
+    }, { concurrency: 1 });
+    await using client = await Client.connect(server);
+    const first = client.request(new Uint8Array([0]), { timeout: 80 });
+    // Waiting behind it, and given up first: its handler never starts.
+    const queued = client.request(new Uint8Array([9]), { timeout: 20 });
+    await assert.rejects(queued, Deno.errors.TimedOut);
+    await assert.rejects(first, Deno.errors.TimedOut);
+    // Its handler still runs, yet the next request is served at once.
+    const next = await client.request(new Uint8Array([1]), { timeout: 2000 });
+    assert.deepEqual(next, new Uint8Array([1]));
+    assert.equal(calls, 2);
+    // What the ignoring handler throws at last is dropped: no unhandled rejection, no answer.
+    late.reject(new Error("too late"));
+    await delay(20);
+    assert.equal(client.pending, 0);
+    assert.deepEqual(await client.request(new Uint8Array([2])), new Uint8Array([2]));
+  },
+);
+
+ipcTest(
+  "keepReceiverLock: the server's ring is received from without a lock per request, and the lock is given back at close",
+  () => {
+    const kept = Channel.create({ capacity: 4096, multi: true });
+    using other = Channel.fromFd(kept);
+    assert.equal(keepReceiverLock(kept), true);
+    assert.equal(keepReceiverLock(kept), true); // held already
+    assert.equal(keepReceiverLock(other), false); // another handle holds it
+    // Another receiver of this process would wait for ever: it is refused (EDEADLK) instead.
+    assert.throws(() => other.tryReceive(), (error: Error) => /EDEADLK/.test(String(error)));
+    other.trySend(new Uint8Array([1]));
+    assert.deepEqual(kept.tryReceive(), new Uint8Array([1]));
+    kept.close();
+    other.trySend(new Uint8Array([2]));
+    assert.deepEqual(other.tryReceive(), new Uint8Array([2])); // the lock is free again
   },
 );

@@ -87,6 +87,23 @@ const token = new ConstructorToken("Channel", "Channel.create(), open() or fromF
  */
 export let channelPeers: (channel: Channel<unknown>, role: number) => Peers;
 
+/**
+ * Claims a channel whose creator died and whose handles of `role` are all gone, for one process
+ * only (src/channel/registry.ts: `claimAbandoned`). Internal: for a service that takes over the
+ * name of a killed server (src/service/).
+ */
+export let claimAbandoned: (channel: Channel<unknown>, role: number) => boolean;
+
+/**
+ * Multi mode: makes a receiving handle hold the receivers' lock from now until it closes, for a
+ * handle that is its ring's only receiver (a service's server, src/service/): each receive then
+ * skips taking and releasing the lock (two libc calls, about half a microsecond). Another
+ * receiver of the ring then waits until this handle closes, or its process dies (the lock is
+ * robust). Returns whether the handle holds the lock; `false` when another handle holds it now
+ * (each receive then takes it as before).
+ */
+export let keepReceiverLock: (channel: Channel<unknown>) => boolean;
+
 /** The `view` flag of receive options, after checking that the options are an object. */
 function viewOption(options: { view?: boolean }): boolean {
   return optionsObject(options, "receive options").view === true;
@@ -310,6 +327,23 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       channel.#assertOpen();
       return channel.#registry.peers(channel.#slot, role, true);
     };
+    claimAbandoned = (channel, role) => {
+      channel.#assertOpen();
+      return channel.#registry.claimAbandoned(role);
+    };
+    keepReceiverLock = (channel) => {
+      channel.#assertOpen();
+      const lock = channel.#receiverLock;
+      if (lock === null || !(channel.#role & RECEIVES)) return false;
+      if (channel.#keptReceiverLock !== null) return true;
+      const guard = lock.tryLock();
+      if (guard === null) return false;
+      if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
+      channel.#head = Atomics.load(channel.#cells, C_HEAD);
+      channel.#seenTail = Atomics.load(channel.#cells, C_TAIL);
+      channel.#keptReceiverLock = guard;
+      return true;
+    };
   }
 
   readonly #memory: SharedMemory;
@@ -330,6 +364,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #space: Deno.PointerObject;
   readonly #senderLock: Mutex | null;
   readonly #receiverLock: Mutex | null;
+  /** The receivers' lock, held from `keepReceiverLock` until close. */
+  #keptReceiverLock: MutexGuard | null = null;
   #tail: number;
   #head: number;
   #seenHead: number;
@@ -998,6 +1034,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
     releaseWhenUnreachable.unregister(this);
     this.#slabs.clear(); // copies handed out keep their slab; the handle keeps none
+    this.#keptReceiverLock?.unlock(); // before the lock's memory goes
+    this.#keptReceiverLock = null;
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
@@ -1217,7 +1255,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     }
     if (this.#held !== 0) this.#release();
     const lock = this.#receiverLock;
-    if (!lock) return null;
+    if (!lock || this.#keptReceiverLock !== null) return null;
     const guard = lock.lockSync();
     if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
     // Other receivers moved the head: take it fresh, and the tail too (a cached tail could now

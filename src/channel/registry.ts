@@ -90,6 +90,8 @@ export class Registry {
   readonly #cells: Int32Array;
   readonly #slots: BigInt64Array;
   readonly #kind: string;
+  /** The creator's pid (low half) and PID-namespace tag (high half), as one 64-bit word. */
+  readonly #creator: BigInt64Array;
 
   /**
    * @param header The header page of a mapped ring (8-aligned).
@@ -99,6 +101,7 @@ export class Registry {
     this.#kind = kind;
     this.#cells = new Int32Array(header, 0, HEADER / 4);
     this.#slots = new BigInt64Array(header, C_PARTICIPANTS * 4, SLOTS);
+    this.#creator = new BigInt64Array(header, C_CREATOR_PID * 4, 1); // byte 216: 8-aligned
   }
 
   /** Records this process as the channel's creator (before the header is published). */
@@ -167,6 +170,23 @@ export class Registry {
     if (Atomics.compareExchange(this.#slots, slot, word, 0n) !== word) return false;
     Atomics.or(this.#cells, C_DIED, high & ROLE_MASK);
     return true;
+  }
+
+  /**
+   * Claims a channel that was abandoned: its creator died without closing (judged in this PID
+   * namespace only, zombies counting as dead) and no handle of `role` is alive. The claim is a
+   * 64-bit compare-and-swap of the creator's record (pid and tag) to this process's, so that of
+   * many processes that find it abandoned at once exactly one gets `true`, and the others then
+   * find a live creator. A creator that closed (record 0), lives, or belongs to another
+   * namespace gives `false`. Used to take over the name of a killed service (src/service/).
+   */
+  claimAbandoned(role: number): boolean {
+    const word = Atomics.load(this.#creator, 0);
+    const pid = Number(word & LOW);
+    if (pid === 0 || !gone(pid, Number(word >> 32n), true)) return false;
+    if (this.peers(-1, role, true) === "alive") return false;
+    const mine = (BigInt(pidNamespaceTag()) << 32n) | BigInt(Deno.pid);
+    return Atomics.compareExchange(this.#creator, 0, word, mine) === word;
   }
 
   /**

@@ -23,8 +23,10 @@ import {
   CANCEL,
   CREDIT,
   creditPayload,
+  decodePayload,
   END,
   ERROR,
+  FrameWriter,
   HELLO,
   PART,
   readResponseFrame,
@@ -37,7 +39,7 @@ import {
 } from "./frame.ts";
 import { decodeRemoteError } from "./remote_error.ts";
 import { letPendingWorkRun } from "./hops.ts";
-import { forgetResponseName, responseName } from "./names.ts";
+import { removeName, responseName } from "./names.ts";
 
 const token = new ConstructorToken("Client", "Client.connect()");
 const encoder = new TextEncoder();
@@ -117,6 +119,8 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #codec: Codec<Req | Res>;
   readonly #id: number;
   readonly #pending = new Map<number, Pending<Res>>();
+  /** Builds the frames this client sends with `trySend`. */
+  readonly #frames = new FrameWriter();
   #nextRequest = 1;
   /** Whether the loop that reads answers runs (while requests are pending). */
   #pumping = false;
@@ -198,7 +202,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       const hello = encoder.encode(`${name}\0${codec.name}`);
       await requests.send(requestFrame(HELLO, 0, 0, hello), wait);
       const id = await welcome(requests, responses, deadline, wait);
-      forgetResponseName(name); // the server holds it open now (and may have removed it)
+      removeName(name); // the server holds it open now (and may have removed it)
       return new Client<Req, Res>(token, requests, responses, codec, id);
     } catch (error) {
       responses?.close();
@@ -337,12 +341,13 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       );
     }
     const id = this.#newId();
-    const frame = requestFrame(REQUEST, this.#id, id, payload);
+    const frame = this.#frames.request(REQUEST, this.#id, id, payload);
     this.#pending.set(id, entry);
     const settle = this.#whenGivenUp(id, entry, timeout, signal);
     if (!this.#requests.trySend(frame)) {
-      // The ring is full: wait for room, as long as the request is wanted.
-      this.#requests.send(frame, { signal: settle }).catch((error) => {
+      // The ring is full: wait for room, as long as the request is wanted (with a frame of its
+      // own: the writer's is the next request's).
+      this.#requests.send(frame.slice(), { signal: settle }).catch((error) => {
         if (this.#pending.get(id) !== entry) return; // given up already
         this.#fail(
           id,
@@ -402,7 +407,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   #giveUp(id: number, entry: Pending<Res>, reason?: unknown): void {
     this.#fail(id, entry, reason);
     try {
-      this.#requests.trySend(requestFrame(CANCEL, this.#id, id));
+      this.#requests.trySend(this.#frames.request(CANCEL, this.#id, id));
     } catch {
       // closed or broken: the server is not working on it any more either
     }
@@ -453,6 +458,9 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   async #readAnswers(generation: number): Promise<void> {
     const responses = this.#responses;
     const current = () => this.#pumping && this.#generation === generation;
+    // One controller for the loop's waits (not one per wait): stopping the loop aborts it.
+    const stop = new AbortController();
+    this.#waitStop = stop;
     try {
       while (current() && this.#pending.size > 0) {
         let bytes = responses.tryReceive();
@@ -460,15 +468,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
           await letPendingWorkRun(); // the callers just answered send their next requests first
           if (!current() || this.#pending.size === 0) return;
           bytes = responses.tryReceive();
-          if (bytes === undefined) {
-            const stop = new AbortController();
-            this.#waitStop = stop;
-            try {
-              bytes = await responses.receive({ signal: stop.signal });
-            } finally {
-              if (this.#waitStop === stop) this.#waitStop = null;
-            }
-          }
+          if (bytes === undefined) bytes = await responses.receive({ signal: stop.signal });
         }
         this.#deliver(bytes);
       }
@@ -476,6 +476,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       if (error === STOPPED || this.#closed) return;
       this.#breakAll(error);
     } finally {
+      if (this.#waitStop === stop) this.#waitStop = null;
       if (this.#generation === generation) this.#pumping = false;
     }
   }
@@ -500,7 +501,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     let value: Res | undefined;
     if (frame.kind !== END) {
       try {
-        value = this.#codec.decode(frame.payload) as Res;
+        value = decodePayload(this.#codec, frame.payload) as Res;
       } catch (error) {
         return this.#giveUp(
           id,
@@ -561,7 +562,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     }
     this.#waitStop?.abort(STOPPED);
     try {
-      this.#requests.trySend(requestFrame(BYE, this.#id, 0));
+      this.#requests.trySend(this.#frames.request(BYE, this.#id, 0));
     } catch {
       // the server finds out by itself (the response ring is closed)
     }

@@ -19,11 +19,12 @@ export function responseName(): string {
 }
 
 /**
- * Removes a response ring's name once the server holds the ring open: both sides call it, the
- * server as soon as it opened the ring (so that a client killed before it saw the welcome leaves
- * no name behind) and the client after the welcome; whichever comes second finds it gone.
+ * Removes a name; one already gone is no error. For a response ring's name once the server holds
+ * the ring open: both sides call it, the server as soon as it opened the ring (so that a client
+ * killed before it saw the welcome leaves no name behind) and the client after the welcome;
+ * whichever comes second finds it gone. And for a killed server's name (restart.ts).
  */
-export function forgetResponseName(name: string): void {
+export function removeName(name: string): void {
   try {
     SharedMemory.unlink(name);
   } catch (error) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Channel, channelPeers, validateCodec } from "../channel/channel.ts";
+import { Channel, channelPeers, keepReceiverLock, validateCodec } from "../channel/channel.ts";
 import { RECEIVES } from "../channel/registry.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
@@ -14,22 +14,24 @@ import {
   BYE,
   CANCEL,
   CREDIT,
+  decodePayload,
   END,
   ERROR,
+  FrameWriter,
   HELLO,
   PART,
   readRequestFrame,
   REQUEST,
   RESPONSE_HEADER,
-  responseFrame,
   STREAM_WINDOW,
   u32,
   VALUE,
   WELCOME,
 } from "./frame.ts";
 import { encodeRemoteError } from "./remote_error.ts";
-import { forgetResponseName, RESPONSE_PREFIX } from "./names.ts";
+import { removeName, RESPONSE_PREFIX } from "./names.ts";
 import { letPendingWorkRun } from "./hops.ts";
+import { createRequestRing } from "./restart.ts";
 
 const token = new ConstructorToken("Server", "Server.create()");
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -44,7 +46,9 @@ export const SWEEP_MS = 250;
 export interface RequestContext {
   /**
    * Aborts when the answer is no longer wanted: the client gave up on the request (its timeout
-   * or signal, or it stopped reading a stream), closed, or died, or the server closed.
+   * or signal, or it stopped reading a stream), closed, or died, or the server closed. From then
+   * on the request no longer counts against `concurrency`, and what the handler returns or
+   * throws is dropped.
    */
   readonly signal: AbortSignal;
   /** The client's id, unique among the server's clients while it is connected. */
@@ -72,8 +76,12 @@ export interface ServerOptions<Req, Res> {
   /** The request ring's size in bytes: a power of two from 4096 to 1 GiB. Default 1 MiB. */
   capacity?: number;
   /**
-   * How many requests the handler may work on at once; beyond that, requests wait in the ring
-   * (and clients' sends wait once it is full). Default 256.
+   * How many requests the handler may work on at once; beyond that, requests wait: the server
+   * reads up to a ring's worth of them (at most 1024) ahead, so that it still hears of clients
+   * giving up, and leaves the rest in the ring (clients' sends wait once it is full). Default 256. A request given up (its client's
+   * timeout or abort, the client closed or died) frees its place at once, even when its handler
+   * ignores `context.signal`: the handler runs on, and what it returns or throws is dropped
+   * (awaited, never an unhandled rejection).
    */
   concurrency?: number;
   /** Closes the server when it aborts. */
@@ -87,6 +95,18 @@ interface Peer {
   /** The requests being answered, by id: aborting one stops its handler's work. */
   readonly inflight: Map<number, Work>;
 }
+
+/** A request read while the handler was at its concurrency, waiting for a place. */
+interface Waiting {
+  readonly peer: Peer;
+  readonly request: number;
+  readonly payload: Uint8Array;
+  /** Its client gave up on it before it started. */
+  cancelled: boolean;
+}
+
+/** The most requests the server reads ahead of its handlers' concurrency. */
+const BACKLOG_MAX = 1024;
 
 /** Whether `value` is to be streamed: it has a `Symbol.asyncIterator` method. */
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -110,7 +130,8 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
  *   requests reject with `Deno.errors.BrokenPipe`, as they do within a second if the server's
  *   process dies.
  *
- * One server per name (a second `create` of the name is `AlreadyExists`); at most 30 clients
+ * One server per name (a second `create` of the name is `AlreadyExists` while the first lives;
+ * the name of a server that was killed is taken over: see {@linkcode Server.create}); at most 30 clients
  * at once (the request ring's 32 participant slots, two the server's own; a 31st client's
  * `connect` is a RangeError, and a killed client's slot is taken back by the next one).
  *
@@ -137,6 +158,16 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   readonly #onAbort = () => this.close();
   #nextClient = 1;
   #inflight = 0;
+  /** Builds the frames this server sends with `trySend`. */
+  readonly #frames = new FrameWriter();
+  /**
+   * Requests read while the handler was at its concurrency, oldest first: the server goes on
+   * reading its ring then, so that a client's CANCEL (or goodbye) reaches it and frees a place
+   * even while every handler ignores its signal.
+   */
+  readonly #backlog: Waiting[] = [];
+  /** The payload bytes in the backlog: at most a ring's worth (then the server stops reading). */
+  #backlogBytes = 0;
   /** Resolves when a handler finishes while the server is at its concurrency. */
   #room: PromiseWithResolvers<void> | null = null;
   #closed = false;
@@ -153,6 +184,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   ) {
     token.check(key);
     this.#requests = requests;
+    // The server is its ring's only receiver: no lock and unlock per request.
+    keepReceiverLock(requests);
     this.#keepAlive = Channel.fromFd(requests, { role: "send" });
     this.#handler = handler;
     this.#codec = codec;
@@ -172,7 +205,10 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
    * @param options `name`, `mode`, `codec`, `capacity`, `concurrency`, `signal`.
    * @returns The server, already serving.
    * @throws {TypeError} for a handler that is not a function, or a bad option.
-   * @throws {Deno.errors.AlreadyExists} when a service (or other shared memory) has the name.
+   * @throws {Deno.errors.AlreadyExists} when a live service (or other shared memory) has the
+   * name. A name left by a server that died without closing (SIGKILL) is taken over: its old
+   * ring is removed and made anew, and its old clients' requests fail with `BrokenPipe`; of
+   * several processes restarting it at once, one wins and the others get `AlreadyExists`.
    * @example A streamed answer
    * ```ts
    * import { Client, codecs, Server } from "@posix/ipc/service";
@@ -209,12 +245,10 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       throw new TypeError("Cannot create a server: signal must be an AbortSignal");
     }
     signal?.throwIfAborted();
-    const requests = Channel.create({
+    const requests = createRequestRing({
       name: options.name,
       mode: options.mode,
       capacity: options.capacity,
-      multi: true,
-      role: "receive",
     });
     try {
       return new Server(token, requests, handler, codec, concurrency, signal);
@@ -253,7 +287,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
   async #serve(): Promise<void> {
     try {
       while (!this.#closed) {
-        if (this.#inflight >= this.#concurrency) {
+        if (this.#backlogFull()) {
           this.#room = Promise.withResolvers();
           await this.#room.promise;
           continue;
@@ -272,6 +306,23 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     }
   }
 
+  /** Whether the backlog holds as much as the server reads ahead of its handlers. */
+  #backlogFull(): boolean {
+    return this.#backlog.length >= BACKLOG_MAX ||
+      this.#backlogBytes >= this.#requests.capacity;
+  }
+
+  /** Starts the backlog's oldest requests while there is room, skipping those given up. */
+  #startWaiting(): void {
+    while (!this.#closed && this.#inflight < this.#concurrency && this.#backlog.length > 0) {
+      const waiting = this.#backlog.shift()!;
+      this.#backlogBytes -= waiting.payload.length;
+      const { peer } = waiting;
+      if (this.#clients.get(peer.id) !== peer || waiting.cancelled) continue;
+      void this.#answer(peer, waiting.request, waiting.payload);
+    }
+  }
+
   #dispatch(bytes: Uint8Array): void {
     const frame = readRequestFrame(bytes);
     if (frame === undefined) return; // not a frame a client wrote: dropped
@@ -280,9 +331,23 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     if (peer === undefined) return; // a client already dropped, or a forged id
     if (frame.kind === REQUEST) {
       if (peer.inflight.has(frame.request)) return; // a duplicate id: the first one stands
-      void this.#answer(peer, frame.request, frame.payload);
+      if (this.#inflight < this.#concurrency) {
+        void this.#answer(peer, frame.request, frame.payload);
+      } else {
+        this.#backlog.push({
+          peer,
+          request: frame.request,
+          payload: frame.payload,
+          cancelled: false,
+        });
+        this.#backlogBytes += frame.payload.length;
+      }
     } else if (frame.kind === CANCEL) {
-      peer.inflight.get(frame.request)?.abort();
+      const work = peer.inflight.get(frame.request);
+      if (work !== undefined) return work.abort();
+      for (const waiting of this.#backlog) {
+        if (waiting.peer === peer && waiting.request === frame.request) waiting.cancelled = true;
+      }
     } else if (frame.kind === CREDIT) {
       if (frame.payload.length >= 4) peer.inflight.get(frame.request)?.grant(u32(frame.payload, 0));
     } else if (frame.kind === BYE) {
@@ -311,7 +376,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     try {
       // Open now, the ring needs no name: a client killed before it read the welcome (or
       // while this server was busy) must not leave it in /dev/shm.
-      forgetResponseName(name);
+      removeName(name);
     } catch {
       // not ours to remove (permissions): the client removes it after the welcome
     }
@@ -323,7 +388,7 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
       );
       try {
         const room = channel.maxMessageSize - RESPONSE_HEADER;
-        channel.trySend(responseFrame(ERROR, 0, encodeRemoteError(why, room)));
+        channel.trySend(this.#frames.response(ERROR, 0, encodeRemoteError(why, room)));
       } catch {
         // a ring that cannot take the refusal: the client times out; the server goes on
       } finally {
@@ -336,7 +401,9 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#nextClient = (id + 1) >>> 0;
     const peer: Peer = { id, channel, inflight: new Map() };
     try {
-      if (!channel.trySend(responseFrame(WELCOME, id))) throw new Deno.errors.WouldBlock("full");
+      if (!channel.trySend(this.#frames.response(WELCOME, id))) {
+        throw new Deno.errors.WouldBlock("full");
+      }
     } catch {
       channel.close(); // a ring that cannot take the first frame is no client's
       return;
@@ -344,15 +411,24 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#clients.set(id, peer);
   }
 
+  /** Gives back a place of `concurrency`: a request was answered or given up. */
+  readonly #release = (): void => {
+    this.#inflight--;
+    if (this.#backlog.length > 0 && !this.#closed) queueMicrotask(() => this.#startWaiting());
+    this.#room?.resolve();
+    this.#room = null;
+  };
+
   async #answer(peer: Peer, request: number, payload: Uint8Array): Promise<void> {
-    const work = new Work(peer.id);
+    const work = new Work(peer.id, this.#release);
     peer.inflight.set(request, work);
     this.#inflight++;
     try {
       let result: Res | AsyncIterable<Res>;
       try {
-        const value = this.#codec.decode(payload) as Req;
+        const value = decodePayload(this.#codec, payload) as Req;
         result = await this.#handler(value, work);
+        if (work.aborted) return; // given up: the late result is dropped
         if (!isAsyncIterable(result)) {
           await this.#send(peer, VALUE, request, this.#codec.encode(result), work);
           return;
@@ -371,10 +447,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     } catch {
       // the answer could not be delivered: the client is gone or gave up
     } finally {
-      peer.inflight.delete(request);
-      this.#inflight--;
-      this.#room?.resolve();
-      this.#room = null;
+      if (peer.inflight.get(request) === work) peer.inflight.delete(request);
+      work.release(); // unless its abort did already
     }
   }
 
@@ -390,16 +464,18 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     payload: Uint8Array | undefined,
     work: Work,
   ): Promise<void> {
-    const frame = responseFrame(kind, request, payload);
-    if (frame.length > peer.channel.maxMessageSize) {
+    const size = RESPONSE_HEADER + (payload?.length ?? 0);
+    if (size > peer.channel.maxMessageSize) {
       throw new RangeError(
-        `Cannot answer: the answer is ${frame.length - 8} bytes, the client's ring takes ` +
-          `${peer.channel.maxMessageSize - 8}`,
+        `Cannot answer: the answer is ${size - RESPONSE_HEADER} bytes, the client's ring takes ` +
+          `${peer.channel.maxMessageSize - RESPONSE_HEADER}`,
       );
     }
+    const frame = this.#frames.response(kind, request, payload);
     try {
       if (peer.channel.trySend(frame)) return;
-      await peer.channel.send(frame, { signal: work.signal });
+      // The ring is full: a frame of its own for the wait (the writer's is the next answer's).
+      await peer.channel.send(frame.slice(), { signal: work.signal });
     } catch (error) {
       if (!work.aborted) this.#drop(peer);
       throw new Lost(error);
@@ -437,6 +513,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     this.#signal?.removeEventListener("abort", this.#onAbort);
     clearInterval(this.#sweep);
     this.#room?.resolve();
+    this.#backlog.length = 0;
+    this.#backlogBytes = 0;
     for (const peer of [...this.#clients.values()]) this.#drop(peer);
     this.#keepAlive.close();
     this.#requests.close();
@@ -465,6 +543,8 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
  */
 class Work implements RequestContext {
   readonly client: number;
+  /** Gives back the request's place of `concurrency`; `null` once it did. */
+  #release: (() => void) | null;
   #controller: AbortController | null = null;
   #aborted = false;
   /** How many more parts of a stream the client may be sent. */
@@ -472,8 +552,16 @@ class Work implements RequestContext {
   /** Wakes a stream waiting for credit (or for its end). */
   #more: (() => void) | null = null;
 
-  constructor(client: number) {
+  constructor(client: number, release: () => void) {
     this.client = client;
+    this.#release = release;
+  }
+
+  /** Gives back the request's place of `concurrency`, once. */
+  release(): void {
+    const release = this.#release;
+    this.#release = null;
+    release?.();
   }
 
   get signal(): AbortSignal {
@@ -493,6 +581,8 @@ class Work implements RequestContext {
   abort(): void {
     if (this.#aborted) return;
     this.#aborted = true;
+    // Its place goes to the next request at once, even if the handler ignores its signal.
+    this.release();
     this.#controller?.abort();
     this.#more?.();
   }
