@@ -63,8 +63,11 @@ export type Handler<Req, Res> = (
 
 /** Options of {@linkcode Server.create}. */
 export interface ServerOptions<Req, Res> {
-  /** A name for clients to `Client.connect(name)`. Default: anonymous (hand `server.fd` down). */
-  name?: string;
+  /**
+   * A name for clients to `Client.connect(name)`, or `null` to generate a unique one (read it
+   * from `server.name` and send it). Default: anonymous (hand `server.fd` down).
+   */
+  name?: string | null;
   /** Permission bits of a named service. Default 0o600. */
   mode?: number;
   /** How requests and answers become bytes; the clients' codec must be the same. Default bytes. */
