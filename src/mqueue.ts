@@ -290,12 +290,13 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    */
   static create(name: string | null, options: CreateMessageQueueOptions = {}): MessageQueue {
     const given = validateNameOrNull(name, "message queue");
-    return createUnderName(given, (unique) => MessageQueue.#create(unique, options));
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "MessageQueue.create() options");
+    return createUnderName(given, (unique) => MessageQueue.#create(unique, own));
   }
 
   /** {@linkcode MessageQueue.create} under a name that is checked already. */
-  static #create(name: string, options: CreateMessageQueueOptions): MessageQueue {
-    const given = optionsObject(options, "MessageQueue.create() options");
+  static #create(name: string, given: CreateMessageQueueOptions): MessageQueue {
     const maxMessages = validateCount(given.maxMessages ?? 10, "maxMessages", "messages");
     const messageSize = validateCount(given.messageSize ?? 8192, "messageSize", "bytes");
     const mode = validateMode(given.mode ?? 0o600);

@@ -232,15 +232,14 @@ export class Semaphore implements Disposable {
    */
   static create(name: string | null, options: CreateSemaphoreOptions = {}): Semaphore {
     const given = validateNameOrNull(name, "semaphore", SEMAPHORE_NAME_MAX);
-    return createUnderName(given, (unique) => Semaphore.#create(unique, options));
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "Semaphore.create() options");
+    return createUnderName(given, (unique) => Semaphore.#create(unique, own));
   }
 
   /** {@linkcode Semaphore.create} under a name that is checked already. */
   static #create(name: string, options: CreateSemaphoreOptions): Semaphore {
-    const { value: given, mode: givenMode, persist: givenPersist } = optionsObject(
-      options,
-      "Semaphore.create() options",
-    );
+    const { value: given, mode: givenMode, persist: givenPersist } = options;
     const value = validateValue(given ?? 0);
     const mode = validateMode(givenMode ?? 0o600);
     const persist = optionalBoolean(givenPersist, "persist") ?? false;

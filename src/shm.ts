@@ -248,12 +248,13 @@ export class SharedMemory implements Disposable {
    */
   static create(name: string | null, options: CreateSharedMemoryOptions): SharedMemory {
     const given = validateNameOrNull(name, "shared memory");
-    return createUnderName(given, (unique) => SharedMemory.#create(unique, options));
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "SharedMemory.create() options");
+    return createUnderName(given, (unique) => SharedMemory.#create(unique, own));
   }
 
   /** {@linkcode SharedMemory.create} under a name that is checked already. */
-  static #create(name: string, options: CreateSharedMemoryOptions): SharedMemory {
-    options = optionsObject(options, "SharedMemory.create() options");
+  static #create(name: string, options: Partial<CreateSharedMemoryOptions>): SharedMemory {
     const size = validateSize(options.size, "shared memory size");
     const mode = validateMode(options.mode ?? 0o600);
     const persist = optionalBoolean(options.persist, "persist") ?? false;

@@ -248,7 +248,12 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     options?: OpenOrCreateSharedMapOptions<T>,
   ): Promise<SharedMap<T>> {
     const plan = SharedMap.#openOrCreatePlan(name, options, "openOrCreate");
-    return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
+    try {
+      return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
+    } catch (error) {
+      plan.discard();
+      throw error;
+    }
   }
 
   /**
@@ -279,18 +284,28 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     options?: OpenOrCreateSharedMapOptions<T>,
   ): SharedMap<T> {
     const plan = SharedMap.#openOrCreatePlan(name, options, "openOrCreateSync");
-    return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
+    try {
+      return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
+    } catch (error) {
+      plan.discard();
+      throw error;
+    }
   }
 
   /**
    * Checks openOrCreate's arguments; returns the segment's options (whose `init` writes the
-   * header and runs the user's) and how to make the map of the segment, for both forms.
+   * header and runs the user's), how to make the map of the segment, and how to close the map
+   * that `init` made when the creation failed after it, for both forms.
    */
   static #openOrCreatePlan<T>(
     name: string,
     options: OpenOrCreateSharedMapOptions<T> | undefined,
     call: string,
-  ): { memory: OpenOrCreateSharedMemoryOptions; adopt: (memory: SharedMemory) => SharedMap<T> } {
+  ): {
+    memory: OpenOrCreateSharedMemoryOptions;
+    adopt: (memory: SharedMemory) => SharedMap<T>;
+    discard: () => void;
+  } {
     validateName(name, "map");
     const own = ownOptions(options, `SharedMap.${call}() options`);
     const shape = validateShape(own);
@@ -313,6 +328,7 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
         },
       },
       adopt: (memory) => map ? markCreated(map) : SharedMap.#adopt(memory, codec),
+      discard: () => map?.close(),
     };
   }
 
