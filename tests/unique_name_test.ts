@@ -27,14 +27,38 @@ import { assertSucceeded, fixture, ipcTest, runDeno, uniqueName } from "./helper
 /** A generated name: the prefix, then 128 bits in hex. */
 const GENERATED = /^\/posix-ipc-[0-9a-f]{32}$/;
 
-/** The generated names in /dev/shm now (shared memory, and semaphores as "sem.NAME"). */
-function generatedInShm(): Set<string> {
-  const names = new Set<string>();
-  for (const entry of Deno.readDirSync("/dev/shm")) {
-    const name = entry.name.replace(/^sem\./, "");
-    if (`/${name}`.startsWith(GENERATED_NAME_PREFIX)) names.add(`/${name}`);
+/**
+ * Runs `fn` with `crypto.getRandomValues` answering one fixed pattern, chosen at random per
+ * call of this, so that every name generated meanwhile is the returned one: a test can then
+ * judge exactly the objects it could have made, in a namespace other programs share.
+ */
+function withKnownName(fn: (name: string) => void): string {
+  const pattern = crypto.getRandomValues(new Uint8Array(16));
+  const name = GENERATED_NAME_PREFIX +
+    Array.from(pattern, (b) => b.toString(16).padStart(2, "0")).join("");
+  const original = crypto.getRandomValues;
+  crypto.getRandomValues = (<T extends ArrayBufferView | null>(array: T): T => {
+    if (array instanceof Uint8Array) array.set(pattern.subarray(0, array.length));
+    return array;
+  }) as typeof crypto.getRandomValues;
+  try {
+    fn(name);
+  } finally {
+    crypto.getRandomValues = original;
   }
-  return names;
+  return name;
+}
+
+/** Whether a shared memory segment, a semaphore or a queue has `name`. */
+function nameInUse(name: string): boolean {
+  if (exists(`/dev/shm${name}`) || exists(`/dev/shm/sem.${name.slice(1)}`)) return true;
+  try {
+    MessageQueue.open(name).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 function exists(path: string): boolean {
@@ -112,7 +136,6 @@ ipcTest("name: null generates a name for Channel, Topic, SharedMap and Server", 
 });
 
 ipcTest("two processes each create 200 objects with generated names: no clash", async () => {
-  const before = generatedInShm();
   const outputs = await Promise.all(
     [0, 1].map(() =>
       runDeno(fixture("unique_names.ts"), ["make", "200"], {
@@ -126,8 +149,7 @@ ipcTest("two processes each create 200 objects with generated names: no clash", 
   assert.equal(new Set(names).size, 400);
   for (const name of names) assert.match(name, GENERATED);
   // The owners closed them: every name went with its handle.
-  const left = [...generatedInShm()].filter((name) => !before.has(name));
-  assert.deepEqual(left, []);
+  assert.deepEqual(names.filter(nameInUse), []);
 });
 
 ipcTest("a generated name sent to a child in a message is all it needs to open", async () => {
@@ -154,7 +176,6 @@ ipcTest("a generated name sent to a child in a message is all it needs to open",
 });
 
 ipcTest("bad names and options are refused before any object is made", () => {
-  const before = generatedInShm();
   const hostile = {
     get size(): number {
       throw new Error("size read");
@@ -179,8 +200,16 @@ ipcTest("bad names and options are refused before any object is made", () => {
     [() => SharedMap.create({ name: "" as never }), TypeError],
     [() => Topic.create({ name: null, capacity: 3 }), RangeError],
   ];
-  for (const [call, ErrorClass] of cases) assert.throws(call, ErrorClass);
-  assert.deepEqual([...generatedInShm()].filter((name) => !before.has(name)), []);
+  const generated = withKnownName(() => {
+    for (const [call, ErrorClass] of cases) assert.throws(call, ErrorClass);
+  });
+  assert.equal(nameInUse(generated), false);
+  // With good input the same stand-in does make the object: the check above can fail.
+  withKnownName((name) => {
+    using made = SharedMemory.create(null, { size: 64 });
+    assert.equal(made.name, name);
+    assert.equal(nameInUse(name), true);
+  });
   assert.throws(() => SharedMemory.create(5 as never, { size: 64 }), /or null to generate one/);
 });
 
