@@ -101,14 +101,10 @@ export interface WaitLoop<T> {
 
 /** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
 export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Promise<T> {
-  const { timeout, signal } = readWaitOptions(options, loop.what);
-  const deadline = deadlineAfter(timeout);
-  while (true) {
-    signal?.throwIfAborted();
-    loop.assertOpen();
-    const result = loop.attempt();
-    if (result !== RETRY) return result;
-    await loop.sleep(pauseBefore(deadline, timeout, loop));
+  const tries = attempts(options, loop);
+  for (let next = tries.next();; next = tries.next()) {
+    if (next.done) return next.value;
+    await loop.sleep(next.value);
   }
 }
 
@@ -123,6 +119,21 @@ export interface SyncWaitLoop<T> extends Omit<WaitLoop<T>, "sleep"> {
  * signal aborted before the call is seen (nothing can abort it while the thread blocks).
  */
 export function waitUntilSync<T>(options: WaitOptions, loop: SyncWaitLoop<T>): T {
+  const tries = attempts(options, loop);
+  for (let next = tries.next();; next = tries.next()) {
+    if (next.done) return next.value;
+    loop.sleep(next.value);
+  }
+}
+
+/**
+ * The wait protocol, for both drivers: checks the signal and the object, attempts, and yields
+ * how long to sleep before the next attempt; returns the result, or throws TimedOut.
+ */
+function* attempts<T>(
+  options: WaitOptions,
+  loop: Omit<WaitLoop<T>, "sleep">,
+): Generator<number, T, void> {
   const { timeout, signal } = readWaitOptions(options, loop.what);
   const deadline = deadlineAfter(timeout);
   while (true) {
@@ -130,7 +141,7 @@ export function waitUntilSync<T>(options: WaitOptions, loop: SyncWaitLoop<T>): T
     loop.assertOpen();
     const result = loop.attempt();
     if (result !== RETRY) return result;
-    loop.sleep(pauseBefore(deadline, timeout, loop));
+    yield pauseBefore(deadline, timeout, loop);
   }
 }
 

@@ -22,7 +22,15 @@ import {
   GENERATED_NAME_ATTEMPTS,
   GENERATED_NAME_PREFIX,
 } from "../src/_unique_name.ts";
-import { assertSucceeded, fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
+import {
+  assertSucceeded,
+  fixture,
+  ipcTest,
+  pathExists,
+  queueExists,
+  runDeno,
+  uniqueName,
+} from "./helpers.ts";
 
 /** A generated name: the prefix, then 128 bits in hex. */
 const GENERATED = /^\/posix-ipc-[0-9a-f]{32}$/;
@@ -51,23 +59,8 @@ function withKnownName(fn: (name: string) => void): string {
 
 /** Whether a shared memory segment, a semaphore or a queue has `name`. */
 function nameInUse(name: string): boolean {
-  if (exists(`/dev/shm${name}`) || exists(`/dev/shm/sem.${name.slice(1)}`)) return true;
-  try {
-    MessageQueue.open(name).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return pathExists(`/dev/shm${name}`) || pathExists(`/dev/shm/sem.${name.slice(1)}`) ||
+    queueExists(name);
 }
 
 ipcTest("create(null) generates a name, owned: marked for ipc gc, removed on close", () => {
@@ -88,8 +81,8 @@ ipcTest("create(null) generates a name, owned: marked for ipc gc, removed on clo
   memory.close();
   semaphore.close();
   queue.close();
-  assert.equal(exists(shmPath), false);
-  assert.equal(exists(semPath), false);
+  assert.equal(pathExists(shmPath), false);
+  assert.equal(pathExists(semPath), false);
   assert.throws(() => MessageQueue.open(names[2]!), Deno.errors.NotFound);
   assert.equal(semaphore.name, names[1]); // still readable after close
 });
@@ -132,7 +125,7 @@ ipcTest("name: null generates a name for Channel, Topic, SharedMap and Server", 
   topic.close();
   map.close();
   await server.close();
-  for (const name of names) assert.equal(exists(`/dev/shm${name}`), false, name);
+  for (const name of names) assert.equal(pathExists(`/dev/shm${name}`), false, name);
 });
 
 ipcTest("two processes each create 200 objects with generated names: no clash", async () => {
