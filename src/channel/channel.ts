@@ -426,6 +426,15 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * await channel.send({ id: 1, task: "resize" });
    * console.log(await channel.receive()); // { id: 1, task: "resize" }
    * ```
+   * @example A generated name, to send to the other process
+   * ```ts
+   * import { Channel, codecs } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create({ name: null, capacity: 4096, codec: codecs.text });
+   * using opened = Channel.open(channel.name!, { codec: codecs.text }); // where the name went
+   * channel.sendSync("hi");
+   * console.log(opened.tryReceive()); // "hi"
+   * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
     // Each option read once: a name read twice (undefined, then a name) made an anonymous

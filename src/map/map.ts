@@ -205,6 +205,15 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
    * map.set("greeting", "hello");
    * console.log(map.get("greeting"), map.size); // "hello" 1
    * ```
+   * @example A generated name, to send to the other processes
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ name: null, capacity: 16, codec: codecs.text });
+   * map.set("k", "v");
+   * using opened = SharedMap.open(map.name!, { codec: codecs.text }); // where the name went
+   * console.log(opened.get("k")); // "v"
+   * ```
    */
   static create<T = Uint8Array>(options?: CreateSharedMapOptions<T>): SharedMap<T> {
     options = ownOptions(options, "SharedMap.create() options");

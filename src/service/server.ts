@@ -188,6 +188,17 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
    * });
    * for await (const i of client.stream(3)) console.log(i); // 0, 1, 2
    * ```
+   * @example A generated name, to send to clients
+   * ```ts
+   * import { Client, codecs, Server } from "@posix/ipc/service";
+   *
+   * await using server = Server.create((name: string) => `hello ${name}`, {
+   *   name: null,
+   *   codec: codecs.text,
+   * });
+   * await using client = await Client.connect<string, string>(server.name!, { codec: codecs.text });
+   * console.log(await client.request("Ada")); // hello Ada
+   * ```
    */
   static create<Req = Uint8Array, Res = Uint8Array>(
     handler: Handler<Req, Res>,

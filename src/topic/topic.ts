@@ -277,6 +277,13 @@ export class Topic<T = Uint8Array> implements Disposable {
    * using topic = Topic.create({ codec: codecs.text, slow: "drop", history: 8 });
    * console.log(topic.slow, topic.history); // drop 8
    * ```
+   * @example A generated name, to send to subscribers
+   * ```ts
+   * import { Topic } from "@posix/ipc/topic";
+   *
+   * using topic = Topic.create({ name: null, capacity: 4096 });
+   * console.log(topic.name); // "/posix-ipc-" and 32 hex digits: Topic.open() it elsewhere
+   * ```
    */
   static create<T = Uint8Array>(options?: CreateTopicOptions<T>): Topic<T> {
     options = { ...optionsObject(options, "topic options") }; // own keys only
