@@ -6,6 +6,7 @@
  * object that its creator is still initialising counts as not there yet: the opener waits for
  * it, in short sleeps that never block the event loop, until the timeout, and then fails with
  * `Deno.errors.TimedOut` (a creator that died while initialising leaves such an object behind).
+ * The `…Sync` forms take the same steps, and sleep by blocking the thread instead.
  *
  * The initialisation protocol of segments: the creator makes the object with mode 0, fills it
  * in, then sets its real mode (fchmod, or IPC_SET for System V): mode 0 is the "not ready"
@@ -18,7 +19,7 @@ import { S_ISVTX } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { check, type Operation } from "./errors.ts";
 import { descriptorStatus } from "./_proc.ts";
-import { delay, RETRY, type WaitOptions, waitUntil } from "./_wait.ts";
+import { delay, RETRY, sleepSync, type WaitOptions, waitUntil, waitUntilSync } from "./_wait.ts";
 import { describe } from "./_validate.ts";
 
 /** Options of every `openOrCreate`: how long to wait for a creator that is initialising. */
@@ -51,6 +52,11 @@ export interface OpenOrCreateSteps<H> {
    * {@linkcode RETRY} while its creator is still initialising it.
    */
   open: () => H | typeof RETRY;
+  /**
+   * For kinds with an initialisation protocol: what the creator does once it made the object
+   * (fill it in, publish the ready flag, or undo). Without it, a created object is ready.
+   */
+  initialisation?: Omit<Initialisation<H>, "what">;
 }
 
 /** One round: create, else open, else {@linkcode RETRY}. */
@@ -76,17 +82,104 @@ function attempt<H>(steps: OpenOrCreateSteps<H>): Opened<H> | typeof RETRY {
  * @param steps How to create and open.
  * @returns The handle and whether this call created the object.
  */
-export function openOrCreateWith<H>(
+export async function openOrCreateWith<H extends object>(
   options: OpenOrCreateWaitOptions,
   steps: OpenOrCreateSteps<H>,
 ): Promise<Opened<H>> {
   const timeout = options.timeout ?? OPEN_OR_CREATE_TIMEOUT_MS;
-  return waitUntil({ timeout, signal: options.signal }, {
+  const opened = await waitUntil({ timeout, signal: options.signal }, {
     what: steps.what,
     attempt: () => attempt(steps),
     sleep: (ms) => delay(Math.min(ms, 2)),
     assertOpen: () => {},
   });
+  if (!opened.created || !steps.initialisation) return opened;
+  const handle = await initialise(opened.handle, { what: steps.what, ...steps.initialisation });
+  return { handle, created: true };
+}
+
+/**
+ * {@linkcode openOrCreateWith} for the `openOrCreateSync` forms: the same steps, the same
+ * default timeout, with short sleeps that block this thread between the tries.
+ *
+ * @param options `timeout` (default 5000 ms), as the caller got them.
+ * @param steps How to create and open.
+ * @returns The handle and whether this call created the object.
+ */
+export function openOrCreateSyncWith<H extends object>(
+  options: OpenOrCreateWaitOptions,
+  steps: OpenOrCreateSteps<H>,
+): Opened<H> {
+  const timeout = options.timeout ?? OPEN_OR_CREATE_TIMEOUT_MS;
+  const opened = waitUntilSync({ timeout, signal: options.signal }, {
+    what: steps.what,
+    attempt: () => attempt(steps),
+    sleep: (ms) => sleepSync(Math.min(ms, 2)),
+    assertOpen: () => {},
+  });
+  if (!opened.created || !steps.initialisation) return opened;
+  const handle = initialiseSync(opened.handle, { what: steps.what, ...steps.initialisation });
+  return { handle, created: true };
+}
+
+/** The creator's part once it made the object: fill it in, then say it is ready. */
+export interface Initialisation<H> {
+  /** What is being done, for messages. */
+  what: string;
+  /** The user's `init`, run on the new object before anyone else may use it. */
+  init: ((handle: H) => unknown) | undefined;
+  /** Publishes the ready flag. */
+  publish: (handle: H) => void;
+  /** Undoes the creation when `init` or `publish` failed: removes the name, closes. */
+  abandon: (handle: H) => void;
+}
+
+/**
+ * Runs `init` (awaiting what it returns), then publishes; on failure abandons and rethrows.
+ *
+ * @returns The handle, marked as its object's creator.
+ */
+async function initialise<H extends object>(
+  handle: H,
+  steps: Initialisation<H>,
+): Promise<H> {
+  try {
+    await steps.init?.(handle);
+    steps.publish(handle);
+  } catch (error) {
+    steps.abandon(handle);
+    throw error;
+  }
+  return markCreated(handle);
+}
+
+/**
+ * {@linkcode initialise} for the sync forms: `init` must not return a promise, which nothing
+ * could wait for (a TypeError, and the object is abandoned).
+ *
+ * @returns The handle, marked as its object's creator.
+ */
+function initialiseSync<H extends object>(handle: H, steps: Initialisation<H>): H {
+  try {
+    const result = steps.init?.(handle);
+    if (isThenable(result)) {
+      Promise.resolve(result).catch(() => {}); // its failure has nowhere to go
+      throw new TypeError(
+        `Cannot ${steps.what}: init returned a promise, which a sync call cannot wait for; ` +
+          "use openOrCreate()",
+      );
+    }
+    steps.publish(handle);
+  } catch (error) {
+    steps.abandon(handle);
+    throw error;
+  }
+  return markCreated(handle);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
 }
 
 /**

@@ -101,6 +101,39 @@ export interface WaitLoop<T> {
 
 /** Repeats `loop.attempt` until it gives a result, the deadline passes or the signal aborts. */
 export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Promise<T> {
+  const tries = attempts(options, loop);
+  for (let next = tries.next();; next = tries.next()) {
+    if (next.done) return next.value;
+    await loop.sleep(next.value);
+  }
+}
+
+/** A sync wait loop's parts: those of {@linkcode WaitLoop}, with a sleep that blocks. */
+export interface SyncWaitLoop<T> extends Omit<WaitLoop<T>, "sleep"> {
+  /** Blocks this thread at most `ms`. */
+  sleep: (ms: number) => void;
+}
+
+/**
+ * {@linkcode waitUntil} for the `…Sync` forms: blocks this thread between attempts. Only a
+ * signal aborted before the call is seen (nothing can abort it while the thread blocks).
+ */
+export function waitUntilSync<T>(options: WaitOptions, loop: SyncWaitLoop<T>): T {
+  const tries = attempts(options, loop);
+  for (let next = tries.next();; next = tries.next()) {
+    if (next.done) return next.value;
+    loop.sleep(next.value);
+  }
+}
+
+/**
+ * The wait protocol, for both drivers: checks the signal and the object, attempts, and yields
+ * how long to sleep before the next attempt; returns the result, or throws TimedOut.
+ */
+function* attempts<T>(
+  options: WaitOptions,
+  loop: Omit<WaitLoop<T>, "sleep">,
+): Generator<number, T, void> {
   const { timeout, signal } = readWaitOptions(options, loop.what);
   const deadline = deadlineAfter(timeout);
   while (true) {
@@ -108,12 +141,21 @@ export async function waitUntil<T>(options: WaitOptions, loop: WaitLoop<T>): Pro
     loop.assertOpen();
     const result = loop.attempt();
     if (result !== RETRY) return result;
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      throw new Deno.errors.TimedOut(`Cannot ${loop.what}: timed out after ${timeout} ms`);
-    }
-    await loop.sleep(Math.max(1, Math.min(loop.slice ?? SLICE_MS, Math.ceil(left))));
+    yield pauseBefore(deadline, timeout, loop);
   }
+}
+
+/** How long to sleep before the next attempt, in ms; throws TimedOut past the deadline. */
+function pauseBefore(
+  deadline: number,
+  timeout: number,
+  loop: { what: string; slice?: number },
+): number {
+  const left = deadline - performance.now();
+  if (left <= 0) {
+    throw new Deno.errors.TimedOut(`Cannot ${loop.what}: timed out after ${timeout} ms`);
+  }
+  return Math.max(1, Math.min(loop.slice ?? SLICE_MS, Math.ceil(left)));
 }
 
 function pollBuffer(fd: number, events: number): Uint8Array<ArrayBuffer> {
@@ -148,6 +190,14 @@ export function pollSync(fd: number, events: number, ms = Infinity): void {
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A word nobody ever changes, for {@linkcode sleepSync} to wait on. */
+const neverWoken = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` milliseconds (at most {@linkcode MAX_WAIT_MS}). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(neverWoken, 0, 0, Math.min(Math.max(0, ms), MAX_WAIT_MS));
 }
 
 /**

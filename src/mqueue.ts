@@ -22,6 +22,8 @@
 
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   wasCreated,
@@ -71,6 +73,7 @@ import { check, closedError, errnoCode, type Operation, removed, systemError } f
 import { closeFd } from "./fd.ts";
 import { selectable, type SelectAdapter } from "./select/protocol.ts";
 import { markOwned } from "./_owned.ts";
+import { createUnderName, validateNameOrNull } from "./_unique_name.ts";
 import {
   changeMode,
   changeOwner,
@@ -263,9 +266,12 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Creates a queue; fails if the name exists.
+   * Creates a queue; fails if the name exists. With `null` for a name, a unique one is
+   * generated (`/posix-ipc-` and 128 random bits, in hex): read it from
+   * {@linkcode MessageQueue.name} and send it to the processes that should open the queue. It
+   * is owned like a given name.
    *
-   * @param name "/" then 1 to 254 bytes, with no other "/".
+   * @param name "/" then 1 to 254 bytes, with no other "/"; or `null` to generate one.
    * @param options Its capacity (`maxMessages`), `messageSize`, `mode` and `persist`.
    * @returns The queue, open for sending and receiving; this handle owns the name.
    * @throws {Deno.errors.AlreadyExists} when the name exists.
@@ -280,10 +286,25 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * using queue = MessageQueue.create(`/tasks-${Deno.pid}`, { maxMessages: 10, messageSize: 1024 });
    * console.log(queue.attributes); // { maxMessages: 10, messageSize: 1024, currentMessages: 0 }
    * ```
+   * @example A generated name, to pass by message
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using inbox = MessageQueue.create(null, { maxMessages: 4, messageSize: 64 });
+   * using sender = MessageQueue.open(inbox.name, { read: false }); // where the name was sent
+   * sender.sendSync("hi");
+   * console.log(inbox.tryReceive()?.data.length); // 2
+   * ```
    */
-  static create(name: string, options: CreateMessageQueueOptions = {}): MessageQueue {
-    validateName(name, "message queue");
-    const given = optionsObject(options, "MessageQueue.create() options");
+  static create(name: string | null, options: CreateMessageQueueOptions = {}): MessageQueue {
+    const given = validateNameOrNull(name, "message queue");
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "MessageQueue.create() options");
+    return createUnderName(given, (unique) => MessageQueue.#create(unique, own));
+  }
+
+  /** {@linkcode MessageQueue.create} under a name that is checked already. */
+  static #create(name: string, given: CreateMessageQueueOptions): MessageQueue {
     const maxMessages = validateCount(given.maxMessages ?? 10, "maxMessages", "messages");
     const messageSize = validateCount(given.messageSize ?? 8192, "messageSize", "bytes");
     const mode = validateMode(given.mode ?? 0o600);
@@ -340,8 +361,45 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     name: string,
     options: OpenOrCreateMessageQueueOptions = {},
   ): Promise<MessageQueue> {
+    const { wait, steps } = MessageQueue.#openOrCreateSteps(name, options, "openOrCreate");
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode MessageQueue.openOrCreate} for code that cannot await: the same protocol, with
+   * the retries (up to `timeout`, default 5000 ms) blocking this thread in short sleeps.
+   *
+   * @param name The queue's name.
+   * @param options As for {@linkcode MessageQueue.openOrCreate}; `signal` is only checked
+   * before the wait, since nothing can abort it while the thread blocks.
+   * @returns The queue.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * const name = `/sync-jobs-${Deno.pid}`;
+   * using first = MessageQueue.openOrCreateSync(name, { maxMessages: 4 });
+   * using second = MessageQueue.openOrCreateSync(name, { maxMessages: 8, timeout: 1000 });
+   * console.log(first.created, second.created, second.attributes.maxMessages); // true false 4
+   * ```
+   */
+  static openOrCreateSync(
+    name: string,
+    options: OpenOrCreateMessageQueueOptions = {},
+  ): MessageQueue {
+    const { wait, steps } = MessageQueue.#openOrCreateSteps(name, options, "openOrCreateSync");
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    name: string,
+    options: OpenOrCreateMessageQueueOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<MessageQueue> } {
     validateName(name, "message queue");
-    const own = ownOptions(options, "MessageQueue.openOrCreate() options");
+    const own = ownOptions(options, `MessageQueue.${call}() options`);
     const create = {
       maxMessages: own.maxMessages,
       messageSize: own.messageSize,
@@ -358,12 +416,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     ) {
       throw new TypeError(`Cannot open message queue "${name}": open it for read, write or both`);
     }
-    const { handle } = await openOrCreateWith(own, {
-      what: `open or create message queue "${name}"`,
-      create: () => MessageQueue.create(name, create),
-      open: () => MessageQueue.open(name, open),
-    });
-    return handle;
+    return {
+      wait: own,
+      steps: {
+        what: `open or create message queue "${name}"`,
+        create: () => MessageQueue.create(name, create),
+        open: () => MessageQueue.open(name, open),
+      },
+    };
   }
 
   /**

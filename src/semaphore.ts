@@ -24,6 +24,8 @@
 
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   wasCreated,
@@ -42,6 +44,7 @@ import {
 import { sem_t } from "../ffi/layout.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { markOwnedSemaphore } from "./_owned.ts";
+import { createUnderName, validateNameOrNull } from "./_unique_name.ts";
 import {
   changeMode,
   changeOwner,
@@ -199,9 +202,12 @@ export class Semaphore implements Disposable {
   }
 
   /**
-   * Creates a named semaphore; fails if the name exists.
+   * Creates a named semaphore; fails if the name exists. With `null` for a name, a unique one
+   * is generated (`/posix-ipc-` and 128 random bits, in hex): read it from
+   * {@linkcode Semaphore.name} and send it to the processes that should open the semaphore.
+   * It is owned like a given name.
    *
-   * @param name "/" then 1 to 251 bytes, with no other "/".
+   * @param name "/" then 1 to 251 bytes, with no other "/"; or `null` to generate one.
    * @param options The initial `value`, the `mode`, and whether the name outlives this handle.
    * @returns The semaphore; this handle owns the name.
    * @throws {Deno.errors.AlreadyExists} when the name exists.
@@ -214,13 +220,26 @@ export class Semaphore implements Disposable {
    * using slots = Semaphore.create(`/slots-${Deno.pid}`, { value: 3 });
    * console.log(slots.value); // 3
    * ```
+   * @example A generated name, to pass by message
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using done = Semaphore.create(null, { value: 0 });
+   * using opened = Semaphore.open(done.name!); // in the process that got the name
+   * opened.post();
+   * console.log(done.tryWait()); // true
+   * ```
    */
-  static create(name: string, options: CreateSemaphoreOptions = {}): Semaphore {
-    validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
-    const { value: given, mode: givenMode, persist: givenPersist } = optionsObject(
-      options,
-      "Semaphore.create() options",
-    );
+  static create(name: string | null, options: CreateSemaphoreOptions = {}): Semaphore {
+    const given = validateNameOrNull(name, "semaphore", SEMAPHORE_NAME_MAX);
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "Semaphore.create() options");
+    return createUnderName(given, (unique) => Semaphore.#create(unique, own));
+  }
+
+  /** {@linkcode Semaphore.create} under a name that is checked already. */
+  static #create(name: string, options: CreateSemaphoreOptions): Semaphore {
+    const { value: given, mode: givenMode, persist: givenPersist } = options;
     const value = validateValue(given ?? 0);
     const mode = validateMode(givenMode ?? 0o600);
     const persist = optionalBoolean(givenPersist, "persist") ?? false;
@@ -273,18 +292,54 @@ export class Semaphore implements Disposable {
     name: string,
     options: OpenOrCreateSemaphoreOptions = {},
   ): Promise<Semaphore> {
+    const { wait, steps } = Semaphore.#openOrCreateSteps(name, options, "openOrCreate");
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode Semaphore.openOrCreate} for code that cannot await: the same protocol, with the
+   * retries (up to `timeout`, default 5000 ms) blocking this thread in short sleeps.
+   *
+   * @param name The semaphore's name.
+   * @param options As for {@linkcode Semaphore.openOrCreate}; `signal` is only checked before
+   * the wait, since nothing can abort it while the thread blocks.
+   * @returns The semaphore.
+   * @throws {Deno.errors.PermissionDenied} when its mode does not allow this user.
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * const name = `/sync-workers-${Deno.pid}`;
+   * using first = Semaphore.openOrCreateSync(name, { value: 2 });
+   * using second = Semaphore.openOrCreateSync(name, { value: 2, timeout: 1000 });
+   * console.log(first.created, second.created, second.value); // true false 2
+   * ```
+   */
+  static openOrCreateSync(name: string, options: OpenOrCreateSemaphoreOptions = {}): Semaphore {
+    const { wait, steps } = Semaphore.#openOrCreateSteps(name, options, "openOrCreateSync");
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    name: string,
+    options: OpenOrCreateSemaphoreOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<Semaphore> } {
     validateName(name, "semaphore", SEMAPHORE_NAME_MAX);
-    const own = ownOptions(options, "Semaphore.openOrCreate() options");
+    const own = ownOptions(options, `Semaphore.${call}() options`);
     const create = { value: own.value, mode: own.mode, persist: own.persist };
     validateValue(create.value ?? 0);
     validateMode(create.mode ?? 0o600);
     optionalBoolean(create.persist, "persist");
-    const { handle } = await openOrCreateWith(own, {
-      what: `open or create semaphore "${name}"`,
-      create: () => Semaphore.create(name, create),
-      open: () => Semaphore.open(name),
-    });
-    return handle;
+    return {
+      wait: own,
+      steps: {
+        what: `open or create semaphore "${name}"`,
+        create: () => Semaphore.create(name, create),
+        open: () => Semaphore.open(name),
+      },
+    };
   }
 
   /**
@@ -417,6 +472,23 @@ export class Semaphore implements Disposable {
   /** Whether this handle was closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The name of a named semaphore (the one generated when it was created with `null`, to send
+   * to the processes that should open it), `null` for one placed in memory. Readable after
+   * close.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@posix/ipc/semaphore";
+   *
+   * using semaphore = Semaphore.create(null);
+   * console.log(semaphore.name?.startsWith("/posix-ipc-")); // true
+   * ```
+   */
+  get name(): string | null {
+    return this.#name;
   }
 
   /**

@@ -52,8 +52,11 @@ import {
   validateSize,
 } from "./_validate.ts";
 import { markOwned } from "./_owned.ts";
+import { createUnderName, validateNameOrNull } from "./_unique_name.ts";
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   publishMode,
@@ -216,7 +219,11 @@ export class SharedMemory implements Disposable {
    * are reserved at once, so a full /dev/shm fails here with a clear error instead of killing
    * the process with SIGBUS when the memory is first touched.
    *
-   * @param name "/" then 1 to 254 bytes, with no other "/".
+   * With `null` for a name, a unique one is generated (`/posix-ipc-` and 128 random bits, in
+   * hex; posix_ipc's `name=None`): read it from {@linkcode SharedMemory.name} and send it to
+   * the processes that should open the segment. It is owned like a given name.
+   *
+   * @param name "/" then 1 to 254 bytes, with no other "/"; or `null` to generate one.
    * @param options The size, the mode and whether the name outlives this handle.
    * @returns The segment, zero-filled; this handle owns the name.
    * @throws {TypeError} for a bad name.
@@ -230,10 +237,24 @@ export class SharedMemory implements Disposable {
    * using memory = SharedMemory.create(`/jobs-${Deno.pid}`, { size: 1 << 16, mode: 0o600 });
    * console.log(memory.name, memory.size);
    * ```
+   * @example A generated name, to pass by message
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * using memory = SharedMemory.create(null, { size: 4096 });
+   * console.log(memory.name); // "/posix-ipc-" and 32 hex digits
+   * using opened = SharedMemory.open(memory.name!); // in the process that got the name
+   * ```
    */
-  static create(name: string, options: CreateSharedMemoryOptions): SharedMemory {
-    validateName(name, "shared memory");
-    options = optionsObject(options, "SharedMemory.create() options");
+  static create(name: string | null, options: CreateSharedMemoryOptions): SharedMemory {
+    const given = validateNameOrNull(name, "shared memory");
+    // Own options, each read once, however many names are tried.
+    const own = ownOptions(options, "SharedMemory.create() options");
+    return createUnderName(given, (unique) => SharedMemory.#create(unique, own));
+  }
+
+  /** {@linkcode SharedMemory.create} under a name that is checked already. */
+  static #create(name: string, options: Partial<CreateSharedMemoryOptions>): SharedMemory {
     const size = validateSize(options.size, "shared memory size");
     const mode = validateMode(options.mode ?? 0o600);
     const persist = optionalBoolean(options.persist, "persist") ?? false;
@@ -337,28 +358,74 @@ export class SharedMemory implements Disposable {
     name: string,
     options: OpenOrCreateSharedMemoryOptions,
   ): Promise<SharedMemory> {
+    const { wait, steps } = SharedMemory.#openOrCreateSteps(name, options, "openOrCreate");
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode SharedMemory.openOrCreate} for code that cannot await (scripts, workers): the
+   * same protocol, with the wait for a creator that is initialising (up to `timeout`, default
+   * 5000 ms) blocking this thread in short sleeps. `init` must be synchronous: if it returns
+   * a promise, the segment is removed and this throws a TypeError.
+   *
+   * @param name The segment's name.
+   * @param options As for {@linkcode SharedMemory.openOrCreate}; `signal` is only checked
+   * before the wait, since nothing can abort it while the thread blocks.
+   * @returns The segment.
+   * @throws {Deno.errors.TimedOut} when the segment stayed uninitialised (mode 0) for `timeout`
+   * ms: its creator may have died while initialising; remove it.
+   * @throws {TypeError} when `init` returns a promise.
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@posix/ipc/shm";
+   *
+   * const name = `/sync-counters-${Deno.pid}`;
+   * using memory = SharedMemory.openOrCreateSync(name, {
+   *   size: 4096,
+   *   init: (created) => void created.bytes.fill(7),
+   * });
+   * using again = SharedMemory.openOrCreateSync(name, { size: 4096, timeout: 1000 });
+   * console.log(memory.created, again.created, again.bytes[0]); // true false 7
+   * ```
+   */
+  static openOrCreateSync(
+    name: string,
+    options: OpenOrCreateSharedMemoryOptions,
+  ): SharedMemory {
+    const { wait, steps } = SharedMemory.#openOrCreateSteps(name, options, "openOrCreateSync");
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    name: string,
+    options: OpenOrCreateSharedMemoryOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<SharedMemory> } {
     validateName(name, "shared memory");
-    const own = ownOptions(options, "SharedMemory.openOrCreate() options");
+    const own = ownOptions(options, `SharedMemory.${call}() options`);
     const what = `open or create shared memory "${name}"`;
     const size = validateSize(own.size, "shared memory size");
     const mode = validatePublishedMode(validateMode(own.mode ?? 0o600), what);
     const persist = optionalBoolean(own.persist, "persist") ?? false;
     const init = validateInit<SharedMemory>(own.init, what);
-    const { handle, created } = await openOrCreateWith(own, {
-      what,
-      create: () => SharedMemory.create(name, { size, mode: 0, persist }),
-      open: () => SharedMemory.#openInitialised(name),
-    });
-    if (!created) return handle;
-    try {
-      await init?.(handle);
-      publishMode(handle.fd, mode, { action: "publish shared memory", objectName: name });
-    } catch (error) {
-      if (persist) SharedMemory.unlink(name);
-      handle.close();
-      throw error;
-    }
-    return markCreated(handle);
+    return {
+      wait: own,
+      steps: {
+        what,
+        create: () => SharedMemory.create(name, { size, mode: 0, persist }),
+        open: () => SharedMemory.#openInitialised(name),
+        initialisation: {
+          init,
+          publish: (handle) =>
+            publishMode(handle.fd, mode, { action: "publish shared memory", objectName: name }),
+          abandon: (handle) => {
+            if (persist) SharedMemory.unlink(name);
+            handle.close();
+          },
+        },
+      },
+    };
   }
 
   /** Opens a segment unless its creator is still initialising it (mode 0): then RETRY. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { MessageQueue } from "../mod.ts";
 import { assertSucceeded, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
 const example = (name: string) => new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -286,6 +287,22 @@ ipcTest(
     assert.equal((stdout.match(/created and seeded the map/g) ?? []).length, 1, stdout);
     assert.equal((stdout.match(/: opened the map/g) ?? []).length, 3, stdout);
     assert.match(stdout, /1 of 4 created the map; all saw the same config: true/);
+  },
+);
+
+ipcTest(
+  "names_by_message.ts: workers open the generated names sent to them; the names go with the owner",
+  async () => {
+    const stdout = await run("names_by_message.ts", ["3"]);
+    const names = stdout.match(/^generated: (.*)$/m)![1]!.split(" ");
+    assert.equal(names.length, 3);
+    for (const name of names) assert.match(name, /^\/posix-ipc-[0-9a-f]{32}$/);
+    assert.match(stdout, /12 jobs done by [1-3] of 3 workers; sum of squares 650/);
+    const [jobs, results, ready] = names as [string, string, string];
+    for (const path of [`/dev/shm${results}`, `/dev/shm/sem.${ready.slice(1)}`]) {
+      assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, path);
+    }
+    assert.throws(() => MessageQueue.open(jobs), Deno.errors.NotFound);
   },
 );
 

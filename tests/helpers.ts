@@ -5,6 +5,8 @@
  * @module
  */
 
+import { MessageQueue } from "../mod.ts";
+
 /** An environment variable, or `undefined` (also without --allow-env). */
 function env(name: string): string | undefined {
   try {
@@ -50,6 +52,27 @@ export function tempFile(contents: Uint8Array | string = ""): string {
   if (typeof contents === "string") Deno.writeTextFileSync(path, contents);
   else Deno.writeFileSync(path, contents);
   return path;
+}
+
+/** Whether something is at `path` (a file in /dev/shm, typically). */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a POSIX message queue has `name` (it is opened and closed again to tell). */
+export function queueExists(name: string): boolean {
+  try {
+    MessageQueue.open(name).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** Runs `fn`, which must throw, and returns what it threw. */

@@ -14,7 +14,7 @@ import { check, closedError, isSystemError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
-import { SharedMemory } from "../shm.ts";
+import { type OpenOrCreateSharedMemoryOptions, SharedMemory } from "../shm.ts";
 import {
   ConstructorToken,
   optionsObject,
@@ -127,8 +127,11 @@ function frameOf(length: number): number {
 export interface CreateChannelOptions<T> {
   /** The ring's size in bytes: a power of two from 4096 to 1 GiB. Default 1 MiB. */
   capacity?: number;
-  /** A name for unrelated processes to `open` (as for `SharedMemory`). Default: anonymous. */
-  name?: string;
+  /**
+   * A name for unrelated processes to `open` (as for `SharedMemory`), or `null` to generate a
+   * unique one (read it from `name` and send it). Default: anonymous.
+   */
+  name?: string | null;
   /** Permission bits of a named channel. Default 0o600. */
   mode?: number;
   /** Keep a named channel when the creator closes it. Default `false`. */
@@ -464,6 +467,15 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * await channel.send({ id: 1, task: "resize" });
    * console.log(await channel.receive()); // { id: 1, task: "resize" }
    * ```
+   * @example A generated name, to send to the other process
+   * ```ts
+   * import { Channel, codecs } from "@posix/ipc/channel";
+   *
+   * using channel = Channel.create({ name: null, capacity: 4096, codec: codecs.text });
+   * using opened = Channel.open(channel.name!, { codec: codecs.text }); // where the name went
+   * channel.sendSync("hi");
+   * console.log(opened.tryReceive()); // "hi"
+   * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
     // Each option read once: a name read twice (undefined, then a name) made an anonymous
@@ -516,6 +528,48 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Promise<Channel<T>> {
+    const plan = Channel.#openOrCreatePlan(name, options);
+    return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
+  }
+
+  /**
+   * {@linkcode Channel.openOrCreate} for code that cannot await: the same protocol, with the
+   * wait for a creator that is writing the header (up to `timeout`, default 5000 ms) blocking
+   * this thread in short sleeps.
+   *
+   * @param name The channel's name.
+   * @param options As for {@linkcode Channel.openOrCreate}; `signal` is only checked before
+   * the wait, since nothing can abort it while the thread blocks.
+   * @returns The channel.
+   * @throws {Deno.errors.TimedOut} when the channel stayed uninitialised for `timeout` ms.
+   * @throws {TypeError} when the codec is not the creator's.
+   * @example
+   * ```ts
+   * import { Channel, codecs } from "@posix/ipc/channel";
+   *
+   * const name = `/sync-meeting-${Deno.pid}`;
+   * using first = Channel.openOrCreateSync(name, { capacity: 4096, codec: codecs.text });
+   * using second = Channel.openOrCreateSync(name, { codec: codecs.text, timeout: 1000 });
+   * first.sendSync("hello");
+   * console.log(first.created, second.created, second.tryReceive()); // true false "hello"
+   * ```
+   */
+  static openOrCreateSync<T = Uint8Array>(
+    name: string,
+    options?: OpenOrCreateChannelOptions<T>,
+  ): Channel<T> {
+    const plan = Channel.#openOrCreatePlan(name, options);
+    return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
+  }
+
+  /**
+   * Checks openOrCreate's arguments; returns the segment's options (whose `init` writes the
+   * header) and how to make the channel of the segment, for the async and sync forms.
+   */
+  static #openOrCreatePlan<T>(
+    name: string,
+    options: OpenOrCreateChannelOptions<T> | undefined,
+  ): { memory: OpenOrCreateSharedMemoryOptions; adopt: (memory: SharedMemory) => Channel<T> } {
     validateName(name, "channel");
     const own = ownOptions(options, "channel options");
     const capacity = validateCapacity(own.capacity ?? 1 << 20);
@@ -524,17 +578,19 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const multi = validateFlag(own.multi, "multi");
     const persist = validateFlag(own.persist, "persist");
     let channel: Channel<T> | undefined;
-    const memory = await SharedMemory.openOrCreate(name, {
-      size: HEADER + capacity,
-      mode: own.mode,
-      persist,
-      timeout: own.timeout,
-      signal: own.signal,
-      init: (created) => {
-        channel = Channel.#adopt(created, codec, role, { capacity, multi, ownsName: !persist });
+    return {
+      memory: {
+        size: HEADER + capacity,
+        mode: own.mode,
+        persist,
+        timeout: own.timeout,
+        signal: own.signal,
+        init: (created) => {
+          channel = Channel.#adopt(created, codec, role, { capacity, multi, ownsName: !persist });
+        },
       },
-    });
-    return channel ? markCreated(channel) : Channel.#adopt(memory, codec, role);
+      adopt: (memory) => channel ? markCreated(channel) : Channel.#adopt(memory, codec, role),
+    };
   }
 
   /**

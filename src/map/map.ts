@@ -28,7 +28,7 @@ import { decodeOwned, encodeChecked, Slabs } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
-import { SharedMemory } from "../shm.ts";
+import { type OpenOrCreateSharedMemoryOptions, SharedMemory } from "../shm.ts";
 import { Mutex } from "../sync/mutex.ts";
 import {
   LOCK_AT,
@@ -51,8 +51,11 @@ const keyDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Options of {@linkcode SharedMap.create}. */
 export interface CreateSharedMapOptions<T> {
-  /** A name for unrelated processes to `open` (as for `SharedMemory`). Default: anonymous. */
-  name?: string;
+  /**
+   * A name for unrelated processes to `open` (as for `SharedMemory`), or `null` to generate a
+   * unique one (read it from `name` and send it). Default: anonymous.
+   */
+  name?: string | null;
   /** The most entries the map holds, 1 to 2^24. Default 1024. */
   capacity?: number;
   /** The longest key, in UTF-8 bytes, 1 to 65536. Default 64. */
@@ -202,6 +205,15 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
    * map.set("greeting", "hello");
    * console.log(map.get("greeting"), map.size); // "hello" 1
    * ```
+   * @example A generated name, to send to the other processes
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * using map = SharedMap.create({ name: null, capacity: 16, codec: codecs.text });
+   * map.set("k", "v");
+   * using opened = SharedMap.open(map.name!, { codec: codecs.text }); // where the name went
+   * console.log(opened.get("k")); // "v"
+   * ```
    */
   static create<T = Uint8Array>(options?: CreateSharedMapOptions<T>): SharedMap<T> {
     options = ownOptions(options, "SharedMap.create() options");
@@ -244,25 +256,89 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
     name: string,
     options?: OpenOrCreateSharedMapOptions<T>,
   ): Promise<SharedMap<T>> {
+    const plan = SharedMap.#openOrCreatePlan(name, options, "openOrCreate");
+    try {
+      return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
+    } catch (error) {
+      plan.discard();
+      throw error;
+    }
+  }
+
+  /**
+   * {@linkcode SharedMap.openOrCreate} for code that cannot await: the same protocol, with the
+   * wait for a creator that is seeding the map (up to `timeout`, default 5000 ms) blocking
+   * this thread in short sleeps. `init` must be synchronous: if it returns a promise, the map
+   * is removed and this throws a TypeError.
+   *
+   * @param name The map's name.
+   * @param options As for {@linkcode SharedMap.openOrCreate}; `signal` is only checked before
+   * the wait, since nothing can abort it while the thread blocks.
+   * @returns The map.
+   * @throws {Deno.errors.TimedOut} when the map stayed uninitialised for `timeout` ms.
+   * @throws {TypeError} when the codec is not the creator's, or `init` returns a promise.
+   * @example
+   * ```ts
+   * import { codecs, SharedMap } from "@posix/ipc/map";
+   *
+   * const name = `/sync-settings-${Deno.pid}`;
+   * const init = (map: SharedMap<string>) => void map.set("theme", "dark");
+   * using first = SharedMap.openOrCreateSync(name, { codec: codecs.text, init });
+   * using second = SharedMap.openOrCreateSync(name, { codec: codecs.text, timeout: 1000 });
+   * console.log(first.created, second.created, second.get("theme")); // true false "dark"
+   * ```
+   */
+  static openOrCreateSync<T = Uint8Array>(
+    name: string,
+    options?: OpenOrCreateSharedMapOptions<T>,
+  ): SharedMap<T> {
+    const plan = SharedMap.#openOrCreatePlan(name, options, "openOrCreateSync");
+    try {
+      return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
+    } catch (error) {
+      plan.discard();
+      throw error;
+    }
+  }
+
+  /**
+   * Checks openOrCreate's arguments; returns the segment's options (whose `init` writes the
+   * header and runs the user's), how to make the map of the segment, and how to close the map
+   * that `init` made when the creation failed after it, for both forms.
+   */
+  static #openOrCreatePlan<T>(
+    name: string,
+    options: OpenOrCreateSharedMapOptions<T> | undefined,
+    call: string,
+  ): {
+    memory: OpenOrCreateSharedMemoryOptions;
+    adopt: (memory: SharedMemory) => SharedMap<T>;
+    discard: () => void;
+  } {
     validateName(name, "map");
-    const own = ownOptions(options, "SharedMap.openOrCreate() options");
+    const own = ownOptions(options, `SharedMap.${call}() options`);
     const shape = validateShape(own);
     const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
     const persist = optionalBoolean(own.persist, "persist") ?? false;
     const init = validateInit<SharedMap<T>>(own.init, `open or create map "${name}"`);
     let map: SharedMap<T> | undefined;
-    const memory = await SharedMemory.openOrCreate(name, {
-      size: segmentSize(shape),
-      mode: own.mode,
-      persist,
-      timeout: own.timeout,
-      signal: own.signal,
-      init: async (created) => {
-        map = SharedMap.#adopt(created, codec, shape);
-        await init?.(map);
+    return {
+      memory: {
+        size: segmentSize(shape),
+        mode: own.mode,
+        persist,
+        timeout: own.timeout,
+        signal: own.signal,
+        // Not async: what init returns goes back as is, for the async form to await and the
+        // sync form to refuse if it is a promise.
+        init: (created) => {
+          map = SharedMap.#adopt(created, codec, shape);
+          return init?.(map);
+        },
       },
-    });
-    return map ? markCreated(map) : SharedMap.#adopt(memory, codec);
+      adopt: (memory) => map ? markCreated(map) : SharedMap.#adopt(memory, codec),
+      discard: () => map?.close(),
+    };
   }
 
   /**

@@ -18,7 +18,8 @@ import { removeName } from "./names.ts";
 
 /** What the request ring is made of (the server's options, checked). */
 export interface RequestRingOptions {
-  name: string | undefined;
+  /** A name, `null` for a generated one, `undefined` for none. */
+  name: string | null | undefined;
   mode: number | undefined;
   capacity: number | undefined;
 }
@@ -41,7 +42,10 @@ export function createRequestRing(options: RequestRingOptions): Channel<Uint8Arr
   try {
     return create();
   } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists) || !takeOver(options.name!)) throw error;
+    if (
+      !(error instanceof Deno.errors.AlreadyExists) || typeof options.name !== "string" ||
+      !takeOver(options.name)
+    ) throw error;
   }
   // O_EXCL again: a process that created the name in between (a restarter that found it
   // gone, not one that claimed it) wins, and this create is AlreadyExists.

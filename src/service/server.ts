@@ -67,8 +67,11 @@ export type Handler<Req, Res> = (
 
 /** Options of {@linkcode Server.create}. */
 export interface ServerOptions<Req, Res> {
-  /** A name for clients to `Client.connect(name)`. Default: anonymous (hand `server.fd` down). */
-  name?: string;
+  /**
+   * A name for clients to `Client.connect(name)`, or `null` to generate a unique one (read it
+   * from `server.name` and send it). Default: anonymous (hand `server.fd` down).
+   */
+  name?: string | null;
   /** Permission bits of a named service. Default 0o600. */
   mode?: number;
   /** How requests and answers become bytes; the clients' codec must be the same. Default bytes. */
@@ -220,6 +223,17 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
    *   codec: codecs.json,
    * });
    * for await (const i of client.stream(3)) console.log(i); // 0, 1, 2
+   * ```
+   * @example A generated name, to send to clients
+   * ```ts
+   * import { Client, codecs, Server } from "@posix/ipc/service";
+   *
+   * await using server = Server.create((name: string) => `hello ${name}`, {
+   *   name: null,
+   *   codec: codecs.text,
+   * });
+   * await using client = await Client.connect<string, string>(server.name!, { codec: codecs.text });
+   * console.log(await client.request("Ada")); // hello Ada
    * ```
    */
   static create<Req = Uint8Array, Res = Uint8Array>(

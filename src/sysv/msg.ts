@@ -6,6 +6,8 @@
 
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   wasCreated,
@@ -222,17 +224,55 @@ export class SysVMessageQueue implements Disposable {
     key: number,
     options: { mode?: number; persist?: boolean } & OpenOrCreateWaitOptions = {},
   ): Promise<SysVMessageQueue> {
+    const { wait, steps } = SysVMessageQueue.#openOrCreateSteps(key, options, "openOrCreate");
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode SysVMessageQueue.openOrCreate} for code that cannot await: the same protocol,
+   * with the retries (up to `timeout`, default 5000 ms) blocking this thread in short sleeps.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param options As for {@linkcode SysVMessageQueue.openOrCreate}; `signal` is only
+   * checked before the wait.
+   * @returns The queue.
+   * @example
+   * ```ts
+   * import { SysVMessageQueue } from "@posix/ipc/sysv";
+   *
+   * const key = 0x3ab00000 + (Deno.pid & 0xffff);
+   * using first = SysVMessageQueue.openOrCreateSync(key);
+   * using second = SysVMessageQueue.openOrCreateSync(key, { timeout: 1000 });
+   * console.log(first.created, second.created); // true false
+   * ```
+   */
+  static openOrCreateSync(
+    key: number,
+    options: { mode?: number; persist?: boolean } & OpenOrCreateWaitOptions = {},
+  ): SysVMessageQueue {
+    const { wait, steps } = SysVMessageQueue.#openOrCreateSteps(key, options, "openOrCreateSync");
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    key: number,
+    options: { mode?: number; persist?: boolean } & OpenOrCreateWaitOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<SysVMessageQueue> } {
     const unsigned = validateOpenKey(key, "message queue");
-    const own = ownOptions(options, "SysVMessageQueue.openOrCreate() options");
+    const own = ownOptions(options, `SysVMessageQueue.${call}() options`);
     const create = { mode: own.mode, persist: own.persist };
     validateMode(create.mode ?? 0o600);
     optionalBoolean(create.persist, "persist");
-    const { handle } = await openOrCreateWith(own, {
-      what: `open or create System V message queue ${keyName(unsigned)}`,
-      create: () => SysVMessageQueue.create(unsigned, create),
-      open: () => SysVMessageQueue.open(unsigned),
-    });
-    return handle;
+    return {
+      wait: own,
+      steps: {
+        what: `open or create System V message queue ${keyName(unsigned)}`,
+        create: () => SysVMessageQueue.create(unsigned, create),
+        open: () => SysVMessageQueue.open(unsigned),
+      },
+    };
   }
 
   /**

@@ -7,6 +7,8 @@
 
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   wasCreated,
@@ -208,9 +210,64 @@ export class SysVSemaphoreSet implements Disposable {
       & { values?: readonly number[]; mode?: number; persist?: boolean }
       & OpenOrCreateWaitOptions = {},
   ): Promise<SysVSemaphoreSet> {
+    const { wait, steps } = SysVSemaphoreSet.#openOrCreateSteps(
+      key,
+      count,
+      options,
+      "openOrCreate",
+    );
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode SysVSemaphoreSet.openOrCreate} for code that cannot await: the same protocol,
+   * with the wait for the creator's stamp (up to `timeout`, default 5000 ms) blocking this
+   * thread in short sleeps.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param count How many semaphores, when creating.
+   * @param options As for {@linkcode SysVSemaphoreSet.openOrCreate}; `signal` is only checked
+   * before the wait.
+   * @returns The set.
+   * @throws {Deno.errors.TimedOut} when the set stayed unstamped for `timeout` ms.
+   * @example
+   * ```ts
+   * import { SysVSemaphoreSet } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5eb00000 + (Deno.pid & 0xffff);
+   * using first = SysVSemaphoreSet.openOrCreateSync(key, 2, { values: [1, 5] });
+   * using second = SysVSemaphoreSet.openOrCreateSync(key, 2, { timeout: 1000 });
+   * console.log(first.created, second.created, second.values); // true false [ 1, 5 ]
+   * ```
+   */
+  static openOrCreateSync(
+    key: number,
+    count: number,
+    options:
+      & { values?: readonly number[]; mode?: number; persist?: boolean }
+      & OpenOrCreateWaitOptions = {},
+  ): SysVSemaphoreSet {
+    const { wait, steps } = SysVSemaphoreSet.#openOrCreateSteps(
+      key,
+      count,
+      options,
+      "openOrCreateSync",
+    );
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    key: number,
+    count: number,
+    options:
+      & { values?: readonly number[]; mode?: number; persist?: boolean }
+      & OpenOrCreateWaitOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<SysVSemaphoreSet> } {
     const unsigned = validateOpenKey(key, "semaphore set");
     validateInteger(count, "semaphore set size", 1, INT_MAX, "a set needs 1 or more");
-    const own = ownOptions(options, "SysVSemaphoreSet.openOrCreate() options");
+    const own = ownOptions(options, `SysVSemaphoreSet.${call}() options`);
     const values = own.values ?? [];
     if (!Array.isArray(values) || values.length > count) {
       throw new RangeError(
@@ -222,26 +279,30 @@ export class SysVSemaphoreSet implements Disposable {
     const create = { mode: own.mode, persist: own.persist };
     validateMode(create.mode ?? 0o600);
     const persist = optionalBoolean(create.persist, "persist") ?? false;
-    const { handle, created } = await openOrCreateWith(own, {
-      what: `open or create System V semaphore set ${keyName(unsigned)}`,
-      create: () => SysVSemaphoreSet.create(unsigned, count, create),
-      open: () => {
-        const set = SysVSemaphoreSet.open(unsigned);
-        if (set.#stamped()) return set;
-        set.close();
-        return RETRY;
+    return {
+      wait: own,
+      steps: {
+        what: `open or create System V semaphore set ${keyName(unsigned)}`,
+        create: () => SysVSemaphoreSet.create(unsigned, count, create),
+        open: () => {
+          const set = SysVSemaphoreSet.open(unsigned);
+          if (set.#stamped()) return set;
+          set.close();
+          return RETRY;
+        },
+        initialisation: {
+          init: (handle) => {
+            values.forEach((value, i) => handle.setValue(i, value));
+            handle.tryOp([{ index: 0, delta: 1 }, { index: 0, delta: -1 }]); // stamps sem_otime
+          },
+          publish: () => {}, // the stamp is the ready flag
+          abandon: (handle) => {
+            if (persist) handle.remove();
+            handle.close();
+          },
+        },
       },
-    });
-    if (!created) return handle;
-    try {
-      values.forEach((value, i) => handle.setValue(i, value));
-      handle.tryOp([{ index: 0, delta: 1 }, { index: 0, delta: -1 }]); // stamps sem_otime
-    } catch (error) {
-      if (persist) handle.remove();
-      handle.close();
-      throw error;
-    }
-    return handle;
+    };
   }
 
   /** Whether a semop has run on the set (its `sem_otime` is set): its creator set it up. */

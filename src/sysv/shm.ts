@@ -6,6 +6,8 @@
 
 import {
   markCreated,
+  type OpenOrCreateSteps,
+  openOrCreateSyncWith,
   type OpenOrCreateWaitOptions,
   openOrCreateWith,
   wasCreated,
@@ -386,18 +388,56 @@ export class SysVSharedMemory implements Disposable {
     key: number,
     options: { size: number; mode?: number; persist?: boolean } & OpenOrCreateWaitOptions,
   ): Promise<SysVSharedMemory> {
+    const { wait, steps } = SysVSharedMemory.#openOrCreateSteps(key, options, "openOrCreate");
+    return (await openOrCreateWith(wait, steps)).handle;
+  }
+
+  /**
+   * {@linkcode SysVSharedMemory.openOrCreate} for code that cannot await: the same protocol,
+   * with the retries (up to `timeout`, default 5000 ms) blocking this thread in short sleeps.
+   *
+   * @param key The key, not IPC_PRIVATE.
+   * @param options As for {@linkcode SysVSharedMemory.openOrCreate}; `signal` is only checked
+   * before the wait.
+   * @returns The segment.
+   * @example
+   * ```ts
+   * import { SysVSharedMemory } from "@posix/ipc/sysv";
+   *
+   * const key = 0x5eef0000 + (Deno.pid & 0xffff);
+   * using first = SysVSharedMemory.openOrCreateSync(key, { size: 64 });
+   * using second = SysVSharedMemory.openOrCreateSync(key, { size: 64, timeout: 1000 });
+   * console.log(first.created, second.created, first.id === second.id); // true false true
+   * ```
+   */
+  static openOrCreateSync(
+    key: number,
+    options: { size: number; mode?: number; persist?: boolean } & OpenOrCreateWaitOptions,
+  ): SysVSharedMemory {
+    const { wait, steps } = SysVSharedMemory.#openOrCreateSteps(key, options, "openOrCreateSync");
+    return openOrCreateSyncWith(wait, steps).handle;
+  }
+
+  /** Checks openOrCreate's arguments and lays out its steps, for the async and sync forms. */
+  static #openOrCreateSteps(
+    key: number,
+    options: { size: number; mode?: number; persist?: boolean } & OpenOrCreateWaitOptions,
+    call: string,
+  ): { wait: OpenOrCreateWaitOptions; steps: OpenOrCreateSteps<SysVSharedMemory> } {
     const unsigned = validateOpenKey(key, "shared memory");
-    const own = ownOptions(options, "SysVSharedMemory.openOrCreate() options");
+    const own = ownOptions(options, `SysVSharedMemory.${call}() options`);
     const create = { size: own.size!, mode: own.mode, persist: own.persist };
     validateSize(create.size, "shared memory size");
     validateMode(create.mode ?? 0o600);
     optionalBoolean(create.persist, "persist");
-    const { handle } = await openOrCreateWith(own, {
-      what: `open or create System V shared memory ${keyName(unsigned)}`,
-      create: () => SysVSharedMemory.create(unsigned, create),
-      open: () => SysVSharedMemory.open(unsigned),
-    });
-    return handle;
+    return {
+      wait: own,
+      steps: {
+        what: `open or create System V shared memory ${keyName(unsigned)}`,
+        create: () => SysVSharedMemory.create(unsigned, create),
+        open: () => SysVSharedMemory.open(unsigned),
+      },
+    };
   }
 
   /**

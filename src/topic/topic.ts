@@ -53,8 +53,11 @@ export type TopicRole = "publish" | "subscribe" | "both";
 export interface CreateTopicOptions<T> {
   /** The ring's size in bytes: a power of two from 4096 to 1 GiB. Default 1 MiB. */
   capacity?: number;
-  /** A name for unrelated processes to `open` (as for `SharedMemory`). Default: anonymous. */
-  name?: string;
+  /**
+   * A name for unrelated processes to `open` (as for `SharedMemory`), or `null` to generate a
+   * unique one (read it from `name` and send it). Default: anonymous.
+   */
+  name?: string | null;
   /** Permission bits of a named topic. Default 0o600. */
   mode?: number;
   /** Keep a named topic when the creator closes it. Default `false`. */
@@ -273,6 +276,13 @@ export class Topic<T = Uint8Array> implements Disposable {
    *
    * using topic = Topic.create({ codec: codecs.text, slow: "drop", history: 8 });
    * console.log(topic.slow, topic.history); // drop 8
+   * ```
+   * @example A generated name, to send to subscribers
+   * ```ts
+   * import { Topic } from "@posix/ipc/topic";
+   *
+   * using topic = Topic.create({ name: null, capacity: 4096 });
+   * console.log(topic.name); // "/posix-ipc-" and 32 hex digits: Topic.open() it elsewhere
    * ```
    */
   static create<T = Uint8Array>(options?: CreateTopicOptions<T>): Topic<T> {

@@ -379,3 +379,22 @@ export function withTimeout(opts: unknown): unknown {
   if (typeof opts !== "object" || opts === null || Array.isArray(opts)) return opts;
   return Object.hasOwn(opts, "timeout") ? opts : { ...opts, timeout: 20 };
 }
+
+/**
+ * {@linkcode withTimeout} for the `openOrCreateSync` forms, whose wait nothing can end but its
+ * timeout: a plain numeric timeout over 50 ms (`Infinity` included) becomes 20 ms. Hostile
+ * types (NaN, "1", -1) stay, to be refused.
+ */
+export function withSyncTimeout(opts: unknown): unknown {
+  const given = withTimeout(opts);
+  if (typeof given !== "object" || given === null || Array.isArray(given)) return given;
+  const timeout = Object.getOwnPropertyDescriptor(given, "timeout");
+  const long = timeout !== undefined && "value" in timeout && typeof timeout.value === "number" &&
+    timeout.value > 50;
+  return long ? { ...given, timeout: 20 } : given;
+}
+
+/** A generated-name request (`null`) now and then, among the names of a `create`. */
+export function orGenerated(names: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 6, arbitrary: names });
+}

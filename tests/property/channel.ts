@@ -14,10 +14,12 @@ import {
   fc,
   hostile,
   options,
+  orGenerated,
   ref,
   Shifty,
   shortTimeout,
   waitOptions,
+  withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
 import { FdWatch } from "./fds.ts";
@@ -84,6 +86,7 @@ export const group: PropertyGroup = {
     "Channel.create",
     "Channel.open",
     "Channel.openOrCreate",
+    "Channel.openOrCreateSync",
     "Channel.fromFd",
     ...[
       "capacity",
@@ -138,7 +141,7 @@ export const group: PropertyGroup = {
         args: [
           options({
             capacity: fc.constantFrom(1, 4096, 65536, 4097, 2 ** 31),
-            name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
+            name: orGenerated(fc.oneof(ref("name", "fresh"), ref("name", "existing"))),
             mode: fc.constantFrom(0o600, 0o644),
             persist: fc.constant(false),
             codec: ringCodec,
@@ -154,8 +157,8 @@ export const group: PropertyGroup = {
         },
       },
       {
-        name: "Channel.openOrCreate() opens or creates a channel, or refuses its name and options",
-        covers: ["Channel.openOrCreate"],
+        name: "Channel.openOrCreate() and openOrCreateSync() open or create a channel, or refuse",
+        covers: ["Channel.openOrCreate", "Channel.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -169,13 +172,13 @@ export const group: PropertyGroup = {
             role,
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }),
+          fc.boolean(),
         ],
         resolve: resolveChannel,
-        call: async ([channelName, opts], c) => {
-          const channel = await Channel.openOrCreate(
-            channelName as never,
-            withTimeout(opts) as never,
-          );
+        call: async ([channelName, opts, sync], c) => {
+          const channel = sync
+            ? Channel.openOrCreateSync(channelName as never, withSyncTimeout(opts) as never)
+            : await Channel.openOrCreate(channelName as never, withTimeout(opts) as never);
           c.removeKept(channel.name);
           return channel;
         },

@@ -16,9 +16,11 @@ import {
   fc,
   hostile,
   options,
+  orGenerated,
   PROTOTYPE_KEYS,
   type Ref,
   ref,
+  withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
 import { ringCodec as codec } from "./rings.ts";
@@ -86,6 +88,7 @@ export const group: PropertyGroup = {
     "SharedMap.create",
     "SharedMap.open",
     "SharedMap.openOrCreate",
+    "SharedMap.openOrCreateSync",
     "SharedMap.fromFd",
     ...[
       "size",
@@ -124,7 +127,7 @@ export const group: PropertyGroup = {
         runs: 1500,
         args: [
           options({
-            name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
+            name: orGenerated(fc.oneof(ref("name", "fresh"), ref("name", "existing"))),
             capacity: fc.constantFrom(0, 1, 4, 100, NaN, 2 ** 24, 2 ** 24 + 1, 2 ** 32, 1.5),
             maxKeyBytes: fc.constantFrom(0, 1, 64, 65536, 65537, -1),
             maxValueBytes: fc.constantFrom(0, 1, 256, 2 ** 26, 2 ** 26 + 1),
@@ -157,8 +160,8 @@ export const group: PropertyGroup = {
         call: ([name, opts]) => SharedMap.open(name as never, opts as never),
       },
       {
-        name: "SharedMap.openOrCreate() opens or creates a map, or refuses its name and options",
-        covers: ["SharedMap.openOrCreate"],
+        name: "SharedMap.openOrCreate() and openOrCreateSync() open or create a map, or refuse",
+        covers: ["SharedMap.openOrCreate", "SharedMap.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -173,13 +176,16 @@ export const group: PropertyGroup = {
             codec,
             persist: fc.constant(false),
             mode: fc.constantFrom(0o600, 0),
-            init: fc.constantFrom(undefined, () => {}, "x"),
+            init: fc.constantFrom(undefined, () => {}, "x", async () => {}),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }),
+          fc.boolean(),
         ],
         resolve: resolveMap,
-        call: async ([mapName, opts]) =>
-          await SharedMap.openOrCreate(mapName as never, withTimeout(opts) as never),
+        call: async ([mapName, opts, sync]) =>
+          sync
+            ? SharedMap.openOrCreateSync(mapName as never, withSyncTimeout(opts) as never)
+            : await SharedMap.openOrCreate(mapName as never, withTimeout(opts) as never),
       },
       {
         name: "SharedMap.fromFd() adopts only a map's descriptor, never a wrapped one",

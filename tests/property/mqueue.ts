@@ -16,9 +16,11 @@ import {
   fc,
   hostile,
   options,
+  orGenerated,
   type Ref,
   ref,
   waitOptions,
+  withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
@@ -66,6 +68,7 @@ export const group: PropertyGroup = {
     "MessageQueue.create",
     "MessageQueue.open",
     "MessageQueue.openOrCreate",
+    "MessageQueue.openOrCreateSync",
     "MessageQueue.unlink",
     ...[
       "name",
@@ -109,7 +112,7 @@ export const group: PropertyGroup = {
         covers: ["MessageQueue.create"],
         runs: 3000,
         args: [
-          name,
+          orGenerated(name),
           options({
             maxMessages: fc.constantFrom(1, 4, 10, 11, 2 ** 31 - 1),
             messageSize: fc.constantFrom(1, 64, 8192, 8193, 2 ** 31 - 1),
@@ -141,8 +144,8 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "MessageQueue.openOrCreate() opens or creates a queue, or refuses its name and options",
-        covers: ["MessageQueue.openOrCreate"],
+          "MessageQueue.openOrCreate() and openOrCreateSync() open or create a queue, or refuse",
+        covers: ["MessageQueue.openOrCreate", "MessageQueue.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -156,13 +159,13 @@ export const group: PropertyGroup = {
             write: fc.boolean(),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }),
+          fc.boolean(),
         ],
         resolve: resolveQueue,
-        call: async ([queueName, opts], c) => {
-          const made = await MessageQueue.openOrCreate(
-            queueName as never,
-            withTimeout(opts) as never,
-          );
+        call: async ([queueName, opts, sync], c) => {
+          const made = sync
+            ? MessageQueue.openOrCreateSync(queueName as never, withSyncTimeout(opts) as never)
+            : await MessageQueue.openOrCreate(queueName as never, withTimeout(opts) as never);
           if (made.created) {
             c.defer(() => {
               try {

@@ -13,9 +13,11 @@ import {
   fc,
   hostile,
   options,
+  orGenerated,
   type Ref,
   ref,
   waitOptions,
+  withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
@@ -57,12 +59,14 @@ export const group: PropertyGroup = {
     "Semaphore.create",
     "Semaphore.open",
     "Semaphore.openOrCreate",
+    "Semaphore.openOrCreateSync",
     "Semaphore.unlink",
     "Semaphore.init",
     "Semaphore.at",
     ...[
       "closed",
       "created",
+      "name",
       "value",
       "unsafePointer",
       "post",
@@ -85,7 +89,7 @@ export const group: PropertyGroup = {
         covers: ["Semaphore.create"],
         runs: 3000,
         args: [
-          name,
+          orGenerated(name),
           options({ value, mode: fc.constantFrom(0o600, 0o644), persist: fc.boolean() }),
         ],
         resolve: resolveSemaphore,
@@ -94,7 +98,7 @@ export const group: PropertyGroup = {
           // A valid name among the hostile ones ("/🙂") with persist: true is kept by design.
           c.defer(() => {
             try {
-              Semaphore.unlink(semaphoreName as never);
+              Semaphore.unlink(made.name!); // the one given, or the one generated
             } catch {
               // not persisted: closing removed it
             }
@@ -112,8 +116,8 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "Semaphore.openOrCreate() opens or creates a semaphore, or refuses its name and options",
-        covers: ["Semaphore.openOrCreate"],
+          "Semaphore.openOrCreate() and openOrCreateSync() open or create a semaphore, or refuse",
+        covers: ["Semaphore.openOrCreate", "Semaphore.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -124,13 +128,13 @@ export const group: PropertyGroup = {
             persist: fc.boolean(),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }),
+          fc.boolean(),
         ],
         resolve: resolveSemaphore,
-        call: async ([semaphoreName, opts], c) => {
-          const made = await Semaphore.openOrCreate(
-            semaphoreName as never,
-            withTimeout(opts) as never,
-          );
+        call: async ([semaphoreName, opts, sync], c) => {
+          const made = sync
+            ? Semaphore.openOrCreateSync(semaphoreName as never, withSyncTimeout(opts) as never)
+            : await Semaphore.openOrCreate(semaphoreName as never, withTimeout(opts) as never);
           if (made.created) {
             c.defer(() => {
               try {
@@ -184,6 +188,7 @@ export const group: PropertyGroup = {
         members: {
           closed: {},
           created: {},
+          name: {},
           value: {},
           unsafePointer: {},
           post: {},

@@ -9,7 +9,17 @@
 
 import { SharedMemory } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
-import { either, fc, hostile, options, type Ref, ref, withTimeout } from "./arbitraries.ts";
+import {
+  either,
+  fc,
+  hostile,
+  options,
+  orGenerated,
+  type Ref,
+  ref,
+  withSyncTimeout,
+  withTimeout,
+} from "./arbitraries.ts";
 import { FdWatch, notAnFd, sacrificialFd, wrappedFd } from "./fds.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { constructorProperty, memberProperties, useOtherHandle } from "./members.ts";
@@ -70,6 +80,7 @@ export const group: PropertyGroup = {
     "SharedMemory.create",
     "SharedMemory.open",
     "SharedMemory.openOrCreate",
+    "SharedMemory.openOrCreateSync",
     "SharedMemory.anonymous",
     "SharedMemory.fromFd",
     "SharedMemory.unlink",
@@ -101,7 +112,7 @@ export const group: PropertyGroup = {
         covers: ["SharedMemory.create"],
         runs: 3000,
         args: [
-          name,
+          orGenerated(name),
           options({ size, mode: fc.constantFrom(0o600, 0o644, 0), persist: fc.boolean() }, 3),
         ],
         resolve: resolveShm,
@@ -109,7 +120,7 @@ export const group: PropertyGroup = {
           const memory = SharedMemory.create(segment as never, opts as never);
           c.defer(() => {
             try {
-              SharedMemory.unlink(segment as never); // a hostile valid name, persisted
+              SharedMemory.unlink(memory.name!); // a hostile valid or generated name, persisted
             } catch {
               // removed already by close()
             }
@@ -138,8 +149,8 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "SharedMemory.openOrCreate() opens or creates a segment, or refuses its name and options",
-        covers: ["SharedMemory.openOrCreate"],
+          "SharedMemory.openOrCreate() and openOrCreateSync() open or create a segment, or refuse",
+        covers: ["SharedMemory.openOrCreate", "SharedMemory.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -148,16 +159,16 @@ export const group: PropertyGroup = {
             size,
             mode: fc.constantFrom(0o600, 0o644, 0),
             persist: fc.boolean(),
-            init: fc.constantFrom(undefined, () => {}, 5),
+            init: fc.constantFrom(undefined, () => {}, 5, async () => {}),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }, 3),
+          fc.boolean(),
         ],
         resolve: resolveShm,
-        call: async ([segment, opts], c) => {
-          const memory = await SharedMemory.openOrCreate(
-            segment as never,
-            withTimeout(opts) as never,
-          );
+        call: async ([segment, opts, sync], c) => {
+          const memory = sync
+            ? SharedMemory.openOrCreateSync(segment as never, withSyncTimeout(opts) as never)
+            : await SharedMemory.openOrCreate(segment as never, withTimeout(opts) as never);
           if (memory.created) {
             c.defer(() => {
               try {

@@ -25,6 +25,7 @@ import {
   type Ref,
   ref,
   waitOptions,
+  withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
@@ -110,6 +111,7 @@ export const group: PropertyGroup = {
     "SysVSharedMemory.create",
     "SysVSharedMemory.open",
     "SysVSharedMemory.openOrCreate",
+    "SysVSharedMemory.openOrCreateSync",
     ...["attach", "stat", "created", "remove", "close", "[Symbol.dispose]"].map((m) =>
       `SysVSharedMemory.prototype.${m}`
     ),
@@ -120,6 +122,7 @@ export const group: PropertyGroup = {
     "SysVSemaphoreSet.create",
     "SysVSemaphoreSet.open",
     "SysVSemaphoreSet.openOrCreate",
+    "SysVSemaphoreSet.openOrCreateSync",
     ...["values", "getValue", "setValue", "op", "tryOp", "created", "remove", "close"]
       .map((m) => `SysVSemaphoreSet.prototype.${m}`),
     "SysVSemaphoreSet.prototype.[Symbol.dispose]",
@@ -127,6 +130,7 @@ export const group: PropertyGroup = {
     "SysVMessageQueue.create",
     "SysVMessageQueue.open",
     "SysVMessageQueue.openOrCreate",
+    "SysVMessageQueue.openOrCreateSync",
     ...["send", "receive", "stat", "created", "remove", "close", "[Symbol.dispose]"].map((m) =>
       `SysVMessageQueue.prototype.${m}`
     ),
@@ -167,8 +171,8 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "SysVSharedMemory.openOrCreate() opens or creates by key, or refuses its key and options",
-        covers: ["SysVSharedMemory.openOrCreate"],
+          "SysVSharedMemory.openOrCreate() and openOrCreateSync() open or create by key, or refuse",
+        covers: ["SysVSharedMemory.openOrCreate", "SysVSharedMemory.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -179,10 +183,13 @@ export const group: PropertyGroup = {
             persist: fc.boolean(),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }, 3),
+          fc.boolean(),
         ],
         resolve: resolveKey("shm"),
-        call: async ([k, opts], c) => {
-          const made = await SysVSharedMemory.openOrCreate(k as never, withTimeout(opts) as never);
+        call: async ([k, opts, sync], c) => {
+          const made = sync
+            ? SysVSharedMemory.openOrCreateSync(k as never, withSyncTimeout(opts) as never)
+            : await SysVSharedMemory.openOrCreate(k as never, withTimeout(opts) as never);
           if (!made.created) return made; // the harness disposes it
           owned(c, made); // removes what this call created, persisted or not
           return undefined;
@@ -211,8 +218,8 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "SysVSemaphoreSet.openOrCreate() opens or creates by key, or refuses its key and options",
-        covers: ["SysVSemaphoreSet.openOrCreate"],
+          "SysVSemaphoreSet.openOrCreate() and openOrCreateSync() open or create by key, or refuse",
+        covers: ["SysVSemaphoreSet.openOrCreate", "SysVSemaphoreSet.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
@@ -224,14 +231,21 @@ export const group: PropertyGroup = {
             persist: fc.boolean(),
             timeout: fc.constantFrom(0, 20, -1, NaN, "1"),
           }),
+          fc.boolean(),
         ],
         resolve: resolveKey("sem"),
-        call: async ([k, count, opts], c) => {
-          const made = await SysVSemaphoreSet.openOrCreate(
-            k as never,
-            count as never,
-            withTimeout(opts) as never,
-          );
+        call: async ([k, count, opts, sync], c) => {
+          const made = sync
+            ? SysVSemaphoreSet.openOrCreateSync(
+              k as never,
+              count as never,
+              withSyncTimeout(opts) as never,
+            )
+            : await SysVSemaphoreSet.openOrCreate(
+              k as never,
+              count as never,
+              withTimeout(opts) as never,
+            );
           if (!made.created) return made; // the harness disposes it
           owned(c, made); // removes what this call created, persisted or not
           return undefined;
@@ -255,17 +269,20 @@ export const group: PropertyGroup = {
       },
       {
         name:
-          "SysVMessageQueue.openOrCreate() opens or creates by key, or refuses its key and options",
-        covers: ["SysVMessageQueue.openOrCreate"],
+          "SysVMessageQueue.openOrCreate() and openOrCreateSync() open or create by key, or refuse",
+        covers: ["SysVMessageQueue.openOrCreate", "SysVMessageQueue.openOrCreateSync"],
         runs: 800,
         stallMs: 500,
         args: [
           key,
           options({ mode, persist: fc.boolean(), timeout: fc.constantFrom(0, 20, -1, NaN, "1") }),
+          fc.boolean(),
         ],
         resolve: resolveKey("msg"),
-        call: async ([k, opts], c) => {
-          const made = await SysVMessageQueue.openOrCreate(k as never, withTimeout(opts) as never);
+        call: async ([k, opts, sync], c) => {
+          const made = sync
+            ? SysVMessageQueue.openOrCreateSync(k as never, withSyncTimeout(opts) as never)
+            : await SysVMessageQueue.openOrCreate(k as never, withTimeout(opts) as never);
           if (!made.created) return made; // the harness disposes it
           owned(c, made); // removes what this call created, persisted or not
           return undefined;

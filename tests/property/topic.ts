@@ -9,7 +9,7 @@
  */
 
 import { Subscription, Topic } from "../../mod.ts";
-import { anyTimeout, either, fc, options, ref, waitOptions } from "./arbitraries.ts";
+import { anyTimeout, either, fc, options, orGenerated, ref, waitOptions } from "./arbitraries.ts";
 import { FdWatch } from "./fds.ts";
 import {
   iteratorMember,
@@ -102,7 +102,7 @@ export const group: PropertyGroup = {
         args: [
           options({
             capacity: fc.constantFrom(1, 4096, 65536, 4097, 2 ** 31),
-            name: fc.oneof(ref("name", "fresh"), ref("name", "existing")),
+            name: orGenerated(fc.oneof(ref("name", "fresh"), ref("name", "existing"))),
             mode: fc.constantFrom(0o600, 0o644),
             persist: fc.constant(false),
             codec: ringCodec,
