@@ -78,15 +78,16 @@ export function corrupt(what: string): Deno.errors.InvalidData {
 
 /**
  * Looks the table's current key up. On success, `table.word`, `table.valueOffset` and
- * `table.valueLength` say where its value is; the bytes there are whole as long as
- * {@linkcode stillFound} says so after they were read.
+ * `table.valueLength` say where its value is. The match is not confirmed yet: the caller reads
+ * what it needs and then asks {@linkcode stillFound}, which confirms the key and the value at
+ * once (one check instead of two); if it says no, the caller looks up again.
  *
  * @returns The slot's byte offset, or -1 when the key is absent.
  * @throws {Deno.errors.InvalidData} when a stable slot holds what no writer writes.
  */
 export function find(table: Table): number {
-  const { cells, hash, keyLength } = table;
-  const { slots, maxValueBytes } = table.shape;
+  const { cells, hash, keyLength, slots } = table;
+  const maxValueBytes = table.shape.maxValueBytes;
   let slot = table.home();
   for (let probe = 0; probe < slots; probe++) {
     const base = table.base(slot);
@@ -101,18 +102,19 @@ export function find(table: Table): number {
         table.sameKey(base);
       const half = word & 1;
       const length = cells[c + S_VALUE_LENGTH + half]!;
+      if (same && length >= 0 && length <= maxValueBytes) {
+        table.word = word;
+        table.valueOffset = table.valueAt(base, half);
+        table.valueLength = length;
+        return base;
+      }
+      // Another key, or a length out of range: trusted only if no writer published meanwhile.
       if (!unchanged(cells, c, word)) {
         tryAgain(attempts);
         continue;
       }
       if (!same) break;
-      if (length < 0 || length > maxValueBytes) {
-        throw corrupt(`a value of ${length} bytes where at most ${maxValueBytes} fit`);
-      }
-      table.word = word;
-      table.valueOffset = table.valueAt(base, half);
-      table.valueLength = length;
-      return base;
+      throw corrupt(`a value of ${length} bytes where at most ${maxValueBytes} fit`);
     }
     slot = slot + 1 === slots ? 0 : slot + 1;
   }

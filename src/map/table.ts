@@ -17,6 +17,8 @@ const COUNTED_MAX = 1 << 16;
 /** The views of one mapped map, and the key of the call in progress. */
 export class Table {
   readonly shape: MapShape;
+  /** `shape.slots`, at hand. */
+  readonly slots: number;
   /** The whole segment as Int32 cells, bytes and float64s. */
   readonly cells: Int32Array<ArrayBuffer>;
   readonly bytes: Uint8Array<ArrayBuffer>;
@@ -35,6 +37,7 @@ export class Table {
 
   constructor(buffer: ArrayBuffer, shape: MapShape) {
     this.shape = shape;
+    this.slots = shape.slots;
     this.cells = new Int32Array(buffer);
     this.bytes = new Uint8Array(buffer);
     this.floats = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
@@ -56,9 +59,12 @@ export class Table {
     return base + SLOT_HEADER + this.shape.maxKeyBytes + half * this.shape.maxValueBytes;
   }
 
-  /** The first slot of the current key's probe sequence. */
+  /**
+   * The first slot of the current key's probe sequence: from the hash's low 31 bits, an int32,
+   * so that the remainder is an integer division (of the unsigned 32 bits, a float one).
+   */
   home(): number {
-    return (this.hash >>> 0) % this.shape.slots;
+    return (this.hash & 0x7fffffff) % this.slots;
   }
 
   /**
