@@ -191,6 +191,19 @@ ipcTest("pubsub.ts: every late subscriber process gets every tick, in order", as
 });
 
 ipcTest(
+  "crash_safe_counter.ts: a worker SIGKILLed while counting loses no count of the shared counter",
+  async () => {
+    const stdout = await run("crash_safe_counter.ts", ["2", "1000"]);
+    const [, first, total, value] = stdout.match(
+      /2 workers, the first killed by SIGKILL after (\d+) counts; counts reported: (\d+); counter: (\d+)/,
+    )!;
+    assert.ok(Number(first) >= 250 && Number(first) < 1000, stdout);
+    assert.ok(Number(value) - Number(total) === 0 || Number(value) - Number(total) === 1, stdout);
+    assert.match(stdout, /nothing lost, nothing restarted/);
+  },
+);
+
+ipcTest(
   "shared_rate_limiter.ts: workers in 3 processes share the limit, each client gets min(limit, asked)",
   async () => {
     const stdout = await run("shared_rate_limiter.ts", ["3", "3000"]);

@@ -79,16 +79,34 @@ export class Slabs {
    *   (and for none), a buffer of its own.
    */
   copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-    const length = bytes.length;
+    return this.copyRange(bytes, 0, bytes.length);
+  }
+
+  /**
+   * A copy of `source` from `start` to `end` (in range), as {@linkcode Slabs.copy} makes one,
+   * without a view of the source: for a lookup that copies a few bytes many times a second.
+   *
+   * @param source The bytes, typically a whole shared segment.
+   * @param start The first byte to copy.
+   * @param end The byte after the last.
+   * @returns The copy.
+   */
+  copyRange(source: Uint8Array, start: number, end: number): Uint8Array<ArrayBuffer> {
+    const length = end - start;
     if (length > SLAB_MESSAGE_MAX || length === 0) {
       const copy = new Uint8Array(length);
-      copy.set(bytes);
+      copy.set(source.subarray(start, end));
       return copy;
     }
     const at = this.#reserve(length);
-    const copy = this.#slab!.subarray(at, at + length);
-    copy.set(bytes);
-    return copy;
+    const slab = this.#slab!;
+    if (length <= 64) {
+      // A few bytes: a loop costs less than a view of the source and a call to set().
+      for (let i = 0; i < length; i++) slab[at + i] = source[start + i]!;
+    } else {
+      slab.set(source.subarray(start, end), at);
+    }
+    return slab.subarray(at, at + length);
   }
 
   /**

@@ -15,14 +15,22 @@
  *
  * A slot, 8-aligned:
  *
- * | bytes | content                                                                 |
- * | ----- | ----------------------------------------------------------------------- |
- * | 0-3   | its sequence word: even when stable, odd while a writer changes it      |
- * | 4-7   | its state: EMPTY, FULL or TOMBSTONE (a deleted entry: probing goes on)  |
- * | 8-11  | the key's hash                                                          |
- * | 12-19 | the key's and the value's lengths in bytes                              |
- * | 24-31 | the write clock when it was last written (a float64)                    |
- * | 32-   | the key's UTF-8 bytes (maxKeyBytes), then the value's (maxValueBytes)   |
+ * | bytes | content                                                                  |
+ * | ----- | ------------------------------------------------------------------------ |
+ * | 0-3   | its word: a change counter, its state and its live value half (below)    |
+ * | 4-7   | the key's hash                                                           |
+ * | 8-11  | the key's length in bytes                                                |
+ * | 12-19 | the lengths of value half 0 and value half 1, in bytes                   |
+ * | 24-31 | the write clock when it was last written (a float64)                     |
+ * | 32-   | the key's UTF-8 bytes (maxKeyBytes), then value half 0 and value half 1  |
+ * |       | (maxValueBytes each)                                                     |
+ *
+ * The word is everything a reader trusts: bit 0 names the half that holds the value, bits 1-2
+ * the state (EMPTY, FULL, or TOMBSTONE: a deleted entry, where probing goes on), bits 3-31 count
+ * the changes. A writer prepares a change where no reader of the current word looks (the other
+ * half, or the key of a slot that is not FULL) and publishes it with one store of a new word
+ * (src/map/write.ts), so a writer killed at any instant leaves the slot as it was before or
+ * after its change, never between.
  *
  * @module
  */
@@ -33,7 +41,7 @@ import type { SharedMemory } from "../shm.ts";
 
 export const HEADER = 256;
 export const MAGIC = 0x504d4150; // "PMAP"
-export const VERSION = 1;
+export const VERSION = 2;
 const C_MAGIC = 0;
 const C_VERSION = 1;
 const C_CAPACITY = 2;
@@ -53,17 +61,27 @@ export const LOCK_AT = 128;
 /** A slot's header, before its key and value bytes. */
 export const SLOT_HEADER = 32;
 /** Int32 cells of a slot, from its first. */
-export const S_SEQ = 0;
-export const S_STATE = 1;
-export const S_HASH = 2;
-export const S_KEY_LENGTH = 3;
-export const S_VALUE_LENGTH = 4;
+export const S_WORD = 0;
+export const S_HASH = 1;
+export const S_KEY_LENGTH = 2;
+/** The length of value half h is at cell `S_VALUE_LENGTH + h`. */
+export const S_VALUE_LENGTH = 3;
 /** Float64 index of a slot's stamp, from its first float64. */
 export const S_STAMP = 3;
 
 export const EMPTY = 0;
 export const FULL = 1;
 export const TOMBSTONE = 2;
+
+/** The state a slot's word records (3: none, a corrupt slot). */
+export function stateOf(word: number): number {
+  return (word >>> 1) & 3;
+}
+
+/** The word that follows `word`, recording `state` and the value in `half`. */
+export function nextWord(word: number, state: number, half: number): number {
+  return ((word & ~7) + 8) | (state << 1) | half;
+}
 
 /** The largest capacity, key and value, and segment. */
 export const MAX_CAPACITY = 2 ** 24;
@@ -89,7 +107,7 @@ export interface MapShape {
 
 /** The bytes of one slot for keys and values of these sizes. */
 function strideOf(maxKeyBytes: number, maxValueBytes: number): number {
-  return (SLOT_HEADER + maxKeyBytes + maxValueBytes + 7) & ~7;
+  return (SLOT_HEADER + maxKeyBytes + 2 * maxValueBytes + 7) & ~7;
 }
 
 /** The segment's size for `shape`. */

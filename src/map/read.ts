@@ -1,63 +1,74 @@
 /**
- * The read path of a shared map: lookups and iteration that never take the lock, through a
- * seqlock on every slot. Internal.
+ * The read path of a shared map: lookups and iteration that never take the lock and never wait
+ * for a writer. Internal.
  *
- * A writer makes a slot's sequence word odd, changes the slot, and makes it even again. A
- * reader reads the word, copies what it needs, and reads the word again: the copy is whole if
- * the word was even and did not change; otherwise it tries again. So a reader never sees half a
- * write, and never waits for the lock: only for the one slot a writer is changing, which takes
- * one bounded copy.
+ * A slot's word (src/map/layout.ts) says what it holds: its state and which of its two value
+ * halves is live. Writers change a slot only by publishing a new word, after preparing the
+ * change where no reader of the old word looks (src/map/write.ts). A reader loads the word,
+ * reads what the word points to (key, value length, value bytes), and loads the word again:
+ * if it is the same, what it read is whole; otherwise a writer published meanwhile and the
+ * reader tries again. So a reader never sees half a write, and never waits for one: a writer
+ * stopped or killed in the middle of a change holds up no reader, since its change is not
+ * published.
  *
- * Retries are bounded: 64 at once, then each after yielding the CPU (a writer preempted in its
- * copy gets to finish it). A slot still odd while the writers' lock is free or held by a dead
- * process was abandoned by a writer killed in its copy: the reader skips it, as a deleted entry
- * (the next writer repairs it: src/map/write.ts). After a second of a live writer stuck in one
- * slot (a stopped process), the read throws `Deno.errors.Busy`. The writer's death is judged
- * from the lock's owner pid (a zombie counts as dead); a writer in another PID namespace (a
- * container sharing /dev/shm) is named by a pid that means nothing here, so processes that share
- * a map should share a PID namespace, as for `Mutex`.
+ * Retries happen only while writers keep publishing new words for the same slot during a read:
+ * 64 at once, then each after yielding the CPU; after a second of that, the read throws
+ * `Deno.errors.Busy` rather than spin on.
  *
- * Ordering: the sequence words are read with `Atomics.load`; before the second read, an
- * `Atomics.store` to a private word orders the copy's plain reads before it (on aarch64 a
- * load-acquire alone would let them pass; the store-release and the load-acquire after it keep
- * them in order).
+ * Ordering: the words are read with `Atomics.load`; before the second read, an `Atomics.store`
+ * to a private word orders the plain reads before it (on aarch64 a load-acquire alone would let
+ * them pass; the store-release and the load-acquire after it keep them in order).
  *
  * @module
  */
 
 import { libc } from "../../ffi/libc.ts";
-import { EMPTY, FULL, S_HASH, S_KEY_LENGTH, S_STATE, S_VALUE_LENGTH, TOMBSTONE } from "./layout.ts";
+import { EMPTY, FULL, S_HASH, S_KEY_LENGTH, S_VALUE_LENGTH, TOMBSTONE } from "./layout.ts";
 import type { Table } from "./table.ts";
 
 /** Re-reads before a reader starts yielding the CPU between tries. */
 const SPINS = 64;
-/** How long a reader waits for a live writer to finish one slot. */
-const STUCK_MS = 1000;
+/** How long a reader tries again while writers keep changing its slot. */
+const BUSY_MS = 1000;
 
 const fence = new Int32Array(new SharedArrayBuffer(4));
 
-/** The time the current contended read started yielding, or -1. */
-let yieldingSince = -1;
+/** The time the current contended read started yielding. */
+let yieldingSince = 0;
 
 /**
- * After a failed try at the slot at cell `c`: whether to give up on it (an abandoned write)
- * rather than try again. Yields the CPU after the first tries.
- *
- * @throws {Deno.errors.Busy} after a second of a live writer in the slot.
+ * Whether the word at cell `c` is still `word`: the plain reads before this call saw what that
+ * word published.
  */
-function abandoned(table: Table, c: number, attempts: number): boolean {
-  if (attempts < SPINS) return false;
+function unchanged(cells: Int32Array, c: number, word: number): boolean {
+  Atomics.store(fence, 0, 0);
+  return Atomics.load(cells, c) === word;
+}
+
+/**
+ * Whether the slot that {@linkcode find} found still holds what it found: whatever was read
+ * from its value since is whole.
+ */
+export function stillFound(table: Table, base: number): boolean {
+  return unchanged(table.cells, base >>> 2, table.word);
+}
+
+/**
+ * Before the next try at a read that a writer's publication spoiled: yields the CPU after the
+ * first tries.
+ *
+ * @throws {Deno.errors.Busy} after a second of spoiled tries.
+ */
+export function tryAgain(attempts: number): void {
+  if (attempts < SPINS) return;
   if (attempts === SPINS) yieldingSince = performance.now();
   libc().sched_yield();
-  if (attempts % SPINS !== 0 || (Atomics.load(table.cells, c) & 1) === 0) return false;
-  if (table.writerGone()) return true;
-  if (performance.now() - yieldingSince > STUCK_MS) {
+  if (attempts % SPINS === 0 && performance.now() - yieldingSince > BUSY_MS) {
     throw new Deno.errors.Busy(
-      `Cannot read the shared map: process ${table.writer()} has been writing one of its ` +
-        `entries for over ${STUCK_MS} ms (is it stopped?)`,
+      `Cannot read the shared map: writers changed the entry during every read for over ` +
+        `${BUSY_MS} ms`,
     );
   }
-  return false;
 }
 
 /** The error for a slot whose stable contents no writer made. */
@@ -66,56 +77,48 @@ export function corrupt(what: string): Deno.errors.InvalidData {
 }
 
 /**
- * Looks the table's current key up, copying its value's bytes into `out` (maxValueBytes long).
+ * Looks the table's current key up. On success, `table.word`, `table.valueOffset` and
+ * `table.valueLength` say where its value is. The match is not confirmed yet: the caller reads
+ * what it needs and then asks {@linkcode stillFound}, which confirms the key and the value at
+ * once (one check instead of two); if it says no, the caller looks up again.
  *
- * @returns The value's length, or -1 when the key is absent.
+ * @returns The slot's byte offset, or -1 when the key is absent.
  * @throws {Deno.errors.InvalidData} when a stable slot holds what no writer writes.
  */
-export function find(table: Table, out: Uint8Array): number {
-  const { cells, bytes, hash, keyLength } = table;
-  const { slots, maxValueBytes } = table.shape;
+export function find(table: Table): number {
+  const { cells, hash, keyLength, slots } = table;
+  const maxValueBytes = table.shape.maxValueBytes;
   let slot = table.home();
   for (let probe = 0; probe < slots; probe++) {
     const base = table.base(slot);
     const c = base >>> 2;
     for (let attempts = 0;; attempts++) {
-      const before = Atomics.load(cells, c);
-      if ((before & 1) !== 0) {
-        if (abandoned(table, c, attempts)) break;
-        continue;
-      }
-      const state = cells[c + S_STATE];
-      let length = -1;
-      if (
-        state === FULL && cells[c + S_HASH] === hash && cells[c + S_KEY_LENGTH] === keyLength &&
-        table.sameKey(base)
-      ) {
-        length = cells[c + S_VALUE_LENGTH]!;
-        if (length >= 0 && length <= maxValueBytes) {
-          const at = table.valueAt(base);
-          out.set(bytes.subarray(at, at + length));
-        }
-      }
-      Atomics.store(fence, 0, 0);
-      if (Atomics.load(cells, c) !== before) {
-        if (abandoned(table, c, attempts)) break;
-        continue;
-      }
+      const word = Atomics.load(cells, c);
+      const state = (word >>> 1) & 3;
       if (state === EMPTY) return -1;
-      if (length !== -1) {
-        if (length < 0 || length > maxValueBytes) corruptValue(length, maxValueBytes);
-        return length;
+      if (state === TOMBSTONE) break;
+      if (state !== FULL) throw corrupt(`slot word ${word}`);
+      const same = cells[c + S_HASH] === hash && cells[c + S_KEY_LENGTH] === keyLength &&
+        table.sameKey(base);
+      const half = word & 1;
+      const length = cells[c + S_VALUE_LENGTH + half]!;
+      if (same && length >= 0 && length <= maxValueBytes) {
+        table.word = word;
+        table.valueOffset = table.valueAt(base, half);
+        table.valueLength = length;
+        return base;
       }
-      if (state !== FULL && state !== TOMBSTONE) throw corrupt(`slot state ${state}`);
-      break;
+      // Another key, or a length out of range: trusted only if no writer published meanwhile.
+      if (!unchanged(cells, c, word)) {
+        tryAgain(attempts);
+        continue;
+      }
+      if (!same) break;
+      throw corrupt(`a value of ${length} bytes where at most ${maxValueBytes} fit`);
     }
     slot = slot + 1 === slots ? 0 : slot + 1;
   }
   return -1;
-}
-
-function corruptValue(length: number, max: number): never {
-  throw corrupt(`a value of ${length} bytes where at most ${max} fit`);
 }
 
 /** The lengths of an entry that {@linkcode readEntry} copied. */
@@ -128,7 +131,7 @@ export interface EntryLengths {
  * Copies the entry in `slot`, whole, into `keyOut` and `valueOut` (maxKeyBytes and
  * maxValueBytes long), and its lengths into `lengths`.
  *
- * @returns Whether the slot holds an entry (false: empty, deleted, or abandoned by a writer).
+ * @returns Whether the slot holds an entry (false: empty or deleted).
  */
 export function readEntry(
   table: Table,
@@ -142,29 +145,23 @@ export function readEntry(
   const base = table.base(slot);
   const c = base >>> 2;
   for (let attempts = 0;; attempts++) {
-    const before = Atomics.load(cells, c);
-    if ((before & 1) !== 0) {
-      if (abandoned(table, c, attempts)) return false;
-      continue;
-    }
-    const state = cells[c + S_STATE];
+    const word = Atomics.load(cells, c);
+    const state = (word >>> 1) & 3;
+    if (state === EMPTY || state === TOMBSTONE) return false;
+    if (state !== FULL) throw corrupt(`slot word ${word}`);
+    const half = word & 1;
     const key = cells[c + S_KEY_LENGTH]!;
-    const value = cells[c + S_VALUE_LENGTH]!;
+    const value = cells[c + S_VALUE_LENGTH + half]!;
     const fits = key >= 0 && key <= maxKeyBytes && value >= 0 && value <= maxValueBytes;
-    if (state === FULL && fits) {
+    if (fits) {
       const keyAt = table.keyAt(base);
       keyOut.set(bytes.subarray(keyAt, keyAt + key));
-      const valueAt = table.valueAt(base);
+      const valueAt = table.valueAt(base, half);
       valueOut.set(bytes.subarray(valueAt, valueAt + value));
     }
-    Atomics.store(fence, 0, 0);
-    if (Atomics.load(cells, c) !== before) {
-      if (abandoned(table, c, attempts)) return false;
+    if (!unchanged(cells, c, word)) {
+      tryAgain(attempts);
       continue;
-    }
-    if (state !== FULL) {
-      if (state !== EMPTY && state !== TOMBSTONE) throw corrupt(`slot state ${state}`);
-      return false;
     }
     if (!fits) throw corrupt(`an entry of ${key} + ${value} bytes in slot ${slot}`);
     lengths.key = key;

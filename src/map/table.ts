@@ -17,6 +17,8 @@ const COUNTED_MAX = 1 << 16;
 /** The views of one mapped map, and the key of the call in progress. */
 export class Table {
   readonly shape: MapShape;
+  /** `shape.slots`, at hand. */
+  readonly slots: number;
   /** The whole segment as Int32 cells, bytes and float64s. */
   readonly cells: Int32Array<ArrayBuffer>;
   readonly bytes: Uint8Array<ArrayBuffer>;
@@ -26,26 +28,20 @@ export class Table {
   keyLength = 0;
   hash = 0;
   /**
-   * Whether no live process is writing now: the writers' lock is free, or its holder died. A
-   * reader that finds a slot odd for long asks it (src/map/read.ts).
+   * What the last lookup (`find`, src/map/read.ts) found: the slot's word, and its value's
+   * offset and length, valid while the word stays the same.
    */
-  readonly writerGone: () => boolean;
-  /** Who holds the writers' lock, for messages. */
-  readonly writer: () => number | null;
+  word = 0;
+  valueOffset = 0;
+  valueLength = 0;
 
-  constructor(
-    buffer: ArrayBuffer,
-    shape: MapShape,
-    writer: () => number | null,
-    writerGone: () => boolean,
-  ) {
+  constructor(buffer: ArrayBuffer, shape: MapShape) {
     this.shape = shape;
+    this.slots = shape.slots;
     this.cells = new Int32Array(buffer);
     this.bytes = new Uint8Array(buffer);
     this.floats = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
     this.key = new Uint8Array(shape.maxKeyBytes);
-    this.writer = writer;
-    this.writerGone = writerGone;
   }
 
   /** The byte offset of `slot`. */
@@ -58,14 +54,17 @@ export class Table {
     return base + SLOT_HEADER;
   }
 
-  /** The byte offset of the value bytes of the slot at `base`. */
-  valueAt(base: number): number {
-    return base + SLOT_HEADER + this.shape.maxKeyBytes;
+  /** The byte offset of value half `half` (0 or 1) of the slot at `base`. */
+  valueAt(base: number, half: number): number {
+    return base + SLOT_HEADER + this.shape.maxKeyBytes + half * this.shape.maxValueBytes;
   }
 
-  /** The first slot of the current key's probe sequence. */
+  /**
+   * The first slot of the current key's probe sequence: from the hash's low 31 bits, an int32,
+   * so that the remainder is an integer division (of the unsigned 32 bits, a float one).
+   */
   home(): number {
-    return (this.hash >>> 0) % this.shape.slots;
+    return (this.hash & 0x7fffffff) % this.slots;
   }
 
   /**

@@ -3,17 +3,22 @@
  * and deleting entries, eviction, and the repair after a writer died holding the lock.
  * Internal.
  *
- * Every change to a slot is one seqlock write (src/map/read.ts): the sequence word goes odd,
- * the slot changes, the word goes even. Entries never move: a key stays in the slot where it was
- * placed until it is deleted, so a reader probing without the lock finds every key that is
- * there for the whole of its lookup. Deletion leaves a TOMBSTONE, where probing goes on; a
- * tombstone followed by an EMPTY slot becomes EMPTY itself (no probe goes past an empty slot, so
- * no lookup changes), which keeps probe chains short under churn. A probe visits at most every
- * slot once.
+ * Every change to a slot is prepared where no reader looks and published with one store of
+ * the slot's word (src/map/layout.ts, src/map/read.ts): a new value goes to the slot's other
+ * value half, a new key to a slot that is not FULL, and the word that names the half or the
+ * state FULL is stored last. A deletion is one store of a word with another state. So a writer
+ * killed at any instant leaves every slot as it was before its change or after it: an entry
+ * being replaced keeps its old value until the new one is published (a counter kept in one
+ * entry never restarts), and an unpublished half is only scratch, overwritten by the next
+ * write. Only the live-entry count may be off by one (it changes after the publication): the
+ * next writer, told by the lock that its owner died, calls {@linkcode repair}, which counts it
+ * again.
  *
- * A writer killed inside a slot leaves its word odd. The next writer to take the lock is told
- * that its owner died and calls {@linkcode repair}: every odd slot becomes a tombstone (its
- * entry, half-written, is lost, never shown) and the size is counted again.
+ * Entries never move: a key stays in the slot where it was placed until it is deleted, so a
+ * reader probing without the lock finds every key that is there for the whole of its lookup.
+ * Deletion leaves a TOMBSTONE, where probing goes on; a tombstone followed by an EMPTY slot
+ * becomes EMPTY itself (no probe goes past an empty slot, so no lookup changes), which keeps
+ * probe chains short under churn. A probe visits at most every slot once.
  *
  * @module
  */
@@ -25,12 +30,12 @@ import {
   EMPTY,
   F_CLOCK,
   FULL,
+  nextWord,
   S_HASH,
   S_KEY_LENGTH,
-  S_SEQ,
   S_STAMP,
-  S_STATE,
   S_VALUE_LENGTH,
+  stateOf,
   TOMBSTONE,
 } from "./layout.ts";
 import { corrupt } from "./read.ts";
@@ -50,7 +55,7 @@ export function locate(table: Table, located: Located): Located {
   located.slot = located.free = -1;
   for (let probe = 0; probe < slots; probe++) {
     const c = table.base(slot) >>> 2;
-    const state = cells[c + S_STATE];
+    const state = stateOf(cells[c]!);
     if (state === FULL) {
       if (
         cells[c + S_HASH] === hash && cells[c + S_KEY_LENGTH] === keyLength &&
@@ -72,15 +77,6 @@ export function locate(table: Table, located: Located): Located {
   return located;
 }
 
-/** Starts a seqlock write of the slot at cell `c`; returns the even word to end it with. */
-function begin(cells: Int32Array, c: number): number {
-  const seq = Atomics.load(cells, c + S_SEQ) & ~1;
-  Atomics.store(cells, c + S_SEQ, seq + 1);
-  // A load-acquire after the store-release: the slot's plain writes below stay after it.
-  Atomics.load(cells, c + S_SEQ);
-  return (seq + 2) | 0;
-}
-
 /** The number of live entries. */
 export function size(table: Table): number {
   return Atomics.load(table.cells, C_SIZE);
@@ -93,7 +89,7 @@ function leastRecentlyWritten(table: Table): number {
   let stamp = Infinity;
   for (let slot = 0; slot < table.shape.slots; slot++) {
     const base = table.base(slot);
-    if (cells[(base >>> 2) + S_STATE] !== FULL) continue;
+    if (stateOf(cells[base >>> 2]!) !== FULL) continue;
     const written = floats[base / 8 + S_STAMP]!;
     if (written < stamp) {
       stamp = written;
@@ -139,27 +135,27 @@ export function put(
   }
   const base = table.base(slot);
   const c = base >>> 2;
+  const word = cells[c]!;
+  const half = (word & 1) ^ 1; // the half no reader of `word` looks at
   const stamp = floats[F_CLOCK]! + 1;
   floats[F_CLOCK] = stamp;
-  const end = begin(cells, c);
   if (fresh) {
     cells[c + S_HASH] = table.hash;
     cells[c + S_KEY_LENGTH] = table.keyLength;
     bytes.set(table.key.subarray(0, table.keyLength), table.keyAt(base));
   }
-  cells[c + S_VALUE_LENGTH] = value.length;
-  bytes.set(value, table.valueAt(base));
+  cells[c + S_VALUE_LENGTH + half] = value.length;
+  bytes.set(value, table.valueAt(base, half));
   floats[base / 8 + S_STAMP] = stamp;
-  cells[c + S_STATE] = FULL;
-  Atomics.store(cells, c + S_SEQ, end);
+  // The publication: a store-release, after every plain write above.
+  Atomics.store(cells, c, nextWord(word, FULL, half));
   if (fresh) Atomics.add(cells, C_SIZE, 1);
 }
 
-/** Marks the slot at cell `c` `state`, in one seqlock write. */
+/** Publishes `state` for the slot at cell `c`, its value half unchanged. */
 function mark(cells: Int32Array, c: number, state: number): void {
-  const end = begin(cells, c);
-  cells[c + S_STATE] = state;
-  Atomics.store(cells, c + S_SEQ, end);
+  const word = cells[c]!;
+  Atomics.store(cells, c, nextWord(word, state, word & 1));
 }
 
 /**
@@ -170,12 +166,12 @@ export function remove(table: Table, slot: number): void {
   const { cells, shape } = table;
   const next = slot + 1 === shape.slots ? 0 : slot + 1;
   const cell = (s: number) => table.base(s) >>> 2;
-  if (cells[cell(next) + S_STATE] !== EMPTY) {
+  if (stateOf(cells[cell(next)]!) !== EMPTY) {
     mark(cells, cell(slot), TOMBSTONE);
   } else {
     mark(cells, cell(slot), EMPTY);
     let before = slot === 0 ? shape.slots - 1 : slot - 1;
-    for (let n = 1; n < shape.slots && cells[cell(before) + S_STATE] === TOMBSTONE; n++) {
+    for (let n = 1; n < shape.slots && stateOf(cells[cell(before)]!) === TOMBSTONE; n++) {
       mark(cells, cell(before), EMPTY);
       before = before === 0 ? shape.slots - 1 : before - 1;
     }
@@ -188,31 +184,21 @@ export function clear(table: Table): void {
   const cells = table.cells;
   for (let slot = 0; slot < table.shape.slots; slot++) {
     const c = table.base(slot) >>> 2;
-    if (cells[c + S_STATE] !== EMPTY) mark(cells, c, EMPTY);
+    if (stateOf(cells[c]!) !== EMPTY) mark(cells, c, EMPTY);
   }
   Atomics.store(cells, C_SIZE, 0);
 }
 
 /**
- * After a writer died holding the lock: every slot it left odd becomes a tombstone (even), and
- * the size is counted again.
- *
- * @returns How many half-written entries were dropped.
+ * After a writer died holding the lock: every slot is as the writer left it before or after one
+ * of its changes, so only the live-entry count may be off; it is counted again. (What the
+ * writer prepared and did not publish is scratch that no reader looks at.)
  */
-export function repair(table: Table): number {
+export function repair(table: Table): void {
   const cells = table.cells;
-  let dropped = 0;
   let live = 0;
   for (let slot = 0; slot < table.shape.slots; slot++) {
-    const c = table.base(slot) >>> 2;
-    if ((Atomics.load(cells, c + S_SEQ) & 1) !== 0) {
-      cells[c + S_STATE] = TOMBSTONE;
-      Atomics.store(cells, c + S_SEQ, (cells[c + S_SEQ]! + 1) | 0);
-      dropped++;
-    } else if (cells[c + S_STATE] === FULL) {
-      live++;
-    }
+    if (stateOf(cells[table.base(slot) >>> 2]!) === FULL) live++;
   }
   Atomics.store(cells, C_SIZE, live);
-  return dropped;
 }

@@ -3,7 +3,8 @@
  * (capacity 0, NaN, 2^32, sizes past 2 GiB), codecs, whenFull values (prototype keys are none)
  * and descriptors; every member on live, closed and wrong receivers with hostile keys (lone
  * surrogates, keys over maxKeyBytes, prototype names) and values (over maxValueBytes, of the
- * wrong type); and a model check: any sequence of operations leaves the map as a JS Map.
+ * wrong type), for the sync writes and their async forms (with `{ timeout, signal }`); and a
+ * model check: any sequence of operations, sync or async, leaves the map as a JS Map.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import {
   PROTOTYPE_KEYS,
   type Ref,
   ref,
+  waitOptions,
   withSyncTimeout,
   withTimeout,
 } from "./arbitraries.ts";
@@ -48,6 +50,10 @@ const value = either(
 );
 
 const writeOptions = options({ timeout: anyTimeout });
+/** The async writes' `{ timeout, signal }`. */
+const asyncWriteOptions = either(waitOptions(), 3);
+/** update's functions: a value, a deletion, and hostile ones. */
+const change = either(fc.constantFrom(() => new Uint8Array([7]), () => undefined), 3);
 
 function resolveMap(marker: Ref, c: Case): unknown {
   if (marker.kind === "name") {
@@ -79,6 +85,7 @@ const operation = fc.tuple(
   fc.constantFrom("set", "delete", "update", "get", "clear"),
   fc.constantFrom("a", "b", "c", "d", "e", "__proto__", "constructor", "toString", ""),
   fc.integer({ min: 0, max: 1000 }),
+  fc.boolean(), // the async form
 );
 
 export const group: PropertyGroup = {
@@ -106,6 +113,10 @@ export const group: PropertyGroup = {
       "delete",
       "update",
       "clear",
+      "setAsync",
+      "deleteAsync",
+      "updateAsync",
+      "clearAsync",
       "entries",
       "keys",
       "values",
@@ -217,15 +228,12 @@ export const group: PropertyGroup = {
           has: { args: [key], runs: 1000 },
           set: { args: [key, value, writeOptions], runs: 1500 },
           delete: { args: [key, writeOptions], runs: 1000 },
-          update: {
-            args: [
-              key,
-              either(fc.constantFrom(() => new Uint8Array([7]), () => undefined), 3),
-              writeOptions,
-            ],
-            runs: 1000,
-          },
+          update: { args: [key, change, writeOptions], runs: 1000 },
           clear: { args: [writeOptions] },
+          setAsync: { args: [key, value, asyncWriteOptions], runs: 1000 },
+          deleteAsync: { args: [key, asyncWriteOptions], runs: 600 },
+          updateAsync: { args: [key, change, asyncWriteOptions], runs: 600 },
+          clearAsync: { args: [asyncWriteOptions] },
           entries: {},
           keys: {},
           values: {},
@@ -235,11 +243,12 @@ export const group: PropertyGroup = {
         },
       }),
       {
-        name: "any sequence of set, delete, update, get and clear leaves the map as a JS Map",
+        name:
+          "any sequence of set, delete, update, get and clear, sync or async, leaves the map as a JS Map",
         covers: [],
         runs: 300,
         args: [fc.array(operation, { maxLength: 60 }), fc.constantFrom("error", "evict-lru")],
-        call: ([ops, whenFull], c) => {
+        call: async ([ops, whenFull], c) => {
           const map = SharedMap.create<unknown>({
             codec: codecs.json,
             capacity: 4,
@@ -252,26 +261,29 @@ export const group: PropertyGroup = {
             order.splice(order.indexOf(k) >>> 0, order.includes(k) ? 1 : 0);
             order.push(k);
           };
-          for (const [op, k, v] of ops as [string, string, number][]) {
+          for (const [op, k, v, async] of ops as [string, string, number, boolean][]) {
             if (op === "get") {
               if (map.get(k) !== model.get(k)) throw new Error(`get ${k}: not the model's`);
               continue;
             }
             if (op === "clear") {
-              map.clear();
+              if (async) await map.clearAsync();
+              else map.clear();
               model.clear();
               order.length = 0;
               continue;
             }
             if (op === "delete") {
-              if (map.delete(k) !== model.delete(k)) throw new Error(`delete ${k} disagrees`);
+              const deleted = async ? await map.deleteAsync(k) : map.delete(k);
+              if (deleted !== model.delete(k)) throw new Error(`delete ${k} disagrees`);
               order.splice(order.indexOf(k) >>> 0, order.includes(k) ? 1 : 0);
               continue;
             }
             const full = !model.has(k) && model.size === 4;
             if (full && whenFull === "error") {
               try {
-                map.set(k, v);
+                if (async) await map.setAsync(k, v);
+                else map.set(k, v);
               } catch (error) {
                 if ((error as { code?: string }).code === "ENOSPC") continue;
                 throw error;
@@ -279,7 +291,10 @@ export const group: PropertyGroup = {
               throw new Error("a full map took a new key");
             }
             if (full) model.delete(order.shift()!);
-            if (op === "set") map.set(k, v);
+            if (op === "set") {
+              if (async) await map.setAsync(k, v, { timeout: 1000 });
+              else map.set(k, v);
+            } else if (async) await map.updateAsync(k, () => v);
             else map.update(k, () => v);
             model.set(k, v);
             wrote(k);
