@@ -176,7 +176,12 @@ function find(results: Result[], group: string, name: string): Result {
 type Pair = { channel: Spread; socket: Spread };
 const { runtime, cpu, results } = await runBench();
 const natural = await fixture<
-  { trials: number; idleTrials: number; hot: Pair & { floor: Spread }; idle: Pair }
+  {
+    trials: number;
+    idleTrials: number;
+    hot: Pair & { floor: Spread; yieldingFloor: Spread };
+    idle: Pair;
+  }
 >("natural_round_trip.ts");
 const streams = await fixture<{ batches: number } & Record<"64" | "65536", Pair>>(
   "natural_stream.ts",
@@ -350,6 +355,9 @@ const lines: string[] = [
   "| --- | --- |",
   `| async floor: the natural round trip's code shape (await send, for await, await receive) over one Int32 cell, median of ${natural.trials} | ${
     spread(natural.hot.floor)
+  } |`,
+  `| yielding async floor: the same, each look that finds nothing yielding the CPU (the floor when both processes share one CPU), median of ${natural.trials} | ${
+    spread(natural.hot.yieldingFloor)
   } |`,
   `| raw floor: two processes spinning on one Int32 cell (Atomics.load/store), median of ${hot.trials} | ${
     spread(hot.atomics)
