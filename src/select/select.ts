@@ -130,6 +130,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
   rotation = (rotation + 1) % 0x4000_0000;
   let hasty = 0;
   let skipFds = false; // after a wake of the futex side only: see Woken
+  let cancelPoll: (() => void) | undefined; // a poll left running: see Woken
   try {
     while (true) {
       wait.signal?.throwIfAborted();
@@ -146,7 +147,9 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
         throw new Deno.errors.TimedOut(`Cannot select: timed out after ${wait.timeout} ms`);
       }
       const began = performance.now();
+      cancelPoll?.();
       const woken = await waitForAny(adapters, wait.signal, left);
+      cancelPoll = woken.cancelPoll;
       if (woken.ended !== undefined) {
         const [index, error] = woken.ended;
         return { source: list[index], index, error } as Selected<S>;
@@ -158,6 +161,7 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       if (hasty >= HASTY_ROUNDS) await delay(Math.min(hasty - HASTY_ROUNDS + 1, 10));
     }
   } finally {
+    if (cancelPoll) afterCaller(cancelPoll);
     for (const adapter of adapters) {
       try {
         adapter.release?.();
@@ -166,6 +170,15 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       }
     }
   }
+}
+
+/**
+ * Runs `fn` once the code that awaited `select()` has run on, up to its next `await`: queued
+ * from select's `finally`, a first microtask runs before that code (which is queued when the
+ * promise of `select()` resolves, just after), and queues `fn` behind it.
+ */
+function afterCaller(fn: () => void): void {
+  queueMicrotask(() => queueMicrotask(fn));
 }
 
 /** The adapter of `source`, checked: it must say how to take and how to wait. */
@@ -240,13 +253,21 @@ interface Woken {
    * tries, which try every source).
    */
   readonly futexOnly: boolean;
+  /**
+   * With `futexOnly`: ends the poll, left running. Cancelling it wakes its worker thread, which
+   * cost the wake through select 45-70 µs on a 2-core VM (a cross-CPU wake-up); select does it
+   * once its caller has the result, or before it waits again.
+   */
+  readonly cancelPoll?: () => void;
 }
 
 /**
  * Waits on every source at once until one may be ready, `left` ms pass or `signal` aborts: the
  * futex sources in one `futex_waitv`, the descriptors in one `poll`, the others each by their
- * own `wait`. Cancels the other waits and lets them end before it returns (all but the poll,
- * which holds nothing).
+ * own `wait`. Cancels the other waits and lets them end before it returns, all but the poll,
+ * which holds nothing of the sources' but their descriptors (which it only polls): it is never
+ * awaited, as its worker thread's return would delay the result, and after a wake of the futex
+ * side it is left running for the caller to cancel (`cancelPoll`).
  */
 async function waitForAny(
   adapters: SelectAdapter<unknown>[],
@@ -254,7 +275,11 @@ async function waitForAny(
   left: number,
 ): Promise<Woken> {
   const cancel = new Cancel();
-  const abort = () => cancel.abort();
+  const pollCancel = new Cancel();
+  const abort = () => {
+    cancel.abort();
+    pollCancel.abort();
+  };
   signal?.addEventListener("abort", abort);
   const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
   const sleepers: IndexedSleeper[] = [];
@@ -282,28 +307,32 @@ async function waitForAny(
     waits.push(sleepOnWords(sleepers, cancel).then(() => void (futexWoke = !cancel.aborted)));
   }
   const outcomes = waits.map((wait) => wait.then(() => undefined, (failure) => ({ failure })));
-  // The poll holds nothing of the sources' but their descriptors, which it only polls: once
-  // cancelled it is not awaited, as its worker thread's return would delay the result.
   const polled = fds.length === 0
     ? undefined
-    : pollSources(fds, cancel).then(() => undefined, (failure) => ({ failure }));
+    : pollSources(fds, pollCancel).then(() => undefined, (failure) => ({ failure }));
   let first: { failure: unknown } | undefined;
   let futexOnly = false;
   try {
     first = await Promise.race(polled ? [...outcomes, polled] : outcomes);
     futexOnly = futexWoke && fds.length > 0;
   } finally {
-    abort();
+    cancel.abort();
+    if (!futexOnly) pollCancel.abort();
     clearTimeout(timer);
     signal?.removeEventListener("abort", abort);
   }
-  let ended: [number, Error] | undefined;
-  for (const outcome of [first, ...await Promise.all(outcomes)]) {
-    if (outcome === undefined || outcome.failure === CANCELLED) continue;
-    const reason = outcome.failure;
-    if (!(reason instanceof SourceEnded)) throw reason;
-    if (!endsSource(reason.error)) throw reason.error;
-    ended ??= [reason.index, reason.error];
+  try {
+    let ended: [number, Error] | undefined;
+    for (const outcome of [first, ...await Promise.all(outcomes)]) {
+      if (outcome === undefined || outcome.failure === CANCELLED) continue;
+      const reason = outcome.failure;
+      if (!(reason instanceof SourceEnded)) throw reason;
+      if (!endsSource(reason.error)) throw reason.error;
+      ended ??= [reason.index, reason.error];
+    }
+    return { ended, futexOnly, cancelPoll: futexOnly ? () => pollCancel.abort() : undefined };
+  } catch (error) {
+    pollCancel.abort();
+    throw error;
   }
-  return { ended, futexOnly };
 }
