@@ -1,7 +1,17 @@
 // Attacks on options: getters that change their answer between reads (TOCTOU). Run in a child
 // with a bounded time: before the fix a sync wait hung.
 import assert from "node:assert/strict";
-import { Channel, codecs, Mapping, SharedMemory, spawn, Topic } from "../mod.ts";
+import {
+  Channel,
+  codecs,
+  IPC_PRIVATE,
+  Mapping,
+  Semaphore,
+  SharedMemory,
+  spawn,
+  SysVMessageQueue,
+  Topic,
+} from "../mod.ts";
 import { fixture, ipcTest, runDeno, uniqueName } from "./helpers.ts";
 
 ipcTest(
@@ -80,5 +90,18 @@ ipcTest(
       ),
       Deno.errors.TimedOut,
     );
+  },
+);
+
+ipcTest(
+  "Semaphore.wait() and SysVMessageQueue.receive() read their signal once: undefined, then a string",
+  async () => {
+    // Before: checked at the first read, read again by the wait: a TypeError after the check
+    // had passed.
+    const options = () => Object.assign(shifting("signal", undefined, ""), { timeout: 20 });
+    using semaphore = Semaphore.create(uniqueName("once"));
+    await assert.rejects(semaphore.wait(options() as never), Deno.errors.TimedOut);
+    using queue = SysVMessageQueue.create(IPC_PRIVATE);
+    await assert.rejects(queue.receive(options() as never), Deno.errors.TimedOut);
   },
 );
