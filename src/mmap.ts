@@ -47,7 +47,13 @@ import {
 } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { check, closedError, systemError } from "./errors.ts";
-import { ConstructorToken, describe, optionalBoolean, optionsObject } from "./_validate.ts";
+import {
+  ConstructorToken,
+  describe,
+  optionalBoolean,
+  optionsObject,
+  ownOptions,
+} from "./_validate.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
@@ -223,18 +229,20 @@ export class Mapping implements Disposable {
    * ```
    */
   static fromFd(fd: FdLike, options: MapFdOptions = {}): Mapping {
-    options = optionsObject(options, "Mapping.fromFd() options");
+    // Each option read once (a getter may answer differently the second time), own keys only.
+    const own = ownOptions(options, "Mapping.fromFd() options");
     const descriptor = peekFd(fd, "fd");
-    if (options.label !== undefined && typeof options.label !== "string") {
-      throw new TypeError(`Cannot map with label ${describe(options.label)}: it must be a string`);
+    const given = own.label;
+    if (given !== undefined && typeof given !== "string") {
+      throw new TypeError(`Cannot map with label ${describe(given)}: it must be a string`);
     }
-    const label = options.label ?? `file descriptor ${descriptor}`;
-    const offset = rangeOption(options.offset ?? 0, "offset", 0, label);
-    const wanted = options.length === undefined
+    const label = given ?? `file descriptor ${descriptor}`;
+    const offset = rangeOption(own.offset ?? 0, "offset", 0, label);
+    const wanted = own.length === undefined
       ? undefined
-      : rangeOption(options.length, "length", 1, label);
-    const write = optionalBoolean(options.write, "write") ?? false;
-    const copyOnWrite = optionalBoolean(options.private, "private") ?? false;
+      : rangeOption(own.length, "length", 1, label);
+    const write = optionalBoolean(own.write, "write") ?? false;
+    const copyOnWrite = optionalBoolean(own.private, "private") ?? false;
     const c = libc();
     // fstat, not lseek: it tells the type too, and leaves the descriptor's offset alone.
     const facts = statDescriptor(descriptor, { action: "map", objectName: label });
@@ -457,9 +465,10 @@ export function mapFile(path: string | URL, options: MapOptions = {}): Mapping {
       `Cannot map ${describe(file)}: the path must be a non-empty string without NUL`,
     );
   }
-  options = optionsObject(options, "mapFile() options");
-  const write = optionalBoolean(options.write, "write") ?? false;
-  const shared = write && optionalBoolean(options.private, "private") !== true;
+  // Read once (fromFd below gets the values, not the getters), own keys only.
+  const own = ownOptions(options, "mapFile() options");
+  const write = optionalBoolean(own.write, "write") ?? false;
+  const shared = write && optionalBoolean(own.private, "private") !== true;
   requirePermission("read", file);
   if (shared) requirePermission("write", file);
   let type: number | undefined;
@@ -477,7 +486,7 @@ export function mapFile(path: string | URL, options: MapOptions = {}): Mapping {
     objectName: file,
   });
   try {
-    return Mapping.fromFd(fd, { ...options, label: file });
+    return Mapping.fromFd(fd, { ...own, label: file });
   } finally {
     closeFd(fd);
   }

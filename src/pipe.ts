@@ -312,7 +312,6 @@ export class ReadEnd extends PipeEnd {
    * ```
    */
   [selectable](): SelectAdapter<Uint8Array | null> {
-    const scratch = new Uint8Array(SELECT_CHUNK);
     return {
       try: () => {
         const fd = nonBlockingFd(this);
@@ -327,6 +326,13 @@ export class ReadEnd extends PipeEnd {
 
 /** The most a select on a read end takes at once. */
 const SELECT_CHUNK = 64 * 1024;
+
+/**
+ * Where select's tries on read ends read into, shared: a try is synchronous and copies what it
+ * read out at once, so one buffer serves every read end (64 KiB per source and select call made
+ * garbage that showed in select's wake).
+ */
+const scratch = new Uint8Array(SELECT_CHUNK);
 
 /**
  * The write end of a pipe or FIFO. Writing when no read end is open anywhere throws

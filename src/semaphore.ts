@@ -67,6 +67,7 @@ import {
 import {
   deadlineAfter,
   deadlineIn,
+  readWaitOptions,
   RETRY,
   sliceUntil,
   validateWaitOptions,
@@ -636,7 +637,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   async wait(options: WaitOptions = {}): Promise<void> {
-    validateWaitOptions(options, `wait on ${this.#label}`);
+    options = readWaitOptions(options, `wait on ${this.#label}`); // read once
     const sem = this.#open();
     if (libc().sem_trywait(sem) === 0) return;
     let takenWhileAsleep = false;

@@ -389,3 +389,36 @@ ipcTest(
     }
   },
 );
+
+ipcTest(
+  "select() over a semaphore and a pipe serves both when made ready together, and ends its polls",
+  async () => {
+    // After a wake of the futex side, select skips the descriptors' tries and cancels the poll
+    // only after returning: the pipe's chunk must still come with the next select.
+    using semaphore = Semaphore.create(uniqueName("both"));
+    using p = pipe();
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const before = fds();
+    for (let round = 0; round < 20; round++) {
+      setTimeout(() => semaphore.post(), 2); // the futex side alone: the poll is left running
+      assert.equal((await select([semaphore, p.reader], { timeout: 5000 })).index, 0);
+      setTimeout(() => {
+        if (round % 2 === 0) p.writer.writeSync(new Uint8Array([round]));
+        semaphore.post();
+        if (round % 2 === 1) p.writer.writeSync(new Uint8Array([round]));
+      }, 2);
+      const first = await select([semaphore, p.reader], { timeout: 5000 });
+      const second = await select([semaphore, p.reader], { timeout: 5000 });
+      assert.deepEqual(new Set([first.index, second.index]), new Set([0, 1]), `round ${round}`);
+      const chunk = first.index === 1 ? first.value : second.value;
+      assert.deepEqual(chunk, new Uint8Array([round]));
+      await assert.rejects(select([semaphore, p.reader], { timeout: 5 }), Deno.errors.TimedOut);
+    }
+    // A last wake of the futex side alone: its poll was cancelled and has closed its wake-up
+    // pipe (one left running would hold it until the pipe under watch had data or closed).
+    setTimeout(() => semaphore.post(), 2);
+    assert.equal((await select([semaphore, p.reader], { timeout: 5000 })).index, 0);
+    await delay(50);
+    assert.equal(fds(), before);
+  },
+);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Channel, type Codec, codecs, SharedMemory, Topic } from "../mod.ts";
 import { C_OLDEST, C_TAIL, HEADER } from "../src/topic/layout.ts";
+import { isWholeFrame } from "./fixtures/flood_frame.ts";
 import { fixture, ipcTest, type ReadyChild, runDeno, spawnReady, uniqueName } from "./helpers.ts";
 
 const peer = fixture("topic_peer.ts");
@@ -155,6 +156,29 @@ ipcTest(
     assert.ok(missed! > 0 && received! > 0, stdout);
     assert.equal(received! + missed!, count);
     assert.equal(last, count - 1);
+  },
+);
+
+ipcTest(
+  'a "drop" topic never hands out a torn frame while a publisher in another process writes over it',
+  async () => {
+    const name = uniqueName("topic-torn");
+    using topic = Topic.create({ name, capacity: 4096, slow: "drop", role: "subscribe" });
+    using subscription = topic.subscribe();
+    const flood = await start(["flood", name, "1500"]);
+    let received = 0;
+    let torn = 0;
+    const until = performance.now() + 700;
+    while (performance.now() < until) {
+      const frame = subscription.tryReceive(); // a tight loop: copies race the publisher
+      if (frame === undefined) continue;
+      received++;
+      if (!isWholeFrame(frame)) torn++;
+    }
+    await flood.kill();
+    assert.equal(torn, 0, `${torn} torn frames of ${received}`);
+    // The race was run: many frames read, and many written over before they were read.
+    assert.ok(received > 1000 && subscription.missed > 1000, `${received} ${subscription.missed}`);
   },
 );
 

@@ -174,27 +174,41 @@ function validateFlag(value: unknown, name: string): boolean {
 /**
  * Checks a codec before anything is created: an object with `encode` and `decode` functions and
  * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
- * whose names differ are never taken for one another.
+ * whose names differ are never taken for one another. Returns a built-in codec as it is, and
+ * any other as a frozen copy of what was checked (its name, and its functions called on it): a
+ * getter read again could answer an unchecked name.
  */
 export function validateCodec<T>(codec: unknown): Codec<T> {
-  const candidate = codec as Partial<Codec<T>> | null;
-  if (
-    typeof candidate !== "object" || candidate === null ||
-    typeof candidate.encode !== "function" || typeof candidate.decode !== "function" ||
-    typeof candidate.name !== "string"
-  ) {
-    throw new TypeError(
-      "Cannot use the codec: give an object with a name and encode and decode functions",
-    );
+  if (isBuiltIn(codec)) return codec as Codec<T>;
+  if (typeof codec !== "object" || codec === null) throw notACodec();
+  // Each member read once: the codec used is what was checked, whatever its getters say later.
+  const { name, encode, decode } = codec as Partial<Codec<T>>;
+  if (typeof encode !== "function" || typeof decode !== "function" || typeof name !== "string") {
+    throw notACodec();
   }
-  const bytes = encoder.encode(candidate.name).length;
-  if (bytes === 0 || bytes > CODEC_NAME_MAX || candidate.name.includes("\0")) {
+  const bytes = encoder.encode(name).length;
+  if (bytes === 0 || bytes > CODEC_NAME_MAX || name.includes("\0")) {
     throw new RangeError(
-      `Cannot use codec name "${candidate.name}": it must be 1 to ${CODEC_NAME_MAX} UTF-8 bytes, ` +
+      `Cannot use codec name "${name}": it must be 1 to ${CODEC_NAME_MAX} UTF-8 bytes, ` +
         "without NUL",
     );
   }
-  return candidate as Codec<T>;
+  return Object.freeze({
+    name,
+    encode: (value: T) => encode.call(codec, value),
+    decode: (bytes: Uint8Array) => decode.call(codec, bytes),
+  });
+}
+
+/** Whether `codec` is one of {@linkcode codecs}: used as it is (the fast paths know them). */
+function isBuiltIn(codec: unknown): boolean {
+  return Object.values(codecs).includes(codec as Codec<unknown>);
+}
+
+function notACodec(): TypeError {
+  return new TypeError(
+    "Cannot use the codec: give an object with a name and encode and decode functions",
+  );
 }
 
 /** Options of the receive methods. */

@@ -129,11 +129,14 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
   const start = rotation;
   rotation = (rotation + 1) % 0x4000_0000;
   let hasty = 0;
+  let skipFds = false; // after a wake of the futex side only: see Woken
+  let cancelPoll: (() => void) | undefined; // a poll left running: see Woken
   try {
     while (true) {
       wait.signal?.throwIfAborted();
       for (let k = 0; k < list.length; k++) {
         const index = (start + k) % list.length;
+        if (skipFds && adapters[index]!.pollFd && !adapters[index]!.futex) continue;
         const taken = tryOne(adapters[index]!);
         if (taken !== undefined) {
           return { source: list[index], index, ...taken } as Selected<S>;
@@ -144,17 +147,21 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
         throw new Deno.errors.TimedOut(`Cannot select: timed out after ${wait.timeout} ms`);
       }
       const began = performance.now();
-      const ended = await waitForAny(adapters, wait.signal, left);
-      if (ended !== undefined) {
-        const [index, error] = ended;
+      cancelPoll?.();
+      const woken = await waitForAny(adapters, wait.signal, left);
+      cancelPoll = woken.cancelPoll;
+      if (woken.ended !== undefined) {
+        const [index, error] = woken.ended;
         return { source: list[index], index, error } as Selected<S>;
       }
+      skipFds = woken.futexOnly;
       // A wait that keeps ending at once with nothing to take (a foreign adapter's, or other
       // consumers that always win) must not spin: after a few such rounds, a timer's pause.
       hasty = performance.now() - began < 1 ? hasty + 1 : 0;
       if (hasty >= HASTY_ROUNDS) await delay(Math.min(hasty - HASTY_ROUNDS + 1, 10));
     }
   } finally {
+    if (cancelPoll) afterCaller(cancelPoll);
     for (const adapter of adapters) {
       try {
         adapter.release?.();
@@ -163,6 +170,15 @@ export async function select<const S extends readonly Selectable<unknown>[]>(
       }
     }
   }
+}
+
+/**
+ * Runs `fn` once the code that awaited `select()` has run on, up to its next `await`: queued
+ * from select's `finally`, a first microtask runs before that code (which is queued when the
+ * promise of `select()` resolves, just after), and queues `fn` behind it.
+ */
+function afterCaller(fn: () => void): void {
+  queueMicrotask(() => queueMicrotask(fn));
 }
 
 /** The adapter of `source`, checked: it must say how to take and how to wait. */
@@ -225,20 +241,45 @@ function endsSource(error: unknown): error is Error {
     error instanceof Deno.errors.InvalidData;
 }
 
+/** How a wait of {@linkcode waitForAny} ended. */
+interface Woken {
+  /** The index and error of a source found ended. */
+  readonly ended?: [number, Error];
+  /**
+   * Whether the futex side woke by itself, before the poll ended or a cancel: then only the
+   * futex sources (and those with a wait of their own) may have become ready since the tries,
+   * and the next tries skip the descriptors, whose tries are system calls (a descriptor that
+   * became ready meanwhile makes the next poll return at once, or is found by the next call's
+   * tries, which try every source).
+   */
+  readonly futexOnly: boolean;
+  /**
+   * With `futexOnly`: ends the poll, left running. Cancelling it wakes its worker thread, which
+   * cost the wake through select 45-70 µs on a 2-core VM (a cross-CPU wake-up); select does it
+   * once its caller has the result, or before it waits again.
+   */
+  readonly cancelPoll?: () => void;
+}
+
 /**
  * Waits on every source at once until one may be ready, `left` ms pass or `signal` aborts: the
  * futex sources in one `futex_waitv`, the descriptors in one `poll`, the others each by their
- * own `wait`. Cancels the other waits and lets them end before it returns (all but the poll,
- * which holds nothing). Returns the index and error of a source found ended, or `undefined`
- * (try again).
+ * own `wait`. Cancels the other waits and lets them end before it returns, all but the poll,
+ * which holds nothing of the sources' but their descriptors (which it only polls): it is never
+ * awaited, as its worker thread's return would delay the result, and after a wake of the futex
+ * side it is left running for the caller to cancel (`cancelPoll`).
  */
 async function waitForAny(
   adapters: SelectAdapter<unknown>[],
   signal: AbortSignal | undefined,
   left: number,
-): Promise<[number, Error] | undefined> {
+): Promise<Woken> {
   const cancel = new Cancel();
-  const abort = () => cancel.abort();
+  const pollCancel = new Cancel();
+  const abort = () => {
+    cancel.abort();
+    pollCancel.abort();
+  };
   signal?.addEventListener("abort", abort);
   const timer = left === Infinity ? undefined : setTimeout(abort, Math.max(1, Math.ceil(left)));
   const sleepers: IndexedSleeper[] = [];
@@ -261,28 +302,37 @@ async function waitForAny(
       );
     }
   });
-  if (sleepers.length > 0) waits.push(sleepOnWords(sleepers, cancel));
+  let futexWoke = false;
+  if (sleepers.length > 0) {
+    waits.push(sleepOnWords(sleepers, cancel).then(() => void (futexWoke = !cancel.aborted)));
+  }
   const outcomes = waits.map((wait) => wait.then(() => undefined, (failure) => ({ failure })));
-  // The poll holds nothing of the sources' but their descriptors, which it only polls: once
-  // cancelled it is not awaited, as its worker thread's return would delay the result.
   const polled = fds.length === 0
     ? undefined
-    : pollSources(fds, cancel).then(() => undefined, (failure) => ({ failure }));
+    : pollSources(fds, pollCancel).then(() => undefined, (failure) => ({ failure }));
   let first: { failure: unknown } | undefined;
+  let futexOnly = false;
   try {
     first = await Promise.race(polled ? [...outcomes, polled] : outcomes);
+    futexOnly = futexWoke && fds.length > 0;
   } finally {
-    abort();
+    cancel.abort();
+    if (!futexOnly) pollCancel.abort();
     clearTimeout(timer);
     signal?.removeEventListener("abort", abort);
   }
-  let ended: [number, Error] | undefined;
-  for (const outcome of [first, ...await Promise.all(outcomes)]) {
-    if (outcome === undefined || outcome.failure === CANCELLED) continue;
-    const reason = outcome.failure;
-    if (!(reason instanceof SourceEnded)) throw reason;
-    if (!endsSource(reason.error)) throw reason.error;
-    ended ??= [reason.index, reason.error];
+  try {
+    let ended: [number, Error] | undefined;
+    for (const outcome of [first, ...await Promise.all(outcomes)]) {
+      if (outcome === undefined || outcome.failure === CANCELLED) continue;
+      const reason = outcome.failure;
+      if (!(reason instanceof SourceEnded)) throw reason;
+      if (!endsSource(reason.error)) throw reason.error;
+      ended ??= [reason.index, reason.error];
+    }
+    return { ended, futexOnly, cancelPoll: futexOnly ? () => pollCancel.abort() : undefined };
+  } catch (error) {
+    pollCancel.abort();
+    throw error;
   }
-  return ended;
 }

@@ -8,6 +8,7 @@ import { place } from "../_placement.ts";
 import { ConstructorToken, INT_MAX, optionsObject, validateInteger } from "../_validate.ts";
 import {
   deadlineAfter,
+  readWaitOptions,
   RETRY,
   SLICE_MS,
   sliceUntil,
@@ -138,7 +139,7 @@ export class Barrier implements Disposable {
    * @example See {@linkcode Barrier}.
    */
   async wait(options: WaitOptions = {}): Promise<boolean> {
-    validateWaitOptions(options, `wait at the ${this.#label}`);
+    options = readWaitOptions(options, `wait at the ${this.#label}`); // read once
     const placed = this.#placed;
     const round = this.#arrive();
     if (round === true) return true;

@@ -8,6 +8,7 @@ import { place } from "../_placement.ts";
 import { ConstructorToken, describe } from "../_validate.ts";
 import {
   deadlineAfter,
+  readWaitOptions,
   RETRY,
   SLICE_MS,
   sliceUntil,
@@ -128,7 +129,7 @@ export class Condition implements Disposable {
    */
   async wait(guard: MutexGuard, options: WaitOptions = {}): Promise<void> {
     validateGuard(guard, `wait on the ${this.#label}`);
-    validateWaitOptions(options, `wait on the ${this.#label}`);
+    options = readWaitOptions(options, `wait on the ${this.#label}`); // read once
     const placed = this.#placed;
     placed.assertOpen();
     const seen = Atomics.load(placed.cells, 0);

@@ -15,7 +15,7 @@
 
 import { place } from "../_placement.ts";
 import { ConstructorToken } from "../_validate.ts";
-import { validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { readWaitOptions, validateWaitOptions, type WaitOptions } from "../_wait.ts";
 import type { Mapping } from "../mmap.ts";
 import type { SharedMemory } from "../shm.ts";
 import { PlacedCells } from "./_futex.ts";
@@ -318,7 +318,7 @@ export class Mutex implements Disposable {
    * ```
    */
   async lock(options: WaitOptions = {}): Promise<MutexGuard> {
-    validateWaitOptions(options, `lock the ${this.#label}`);
+    options = readWaitOptions(options, `lock the ${this.#label}`); // read once
     this.#placed.assertOpen();
     return await this.#lock.lock(options, () => this.#placed.assertOpen(), (t) => this.#guard(t));
   }

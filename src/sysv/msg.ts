@@ -37,7 +37,7 @@ import {
   validateKey,
   validateMode,
 } from "../_validate.ts";
-import { delay, RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import { delay, readWaitOptions, RETRY, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
 import { validateOwner, validatePermissionBits } from "../_ownership.ts";
 import {
@@ -358,13 +358,13 @@ export class SysVMessageQueue implements Disposable {
         }`,
       );
     }
-    validateWaitOptions(options, `send to ${this.#label}`);
+    const wait = readWaitOptions(options, `send to ${this.#label}`); // read once
     const noWait = optionalBoolean(options.noWait, "noWait") ?? false;
     const message = new Uint8Array(8 + bytes.length);
     new DataView(message.buffer).setBigInt64(0, BigInt(checkedType), true);
     message.set(bytes, 8);
     let checkedFit = false;
-    await waitUntil<true>(options, {
+    await waitUntil<true>(wait, {
       what: `send to ${this.#label}`,
       attempt: () => {
         this.#open();
@@ -427,9 +427,9 @@ export class SysVMessageQueue implements Disposable {
       "0: any; above 0: that type; below 0: the lowest type up to its absolute value",
     );
     const noWait = optionalBoolean(given.noWait, "noWait") ?? false;
-    validateWaitOptions(given, `receive from ${this.#label}`);
+    const wait = readWaitOptions(given, `receive from ${this.#label}`); // read once
     const buffer = this.#receiveBuffer;
-    return await waitUntil<SysVMessage>(given, {
+    return await waitUntil<SysVMessage>(wait, {
       what: `receive from ${this.#label}`,
       attempt: () => {
         this.#open();

@@ -43,7 +43,7 @@ import {
   validateKey,
   validateMode,
 } from "../_validate.ts";
-import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import { readWaitOptions, RETRY, type WaitOptions, waitUntil } from "../_wait.ts";
 import { check, closedError, errnoCode, removed, systemError } from "../errors.ts";
 import { validateOwner, validatePermissionBits } from "../_ownership.ts";
 import {
@@ -427,7 +427,7 @@ export class SysVSemaphoreSet implements Disposable {
     const [now, blocking, noWait] = this.#encode(operations);
     const nsops = BigInt(blocking.length / sembuf.size); // what was encoded, not what the array has now
     const what = `change ${this.#label}`;
-    validateWaitOptions(options, what);
+    options = readWaitOptions(options, what); // read once
     if (this.#apply(now, noWait)) return;
     let doneWhileAsleep = false;
     const slice = new Uint8Array(timespec.size);

@@ -5,7 +5,8 @@
  * in a "block" topic only those every live subscription has read (the history kept for late
  * subscribers goes first). It stores OLDEST before it writes over a frame, so that a subscriber
  * of a "drop" topic that copied a frame can tell, by reading OLDEST again, whether the copy may
- * be torn. It then writes the frame past the tail, records its position for late subscribers,
+ * be torn (a store that stays before the frame's plain writes on aarch64 too: src/_fence.ts).
+ * It then writes the frame past the tail, records its position for late subscribers,
  * and publishes the tail and the message count with one 64-bit store: a publisher killed
  * mid-publish leaves no half-published frame, and the next one takes the lock over
  * (`ownerDied`) and goes on.
@@ -13,6 +14,7 @@
  * @module
  */
 
+import { storeBeforeWrites } from "../_fence.ts";
 import { BLOCK, C_OLDEST, C_TAIL } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
 import { recordPosition, slowest } from "./table.ts";
@@ -59,7 +61,8 @@ export function writeFrame(
       oldest = (oldest + size) | 0;
       used -= size;
     }
-    Atomics.store(ring.cells, C_OLDEST, oldest); // before the bytes are written over
+    // Before the bytes are written over, and seen before them on aarch64 too (src/_fence.ts).
+    storeBeforeWrites(ring.cells, C_OLDEST, oldest);
   }
   const at = ring.at(tail);
   ring.words[at >>> 2] = bytes.length;

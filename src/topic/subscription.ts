@@ -6,6 +6,7 @@
  * @module
  */
 
+import { orderReadsBefore } from "../_fence.ts";
 import { RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
@@ -302,11 +303,15 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
    */
   #overrun(): boolean {
     const ring = this.#ring;
+    // The frame's plain reads (its length, sequence and the copy) before the check of OLDEST:
+    // on aarch64 a load-acquire alone would let them pass it (src/_fence.ts).
+    orderReadsBefore();
     if (((ring.oldest() - this.#cursor) | 0) <= 0) return false;
     while (true) {
       const oldest = ring.oldest();
       const { tail, sequence } = ring.readWrite();
       const first = oldest === tail ? sequence : ring.sequenceAt(oldest);
+      orderReadsBefore();
       if (ring.oldest() !== oldest) continue; // dropped again meanwhile: look again
       this.#missed += (first - this.#sequence) >>> 0;
       this.#cursor = oldest;

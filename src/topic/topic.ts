@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RETRY, validateWaitOptions, type WaitOptions } from "../_wait.ts";
+import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { check, closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
@@ -446,8 +446,9 @@ export class Topic<T = Uint8Array> implements Disposable {
    * await topic.publish("tick", { timeout: 1000 });
    * ```
    */
-  async publish(value: T, options: WaitOptions = {}): Promise<void> {
-    validateWaitOptions(options, "publish on the topic");
+  async publish(value: T, given: WaitOptions = {}): Promise<void> {
+    const options = readWaitOptions(given, "publish on the topic"); // read once
+
     const bytes = this.#encode(value);
     if (this.#write(bytes, false)) return;
     const waiter = this.#publisher(bytes);
@@ -472,8 +473,8 @@ export class Topic<T = Uint8Array> implements Disposable {
    * topic.publishSync(new Uint8Array([1, 2]));
    * ```
    */
-  publishSync(value: T, options: { timeout?: number } = {}): void {
-    validateWaitOptions(options, "publish on the topic");
+  publishSync(value: T, given: { timeout?: number } = {}): void {
+    const options = { timeout: readWaitOptions(given, "publish on the topic").timeout }; // once
     const bytes = this.#encode(value);
     if (this.#write(bytes, false)) return;
     waitSync(this.#publisher(bytes), options);

@@ -15,7 +15,13 @@
 import { adaptiveBudget, SPIN_MS, spinAcrossTurns, spinWhile } from "../channel/wait.ts";
 import { futexWait, futexWaitSync, futexWake } from "../sync/_futex.ts";
 import { INT_MAX } from "../_validate.ts";
-import { RETRY, validateWaitOptions, type WaitOptions, waitUntil } from "../_wait.ts";
+import {
+  readWaitOptions,
+  RETRY,
+  validateWaitOptions,
+  type WaitOptions,
+  waitUntil,
+} from "../_wait.ts";
 
 /** What one wait needs. */
 export interface Waiter<R> {
@@ -45,8 +51,10 @@ export interface Waiter<R> {
 }
 
 /** Waits without blocking the event loop until `attempt` gives a value. */
-export async function waitAsync<R>(waiter: Waiter<R>, options: WaitOptions): Promise<R> {
-  const timeout = validateWaitOptions(options, waiter.what);
+export async function waitAsync<R>(waiter: Waiter<R>, given: WaitOptions): Promise<R> {
+  // Read once: a getter may answer differently the second time (src/_wait.ts readWaitOptions).
+  const options = readWaitOptions(given, waiter.what);
+  const timeout = options.timeout;
   spinWhile(() => waiter.blocked());
   // A wait that outlasts the spin is timed, for the next one's budget; a hot one costs nothing.
   const slow = waiter.blocked();

@@ -270,6 +270,15 @@ export class Shifty {
 }
 
 /**
+ * A plain copy of options that may have shifting getters ({@linkcode Shifty}), each read once:
+ * for a property that judges what the options mean and must see what the call saw.
+ */
+export function settled(opts: unknown): unknown {
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts)) return opts;
+  return Object.getPrototypeOf(opts) === Object.prototype ? { ...opts } : opts;
+}
+
+/**
  * An options object: each field omitted, valid or hostile; sometimes a field named after a
  * prototype key; sometimes not an object at all.
  */
@@ -287,9 +296,13 @@ export function options(
       return copy;
     },
   );
+  // Getters that answer one value at the first read and another after: an option must be read
+  // once (a wait that read its timeout again once hung: tests/attack_options_test.ts).
+  const shifty = fc.tuple(object, object).map(([first, later]) => new Shifty(first, later));
   return fc.oneof(
     { weight: 8, arbitrary: object },
     { weight: 1, arbitrary: extra },
+    { weight: 1, arbitrary: shifty },
     { weight: 1, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: hostile },
   );

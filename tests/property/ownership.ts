@@ -20,7 +20,7 @@ import {
   SysVSharedMemory,
 } from "../../mod.ts";
 import { uniqueName } from "../helpers.ts";
-import { either, fc, hostile, options } from "./arbitraries.ts";
+import { either, fc, hostile, options, settled } from "./arbitraries.ts";
 import type { Case, Property, PropertyGroup } from "./harness.ts";
 import { memberProperties, useOtherHandle } from "./members.ts";
 
@@ -156,7 +156,10 @@ export const group: PropertyGroup = {
         covers: [],
         runs: 2500,
         args: [options({ size: fc.constantFrom(1, 4096, 8192), seal: seals }, 3)],
-        call: ([opts]) => {
+        call: ([given]) => {
+          // Seals semantics, not getters (the member properties have those): one plain copy,
+          // read by both the call and the expectation.
+          const opts = settled(given);
           const memory = SharedMemory.anonymous(opts as never);
           try {
             const asked = (opts as { seal?: Iterable<string> }).seal;
@@ -176,7 +179,8 @@ export const group: PropertyGroup = {
         covers: [],
         runs: 2000,
         args: [fc.subarray([...SEALS]), options({ readOnly: fc.boolean(), requireSeals: seals })],
-        call: ([has, opts], c) => {
+        call: ([has, given], c) => {
+          const opts = settled(given); // as above
           const source = SharedMemory.anonymous({ size: 4096, seal: has as never });
           c.defer(() => source.close());
           const copy = new OwnedFd(source.fd).dup();

@@ -67,13 +67,23 @@ function resolveKey(kind: Kind): (marker: Ref, c: Case) => unknown {
       const existing = kind === "shm"
         ? SysVSharedMemory.create(value, { size: 4096 })
         : kind === "sem"
-        ? SysVSemaphoreSet.create(value, 2)
+        ? stamped(SysVSemaphoreSet.create(value, 2))
         : SysVMessageQueue.create(value);
       c.defer(() => existing.close());
     }
     c.defer(() => removeKey(kind, value));
     return value;
   };
+}
+
+/**
+ * A set as its creator leaves it once set up: stamped by a semop, so that an openOrCreate opens
+ * it at once instead of waiting for the stamp for as long as its hostile timeout says (2^32 - 1
+ * ms is a valid timeout).
+ */
+function stamped(set: SysVSemaphoreSet): SysVSemaphoreSet {
+  set.tryOp([{ index: 0, delta: 1 }, { index: 0, delta: -1 }]);
+  return set;
 }
 
 const mode = fc.constantFrom(0o600, 0o644, 0);
