@@ -130,8 +130,10 @@ export function receiveOnce(
   maxFds: number,
   label: string,
 ): RawMessage | typeof RETRY {
-  // Room for `maxFds` exactly: the kernel closes what does not fit and says MSG_CTRUNC.
-  const control = maxFds > 0 ? controlBuffer.subarray(0, cmsgSpace(maxFds * INT_BYTES)) : EMPTY;
+  // Room for `maxFds` exactly: the kernel closes what does not fit and says MSG_CTRUNC. CMSG_LEN,
+  // not CMSG_SPACE: the kernel fills all the room it is given, and an odd count's padding would
+  // let one more descriptor in.
+  const control = maxFds > 0 ? controlBuffer.subarray(0, cmsghdr.size + maxFds * INT_BYTES) : EMPTY;
   prepare(buffer, control);
   const received = Number(libc().recvmsg(fd, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (received === -1) return failure("recvmsg", "receive from", label);
