@@ -45,26 +45,35 @@ export interface FileFacts {
 
 /** statx of an open descriptor, as fstat; throws the typed error (EBADF: BadResource). */
 export function statDescriptor(fd: number, operation: Operation): FileFacts {
-  return statAt(fd, "", AT_EMPTY_PATH, operation);
+  return statAt(fd, EMPTY_PATH, AT_EMPTY_PATH, operation);
 }
 
 /** statx of a path, following symlinks as open does; throws the typed error (ENOENT: NotFound). */
 export function statPath(path: string, operation: Operation): FileFacts {
-  return statAt(AT_FDCWD, path, 0, operation);
+  return statAt(AT_FDCWD, cstring(path), 0, operation);
 }
 
-function statAt(dirfd: number, path: string, flags: number, operation: Operation): FileFacts {
-  const buffer = new Uint8Array(statx.size);
-  check(libc().statx(dirfd, cstring(path), flags, STATX_BASIC_STATS, buffer), "statx", operation);
-  const view = new DataView(buffer.buffer);
-  const device = `${view.getUint32(statx.stx_dev_major, true)}:` +
-    `${view.getUint32(statx.stx_dev_minor, true)}`;
+/** The path of a statx on the descriptor itself (AT_EMPTY_PATH): "", made once. */
+const EMPTY_PATH = cstring("");
+
+/**
+ * The statx buffer, reused: every call is synchronous, on this thread, and reads it back
+ * before it returns. (A fresh buffer a call cost more than the system call itself: statx is
+ * on the path of every mapping, a descriptor received and mapped included.)
+ */
+const buffer = new Uint8Array(statx.size);
+const view = new DataView(buffer.buffer);
+
+function statAt(dirfd: number, path: Uint8Array, flags: number, operation: Operation): FileFacts {
+  check(libc().statx(dirfd, path, flags, STATX_BASIC_STATS, buffer), "statx", operation);
+  const mode = view.getUint16(statx.stx_mode, true);
   return {
-    type: view.getUint16(statx.stx_mode, true) & S_IFMT,
+    type: mode & S_IFMT,
     size: Number(view.getBigUint64(statx.stx_size, true)),
     allocated: Number(view.getBigUint64(statx.stx_blocks, true)) * 512,
-    identity: `${device}:${view.getBigUint64(statx.stx_ino, true)}`,
-    mode: view.getUint16(statx.stx_mode, true) & 0o7777,
+    identity: `${view.getUint32(statx.stx_dev_major, true)}:` +
+      `${view.getUint32(statx.stx_dev_minor, true)}:${view.getBigUint64(statx.stx_ino, true)}`,
+    mode: mode & 0o7777,
     uid: view.getUint32(statx.stx_uid, true),
     gid: view.getUint32(statx.stx_gid, true),
   };

@@ -58,7 +58,8 @@ import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
 import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
 import { entombRange } from "./_tomb.ts";
-import { statDescriptor, statPath, typeName } from "./_stat.ts";
+import { type FileFacts, statDescriptor, statPath, typeName } from "./_stat.ts";
+import { provideMapper } from "./_map_statted.ts";
 
 /** How to map a file or descriptor. */
 export interface MapOptions {
@@ -93,6 +94,14 @@ const ADVICE: ReadonlyMap<string, number> = new Map<Advice, number>([
   ["willneed", MADV_WILLNEED],
   ["dontneed", MADV_DONTNEED],
 ]);
+
+/** `new Mapping()` for the functions of this module outside the class. */
+let newMapping: (
+  base: Deno.PointerObject,
+  file: { identity: string; offset: number; skip: number; length: number },
+  shared: boolean,
+  label: string,
+) => Mapping;
 
 /** The module's key to the constructor: `new Mapping()` from outside is a TypeError. */
 const token = new ConstructorToken("Mapping", "mapFile() or Mapping.fromFd()");
@@ -243,48 +252,19 @@ export class Mapping implements Disposable {
       : rangeOption(own.length, "length", 1, label);
     const write = optionalBoolean(own.write, "write") ?? false;
     const copyOnWrite = optionalBoolean(own.private, "private") ?? false;
-    const c = libc();
     // fstat, not lseek: it tells the type too, and leaves the descriptor's offset alone.
     const facts = statDescriptor(descriptor, { action: "map", objectName: label });
-    refuseUnmappable(facts.type, label);
-    const size = facts.size;
-    const length = wanted ?? size - offset;
-    if (size === 0) {
-      throw new Deno.errors.InvalidData(
-        `Cannot map "${label}": it is empty, and a mapping needs at least one byte`,
-      );
+    const mapped = mapStatted(descriptor, facts, { write, copyOnWrite, offset, wanted, label });
+    if (typeof mapped === "number") {
+      throw systemError(mapped, "mmap", { action: "map", objectName: label });
     }
-    if (offset >= size || length <= 0) {
-      throw new RangeError(
-        `Cannot map "${label}": offset ${offset} is at or past its end (size ${size})`,
-      );
-    }
-    if (offset + length > size) {
-      throw new RangeError(
-        `Cannot map "${label}": ${length} bytes from offset ${offset} reach past its end ` +
-          `(size ${size}); touching them would kill the process with SIGBUS`,
-      );
-    }
-    const shared = write && !copyOnWrite;
-    const copyOnWriteFlags = write ? MAP_PRIVATE : MAP_PRIVATE | MAP_NORESERVE;
-    const skip = offset % pageSize();
-    const base = c.mmap(
-      null,
-      BigInt(length + skip),
-      PROT_READ | PROT_WRITE,
-      shared ? MAP_SHARED : copyOnWriteFlags,
-      descriptor,
-      BigInt(offset - skip),
-    );
-    if (base === null || address(base) === MAP_FAILED) {
-      throw systemError(errno(), "mmap", { action: "map", objectName: label });
-    }
-    return new Mapping(
-      token,
-      base,
-      { identity: facts.identity, offset, skip, length },
-      shared,
-      label,
+    return mapped;
+  }
+
+  static {
+    newMapping = (base, file, shared, label) => new Mapping(token, base, file, shared, label);
+    provideMapper((descriptor, facts, write, label) =>
+      mapStatted(descriptor, facts, { write, copyOnWrite: false, offset: 0, label })
     );
   }
 
@@ -430,6 +410,60 @@ export class Mapping implements Disposable {
     if (!this.#region) throw closedError(`the mapping of "${this.#label}"`);
     return this.#region;
   }
+}
+
+/** What {@linkcode mapStatted} maps: `wanted` bytes (all from `offset` when undefined). */
+interface MapRequest {
+  write: boolean;
+  copyOnWrite: boolean;
+  offset: number;
+  wanted?: number;
+  label: string;
+}
+
+/**
+ * Maps the file behind `descriptor`, whose statx `facts` the caller just took: the type and the
+ * range are checked against them (typed errors), then mmap. Returns the errno when mmap fails,
+ * so that a caller may try again otherwise (SharedMemory.fromFd maps read-only when a writable
+ * mapping is refused).
+ */
+function mapStatted(
+  descriptor: number,
+  facts: FileFacts,
+  { write, copyOnWrite, offset, wanted, label }: MapRequest,
+): Mapping | number {
+  refuseUnmappable(facts.type, label);
+  const size = facts.size;
+  const length = wanted ?? size - offset;
+  if (size === 0) {
+    throw new Deno.errors.InvalidData(
+      `Cannot map "${label}": it is empty, and a mapping needs at least one byte`,
+    );
+  }
+  if (offset >= size || length <= 0) {
+    throw new RangeError(
+      `Cannot map "${label}": offset ${offset} is at or past its end (size ${size})`,
+    );
+  }
+  if (offset + length > size) {
+    throw new RangeError(
+      `Cannot map "${label}": ${length} bytes from offset ${offset} reach past its end ` +
+        `(size ${size}); touching them would kill the process with SIGBUS`,
+    );
+  }
+  const shared = write && !copyOnWrite;
+  const copyOnWriteFlags = write ? MAP_PRIVATE : MAP_PRIVATE | MAP_NORESERVE;
+  const skip = offset % pageSize();
+  const base = libc().mmap(
+    null,
+    BigInt(length + skip),
+    PROT_READ | PROT_WRITE,
+    shared ? MAP_SHARED : copyOnWriteFlags,
+    descriptor,
+    BigInt(offset - skip),
+  );
+  if (base === null || address(base) === MAP_FAILED) return errno();
+  return newMapping(base, { identity: facts.identity, offset, skip, length }, shared, label);
 }
 
 /**

@@ -23,6 +23,7 @@
 
 import { cstring } from "../ffi/cstring.ts";
 import {
+  EACCES,
   EBUSY,
   ENOENT,
   ENOSPC,
@@ -86,7 +87,8 @@ import { closeFd, type FdLike, peekFd, takeFd } from "./fd.ts";
 import { Mapping } from "./mmap.ts";
 import { inUseBeyond, viewsOf } from "./_pins.ts";
 import { descriptorStatus, fileStatus, fileSystemSpace } from "./_proc.ts";
-import { statDescriptor } from "./_stat.ts";
+import { type FileFacts, statDescriptor } from "./_stat.ts";
+import { mapWhole } from "./_map_statted.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateSharedMemoryOptions {
@@ -514,29 +516,32 @@ export class SharedMemory implements Disposable {
    */
   static fromFd(fd: FdLike, options: FromFdSharedMemoryOptions = {}): SharedMemory {
     const own = ownOptions(options, "SharedMemory.fromFd() options");
-    const askedReadOnly = optionalBoolean(own.readOnly, "readOnly");
+    const asked = optionalBoolean(own.readOnly, "readOnly");
     const required = own.requireSeals === undefined
       ? 0
       : sealBits(own.requireSeals, "requireSeals");
     const descriptor = peekFd(fd, "fd");
-    const flags = check(libc().fcntl(descriptor, F_GETFL, 0), "fcntl", {
-      action: `map shared memory from file descriptor ${descriptor}`,
-    });
     const label = `shared memory fd ${descriptor}`;
     const operation = { action: "map shared memory", objectName: label };
-    const seals = readSeals(descriptor, operation);
-    requireSeals(seals, required, label);
-    const writeSealed = (seals & WRITE_SEALS) !== 0;
-    if (askedReadOnly === false && writeSealed) {
-      throw new Deno.errors.PermissionDenied(
-        `Cannot map "${label}" for writing: it is sealed against writes (${
-          sealNames(seals).join(", ")
-        }); map it with { readOnly: true }`,
-      );
+    // One statx for everything: the type, the size mapped, the backing, the identity.
+    const facts = statDescriptor(descriptor, {
+      action: `map shared memory from file descriptor ${descriptor}`,
+    });
+    let readOnly = asked;
+    if (required !== 0 || asked === false || facts.allocated < facts.size) {
+      // The seals, the access mode and the backing need the descriptor's flags and seals.
+      readOnly = accessOf(descriptor, asked, required, label, operation);
+      ensureBacked(descriptor, facts, readOnly, operation, `/proc/self/fd/${descriptor}`);
     }
-    const readOnly = askedReadOnly ?? ((flags & O_ACCMODE) === O_RDONLY || writeSealed);
-    ensureBacked(descriptor, readOnly, operation, `/proc/self/fd/${descriptor}`);
-    const mapping = Mapping.fromFd(descriptor, { write: !readOnly, label });
+    let mapping = mapWhole(descriptor, facts, readOnly !== true, label);
+    if (readOnly === undefined) {
+      // Nothing asked: writable unless the descriptor is read-only (mmap says EACCES) or the
+      // segment is sealed against writes (EPERM), which is what `readOnly` defaults to; asking
+      // mmap spares two fcntl calls on the path of every segment received.
+      readOnly = mapping === EACCES || mapping === EPERM;
+      if (readOnly) mapping = mapWhole(descriptor, facts, false, label);
+    }
+    if (typeof mapping === "number") throw systemError(mapping, "mmap", operation);
     try {
       return new SharedMemory(
         token,
@@ -581,11 +586,12 @@ export class SharedMemory implements Disposable {
    */
   static #adopt(fd: number, name: string | null, readOnly: boolean, backed: boolean): SharedMemory {
     const label = name ?? `shared memory fd ${fd}`;
+    const operation = { action: "open shared memory", objectName: label };
     try {
-      if (backed) {
-        ensureBacked(fd, readOnly, { action: "open shared memory", objectName: label }, SHM_DIR);
-      }
-      const mapping = Mapping.fromFd(fd, { write: !readOnly, label });
+      const facts = statDescriptor(fd, operation);
+      if (backed) ensureBacked(fd, facts, readOnly, operation, SHM_DIR);
+      const mapping = mapWhole(fd, facts, !readOnly, label);
+      if (typeof mapping === "number") throw systemError(mapping, "mmap", operation);
       return new SharedMemory(token, name, { fd, ownedName: null }, mapping, readOnly);
     } catch (error) {
       closeFd(fd);
@@ -966,6 +972,32 @@ function requireSeals(has: number, required: number, label: string): void {
 }
 
 /**
+ * Whether `fromFd` maps read-only, from the descriptor's access mode and the segment's seals:
+ * `asked` when given (`false` on a write-sealed segment is PermissionDenied), else read-only
+ * when either forbids writing. Checks `required` seals first (InvalidData).
+ */
+function accessOf(
+  descriptor: number,
+  asked: boolean | undefined,
+  required: number,
+  label: string,
+  operation: Operation,
+): boolean {
+  const flags = check(libc().fcntl(descriptor, F_GETFL, 0), "fcntl", operation);
+  const seals = readSeals(descriptor, operation);
+  requireSeals(seals, required, label);
+  const writeSealed = (seals & WRITE_SEALS) !== 0;
+  if (asked === false && writeSealed) {
+    throw new Deno.errors.PermissionDenied(
+      `Cannot map "${label}" for writing: it is sealed against writes (${
+        sealNames(seals).join(", ")
+      }); map it with { readOnly: true }`,
+    );
+  }
+  return asked ?? ((flags & O_ACCMODE) === O_RDONLY || writeSealed);
+}
+
+/**
  * Reserves the first `size` bytes of `fd` (posix_fallocate, which allocates the holes and
  * changes no byte) so that first touch cannot SIGBUS. On ENOSPC the message starts with `what`
  * and says how much room `dir` has.
@@ -988,10 +1020,15 @@ function reserve(
  * Makes sure that no page of the segment behind `fd`, which another program may have sized
  * without reserving it (a sparse file), can SIGBUS when first touched: a writable descriptor
  * reserves the missing pages; a read-only one, which cannot, checks that they fit in the free
- * space of the segment's file system.
+ * space of the segment's file system. `facts` is the descriptor's statx, just taken.
  */
-function ensureBacked(fd: number, readOnly: boolean, operation: Operation, dir: string): void {
-  const facts = statDescriptor(fd, operation);
+function ensureBacked(
+  fd: number,
+  facts: FileFacts,
+  readOnly: boolean,
+  operation: Operation,
+  dir: string,
+): void {
   const missing = facts.size - facts.allocated;
   if (missing <= 0) return; // every page is backed, as create leaves them
   const what = `${formatBytes(missing)} of its ${formatBytes(facts.size)} are not backed yet`;

@@ -66,6 +66,26 @@ ipcTest("seal(['write']) maps the handle read-only and freezes the bytes", () =>
   assert.throws(() => memory.resize(8192), Deno.errors.PermissionDenied);
 });
 
+ipcTest("fromFd() maps a write-sealed segment read-only, its pages backed or not", () => {
+  // Backed pages take the short path (a writable mmap, refused with EPERM, then a read-only
+  // one); a sparse segment reads the seals first, to know whether it may reserve its pages.
+  using sparse = SharedMemory.anonymous({ size: 8192, seal: ["write"] });
+  using backed = SharedMemory.anonymous({ size: 8192, seal: [] });
+  backed.bytes.fill(3);
+  backed.seal(["write"]);
+  for (const memory of [sparse, backed]) {
+    const copy = new OwnedFd(memory.fd).dup();
+    using reader = SharedMemory.fromFd(copy);
+    assert.equal(copy.closed, true, "the handle took the descriptor");
+    assert.equal(reader.readOnly, true);
+    assert.equal(reader.bytes[8191], memory === backed ? 3 : 0);
+    reader.bytes[0] = 9; // copy-on-write: never reaches the segment
+    assert.equal(memory.bytes[0], memory === backed ? 3 : 0);
+    using asked = SharedMemory.fromFd(new OwnedFd(memory.fd).dup(), { readOnly: true });
+    assert.equal(asked.readOnly, true);
+  }
+});
+
 ipcTest("seal(['write']) fails with Busy while another mapping writes, and stays writable", () => {
   using memory = SharedMemory.anonymous({ size: 4096, seal: [] });
   using writer = Mapping.fromFd(memory.fd, { write: true });

@@ -405,6 +405,34 @@ ipcTest("stream and seqpacket: boundaries, MSG_TRUNC, shutdown, empty messages",
   assert.throws(() => UnixSocket.fromFd(p.reader), Deno.errors.NotSupported);
 });
 
+ipcTest("descriptors of each message are its own, however many the one before carried", () => {
+  // One control buffer serves every sendmsg and recvmsg: nothing of a longer message before
+  // may show in a shorter one, and a receive with room for fewer still drops the rest.
+  using pair = socketpair({ type: "seqpacket" });
+  const segments = [1, 2, 3].map((pages) => SharedMemory.anonymous({ size: pages * 4096 }));
+  using _segments = { [Symbol.dispose]: () => segments.forEach((memory) => memory.close()) };
+  const before = fdCount();
+  const sizes = (message: ReceivedMessage) =>
+    message.takeFds().map((fd) => {
+      using memory = SharedMemory.fromFd(fd);
+      return memory.size / 4096;
+    });
+  const rounds: [number[], number, number[], boolean][] = [
+    [[0, 1, 2], 3, [1, 2, 3], false],
+    [[2], 3, [3], false],
+    [[], 3, [], false],
+    [[1, 0, 2], 1, [2], true],
+    [[0], 253, [1], false],
+  ];
+  for (const [sent, maxFds, expected, cut] of rounds) {
+    pair[0].sendSync("x", { fds: sent.map((i) => segments[i]!) });
+    using message = pair[1].receiveSync({ maxFds, timeout: 1000 })!;
+    assert.equal(message.fdsTruncated, cut);
+    assert.deepEqual(sizes(message), expected, `sent ${sent}, room for ${maxFds}`);
+  }
+  assert.equal(fdCount(), before, "every descriptor received was closed");
+});
+
 ipcTest("bad arguments are TypeErrors and RangeErrors before any call", async () => {
   using pair = socketpair();
   const long = "x".repeat(108);

@@ -51,6 +51,15 @@ const headerView = new DataView(header.buffer);
 const vector = new Uint8Array(iovec.size);
 const vectorView = new DataView(vector.buffer);
 
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The control buffer of every call, reused as the header is: room for SCM_MAX_FD descriptors;
+ * each call passes the kernel only the part it needs.
+ */
+const controlBuffer = new Uint8Array(cmsgSpace(SCM_MAX_FD * INT_BYTES));
+const controlView = new DataView(controlBuffer.buffer);
+
 /** Points the header at `data` and at `control` (empty: none). */
 function prepare(data: Uint8Array, control: Uint8Array): void {
   header.fill(0);
@@ -84,12 +93,13 @@ export function sendOnce(
 ): number | typeof RETRY {
   let control = EMPTY;
   if (fds.length > 0) {
-    control = new Uint8Array(cmsgSpace(fds.length * INT_BYTES));
-    const view = new DataView(control.buffer);
-    view.setBigUint64(cmsghdr.cmsg_len, BigInt(cmsghdr.size + fds.length * INT_BYTES), true);
-    view.setInt32(cmsghdr.cmsg_level, SOL_SOCKET, true);
-    view.setInt32(cmsghdr.cmsg_type, SCM_RIGHTS, true);
-    fds.forEach((n, i) => view.setInt32(cmsghdr.size + i * INT_BYTES, n, true));
+    control = controlBuffer.subarray(0, cmsgSpace(fds.length * INT_BYTES));
+    controlView.setBigUint64(cmsghdr.cmsg_len, BigInt(cmsghdr.size + fds.length * INT_BYTES), true);
+    controlView.setInt32(cmsghdr.cmsg_level, SOL_SOCKET, true);
+    controlView.setInt32(cmsghdr.cmsg_type, SCM_RIGHTS, true);
+    for (let i = 0; i < fds.length; i++) {
+      controlView.setInt32(cmsghdr.size + i * INT_BYTES, fds[i]!, true);
+    }
   }
   prepare(data, control);
   const sent = Number(libc().sendmsg(fd, header, MSG_DONTWAIT | MSG_NOSIGNAL));
@@ -97,16 +107,14 @@ export function sendOnce(
   return sent;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** What one `recvmsg` brought. */
 export interface RawMessage {
   /** How many bytes it wrote into the buffer. */
   readonly length: number;
   /** The `msg_flags` the kernel returned (MSG_TRUNC, MSG_CTRUNC). */
   readonly flags: number;
-  /** The descriptors received, close-on-exec, now owned by the caller. */
-  readonly fds: readonly number[];
+  /** The descriptors received, close-on-exec, now owned by the caller: a fresh array, its own. */
+  readonly fds: number[];
 }
 
 /**
@@ -122,7 +130,10 @@ export function receiveOnce(
   maxFds: number,
   label: string,
 ): RawMessage | typeof RETRY {
-  const control = maxFds > 0 ? new Uint8Array(cmsgSpace(maxFds * INT_BYTES)) : EMPTY;
+  // Room for `maxFds` exactly: the kernel closes what does not fit and says MSG_CTRUNC. CMSG_LEN,
+  // not CMSG_SPACE: the kernel fills all the room it is given, and an odd count's padding would
+  // let one more descriptor in.
+  const control = maxFds > 0 ? controlBuffer.subarray(0, cmsghdr.size + maxFds * INT_BYTES) : EMPTY;
   prepare(buffer, control);
   const received = Number(libc().recvmsg(fd, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (received === -1) return failure("recvmsg", "receive from", label);
@@ -131,14 +142,14 @@ export function receiveOnce(
     control.length,
     Number(headerView.getBigUint64(msghdr.msg_controllen, true)),
   );
-  return { length: received, flags, fds: descriptorsIn(control, used) };
+  return { length: received, flags, fds: descriptorsIn(used) };
 }
 
-/** The descriptors of every SCM_RIGHTS message in the first `used` bytes of `control`. */
-function descriptorsIn(control: Uint8Array, used: number): number[] {
+/** The descriptors of every SCM_RIGHTS message in the first `used` bytes of the control buffer. */
+function descriptorsIn(used: number): number[] {
   const fds: number[] = [];
   if (used === 0) return fds;
-  const view = new DataView(control.buffer);
+  const view = controlView;
   for (let at = 0; at + cmsghdr.size <= used;) {
     const length = Number(view.getBigUint64(at + cmsghdr.cmsg_len, true));
     if (length < cmsghdr.size || at + length > used) break;

@@ -396,7 +396,7 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
       const buffer = this.#scratch.subarray(0, maxBytes);
       const raw = receiveOnce(fd, buffer, maxFds, label);
       if (raw === RETRY) return RETRY;
-      const fds = [...raw.fds];
+      const fds = raw.fds;
       const message = createMessage(
         buffer.slice(0, raw.length),
         fds,
