@@ -62,3 +62,11 @@ ipcTest("Channel.trySend() frames a message by its real length", async () => {
     touched: 0,
   });
 });
+
+ipcTest("Topic.tryPublish() frames a message by its real length", async () => {
+  // Before: the frame said 1 byte and 2000 were copied, over where the next message went.
+  assert.deepEqual(await run("topic-publish"), {
+    result: { value: [2000, true, [1, 2, 3]] },
+    touched: 0,
+  });
+});

@@ -345,3 +345,15 @@ ipcTest(
     assert.equal(result.freeSlots, 31, `the dropped subscriptions' slots: ${output.stdout}`);
   },
 );
+
+ipcTest(
+  "a codec that makes something other than a Uint8Array is a TypeError; nothing is published",
+  async () => {
+    const text = { name: "not-bytes", encode: () => "abc", decode: (bytes: Uint8Array) => bytes };
+    using topic = Topic.create({ codec: text as unknown as Codec<unknown> });
+    using subscription = topic.subscribe();
+    assert.throws(() => topic.tryPublish(1), TypeError);
+    await assert.rejects(topic.publish(1), TypeError);
+    assert.equal(subscription.tryReceive(), undefined);
+  },
+);

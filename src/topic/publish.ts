@@ -15,6 +15,7 @@
  */
 
 import { storeBeforeWrites } from "../_fence.ts";
+import { realLength } from "../_validate.ts";
 import { BLOCK, C_OLDEST, C_TAIL } from "./layout.ts";
 import type { TopicRing } from "./ring.ts";
 import { recordPosition, slowest } from "./table.ts";
@@ -39,7 +40,8 @@ export function writeFrame(
   // Under the lock no one else writes WRITE: its halves can be read apart, without a BigInt.
   const tail = ring.cells[C_TAIL]!;
   const sequence = ring.cells[C_TAIL + 1]!;
-  const frame = ring.frameSize(bytes.length);
+  const length = realLength(bytes); // what set() copies, whatever a subclass's length says
+  const frame = ring.frameSize(length);
   let oldest = ring.oldest();
   let used = (tail - oldest) >>> 0;
   if (used > ring.capacity) throw corrupt(`${used} bytes in use in a ring of ${ring.capacity}`);
@@ -65,7 +67,7 @@ export function writeFrame(
     storeBeforeWrites(ring.cells, C_OLDEST, oldest);
   }
   const at = ring.at(tail);
-  ring.words[at >>> 2] = bytes.length;
+  ring.words[at >>> 2] = length;
   ring.words[(at >>> 2) + 1] = sequence;
   ring.bytes.set(bytes, at + 8);
   recordPosition(ring, sequence, tail);
