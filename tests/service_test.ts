@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   Channel,
   Client,
+  type Codec,
   codecs,
   RemoteError,
   Server,
@@ -543,5 +544,25 @@ ipcTest(
     kept.close();
     other.trySend(new Uint8Array([2]));
     assert.deepEqual(other.tryReceive(), new Uint8Array([2])); // the lock is free again
+  },
+);
+
+ipcTest(
+  "a codec that makes something other than a Uint8Array: the request is a TypeError, an answer a RemoteError",
+  async () => {
+    // Before: the string was framed as its length in zero bytes.
+    const broken = {
+      name: "not-bytes",
+      encode: (value: unknown) => (value === "bad" ? "abc" : new Uint8Array([1])),
+      decode: () => "ok",
+    } as unknown as Codec<string>;
+    await using server = Server.create(() => "bad", { codec: broken });
+    await using client = await Client.connect(server, { codec: broken });
+    await assert.rejects(client.request("bad", { timeout: 5000 }), TypeError);
+    await assert.rejects(client.request("good", { timeout: 5000 }), (error: unknown) => {
+      assert.ok(error instanceof RemoteError, String(error));
+      assert.match(error.message, /not a Uint8Array/);
+      return true;
+    });
   },
 );

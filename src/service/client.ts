@@ -7,6 +7,7 @@
 
 import { Channel, channelPeers, validateCodec } from "../channel/channel.ts";
 import { RECEIVES } from "../channel/registry.ts";
+import { encodeChecked } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
@@ -333,7 +334,7 @@ export class Client<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
     if (this.#closed) throw closedError("the client");
     signal?.throwIfAborted();
     if (this.#broken !== null) throw this.#broken;
-    const payload = this.#codec.encode(value);
+    const payload = encodeChecked(this.#codec, value, "request with"); // a Uint8Array, its real length
     if (payload.length + REQUEST_HEADER > this.#requests.maxMessageSize) {
       throw new RangeError(
         `Cannot make a request of ${payload.length} bytes: the service's ring takes ` +

@@ -7,6 +7,7 @@
 
 import { Channel, channelPeers, keepReceiverLock, validateCodec } from "../channel/channel.ts";
 import { RECEIVES } from "../channel/registry.ts";
+import { encodeChecked } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import { ConstructorToken, optionsObject, validateInteger } from "../_validate.ts";
@@ -444,12 +445,24 @@ export class Server<Req = Uint8Array, Res = Uint8Array> implements Disposable, A
         result = await this.#handler(value, work);
         if (work.aborted) return; // given up: the late result is dropped
         if (!isAsyncIterable(result)) {
-          await this.#send(peer, VALUE, request, this.#codec.encode(result), work);
+          await this.#send(
+            peer,
+            VALUE,
+            request,
+            encodeChecked(this.#codec, result, "answer with"),
+            work,
+          );
           return;
         }
         for await (const part of result) {
           if (work.aborted || !await work.credited()) break; // ends the iterable (its return())
-          await this.#send(peer, PART, request, this.#codec.encode(part), work);
+          await this.#send(
+            peer,
+            PART,
+            request,
+            encodeChecked(this.#codec, part, "answer with"),
+            work,
+          );
         }
         if (!work.aborted) await this.#send(peer, END, request, undefined, work);
       } catch (error) {
