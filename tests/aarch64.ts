@@ -11,6 +11,9 @@
  *   private user, mount and PID namespaces (Linux 6.7 and later give each user namespace its
  *   own binfmt_misc), which changes nothing on the machine; where they cannot be made, it uses
  *   a registration the machine already has (qemu-user-binfmt).
+ * - Runs the files in PIPC_AARCH64_JOBS groups at once (default 2), each group a `deno test` of
+ *   its own in namespaces of its own, balanced by how long each file took ({@linkcode WEIGHTS});
+ *   each output line starts with its group's number.
  * - Fails a run that outlives PIPC_AARCH64_TIMEOUT seconds (default 900; it took 7.3 min on a
  *   busy 2-core machine), killing every process of it.
  * - Prints every test it skips, with the reason ({@linkcode SKIPS}).
@@ -53,6 +56,69 @@ export const FILES = [
   "tests/pipe_test.ts",
   "tests/fd_test.ts",
 ];
+
+/**
+ * How many `deno test` processes run at once (PIPC_AARCH64_JOBS, default 2: the emulation
+ * keeps a core busy per process, and CI's machine has two).
+ */
+const JOBS = Number(Deno.env.get("PIPC_AARCH64_JOBS") ?? 2);
+if (!Number.isInteger(JOBS) || JOBS < 1) {
+  throw new RangeError("PIPC_AARCH64_JOBS must be a whole number of processes >= 1");
+}
+
+/**
+ * Seconds each file took under qemu in one run on a busy 2-core machine, to balance the groups;
+ * a file not listed counts as 30.
+ */
+const WEIGHTS: Record<string, number> = {
+  "tests/channel_test.ts": 107,
+  "tests/shm_test.ts": 106,
+  "tests/semaphore_test.ts": 62,
+  "tests/mqueue_test.ts": 50,
+  "tests/sync_test.ts": 43,
+  "tests/sysv_test.ts": 42,
+  "tests/spawn_test.ts": 41,
+  "tests/mmap_test.ts": 19,
+  "tests/pipe_test.ts": 13,
+  "tests/signal_test.ts": 12,
+  "tests/layout_test.ts": 2,
+  "tests/fd_test.ts": 2,
+};
+
+/** `files` in at most `jobs` groups of about the same weight: the heaviest first, each to the lightest group. */
+export function splitByWeight(files: readonly string[], jobs: number): string[][] {
+  const groups = Array.from({ length: Math.min(jobs, files.length) }, () => ({
+    files: [] as string[],
+    weight: 0,
+  }));
+  const weight = (file: string) => WEIGHTS[file] ?? 30;
+  for (const file of [...files].sort((a, b) => weight(b) - weight(a))) {
+    const lightest = groups.reduce((a, b) => (b.weight < a.weight ? b : a));
+    lightest.files.push(file);
+    lightest.weight += weight(file);
+  }
+  return groups.map((group) => group.files);
+}
+
+/** Copies `stream` to `out` line by line, each line after `label`. */
+async function relay(
+  stream: ReadableStream<Uint8Array>,
+  label: string,
+  out: { writeSync(bytes: Uint8Array): number },
+): Promise<void> {
+  const encoder = new TextEncoder();
+  let pending = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (pending + text).split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) writeAll(out, encoder.encode(`${label}${line}\n`));
+  }
+  if (pending) writeAll(out, encoder.encode(`${label}${pending}\n`));
+}
+
+function writeAll(out: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += out.writeSync(bytes.subarray(at));
+}
 
 /** How long the whole run may take, in seconds (PIPC_AARCH64_TIMEOUT, default 900). */
 const TIMEOUT = Number(Deno.env.get("PIPC_AARCH64_TIMEOUT") ?? 900);
@@ -323,41 +389,47 @@ if (import.meta.main) {
   if (SKIPS.length === 0) console.log("test:aarch64: no test is skipped");
   for (const { test, reason } of SKIPS) console.log(`test:aarch64: SKIPPED "${test}": ${reason}`);
 
-  // Type-checking does not depend on the architecture (CI runs `deno check` natively), and
-  // under emulation it takes two minutes: --no-check.
-  const test = [
-    "test",
-    "--allow-all",
-    "--no-check",
-    "--preload",
-    "tests/aarch64_skip.ts",
-    ...files,
-  ];
-  const argv = [
-    ...prefix,
-    qemuPath,
-    "-L",
-    SYSROOT,
-    deno,
-    "run",
-    "--allow-all",
-    "tests/leftovers.ts",
-    deno,
-    ...test,
-  ];
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: ROOT,
-    env: { QEMU_LD_PREFIX: SYSROOT },
-    stdin: "null",
-  }).spawn();
+  // The files run in JOBS groups at once, each a `deno test` of its own under qemu (a process
+  // each, in namespaces of its own: signals, descriptors and IPC objects never meet).
+  const groups = splitByWeight(files, JOBS);
+  console.log(`test:aarch64: ${groups.length} groups at once (PIPC_AARCH64_JOBS)`);
+  const children = groups.map((group, index) => {
+    // Type-checking does not depend on the architecture (CI runs `deno check` natively), and
+    // under emulation it takes two minutes: --no-check.
+    const test = ["test", "--allow-all", "--no-check", "--preload", "tests/aarch64_skip.ts"];
+    const argv = [...prefix, qemuPath, "-L", SYSROOT, deno, "run", "--allow-all"];
+    argv.push("tests/leftovers.ts", deno, ...test, ...group);
+    const child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      cwd: ROOT,
+      env: { QEMU_LD_PREFIX: SYSROOT },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const label = groups.length > 1 ? `[${index + 1}/${groups.length}] ` : "";
+    const relayed = Promise.all([
+      relay(child.stdout, label, Deno.stdout),
+      relay(child.stderr, label, Deno.stderr),
+    ]);
+    return { child, relayed };
+  });
   // A hang must fail the run, not CI's clock: the whole run has TIMEOUT seconds.
   const timer = setTimeout(() => {
     console.error(`test:aarch64: still running after ${TIMEOUT} s (PIPC_AARCH64_TIMEOUT): killed`);
-    child.kill("SIGKILL");
+    for (const { child } of children) child.kill("SIGKILL");
   }, TIMEOUT * 1000);
-  const { code, success } = await child.status;
+  const statuses = await Promise.all(
+    children.map(async ({ child, relayed }) => {
+      const status = await child.status;
+      await relayed;
+      return status;
+    }),
+  );
   clearTimeout(timer);
+  const failed = statuses.find((status) => !status.success);
+  const success = failed === undefined;
+  const code = failed?.code ?? 0;
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   const skipped = SKIPS.length
     ? `; skipped, with the reasons above: ${SKIPS.map((s) => `"${s.test}"`).join(", ")}`
