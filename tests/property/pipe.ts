@@ -43,7 +43,9 @@ const abortableWait = fc.oneof(
           new Ref("signal", "soon"),
         ),
       },
-      { weight: 1, arbitrary: hostile },
+      // Not `undefined`: with no timeout drawn, that is no way to end the wait, which then
+      // rightly lasts for ever (seed 1176451699 drew it: `{ signal: undefined }`).
+      { weight: 1, arbitrary: hostile.filter((value) => value !== undefined) },
     ),
   }, { requiredKeys: ["signal"] }),
   fc.record({ timeout: fc.constantFrom(0, 1, 10, 50) }),
