@@ -172,11 +172,20 @@ export async function pollAsync(fd: number, events: number, ms: number): Promise
   await libc().poll_async(buffer, 1n, cTimeoutMs(ms));
 }
 
+/**
+ * The pollfd of {@linkcode pollNow}, reused: the call is synchronous on this thread and reads it
+ * back before it returns, and a socket's wait looks with it many times in a row.
+ */
+const nowBuffer = new Uint8Array(pollfd.size);
+const nowView = new DataView(nowBuffer.buffer);
+
 /** The events `fd` has now, among `events` and POLLHUP/POLLERR, without waiting (0: none). */
 export function pollNow(fd: number, events: number): number {
-  const buffer = pollBuffer(fd, events);
-  libc().poll(buffer, 1n, 0);
-  return new DataView(buffer.buffer).getInt16(pollfd.revents, true);
+  nowView.setInt32(pollfd.fd, fd, true);
+  nowView.setInt16(pollfd.events, events, true);
+  nowView.setInt16(pollfd.revents, 0, true);
+  libc().poll(nowBuffer, 1n, 0);
+  return nowView.getInt16(pollfd.revents, true);
 }
 
 /**
