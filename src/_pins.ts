@@ -22,26 +22,39 @@ export interface InUse {
   readonly end: number;
 }
 
-/** Which file each shared mapping maps, the file offset of its first byte, and its views' range. */
-const mappedFiles = new WeakMap<object, { identity: string; start: number; views: InUse }>();
 const pins = new WeakMap<object, number>();
 const pendingUnmaps = new WeakMap<object, () => void>();
-/** Every range in use in this process, by the identity of its file. */
-const inUseByFile = new Map<string, Set<InUse>>();
+
+/** A range in use, linked into the list of every range in use in this process. */
+interface Occupied {
+  readonly identity: string;
+  readonly range: InUse;
+  previous: Occupied | null;
+  next: Occupied | null;
+  held: boolean;
+}
+
+/**
+ * Every range in use in this process, newest first. A list, not a map by file: a range is added
+ * and removed with every mapping made and closed (a received descriptor's included), where a
+ * map keyed by a new string cost most of a microsecond; the list is walked only by a shrink.
+ */
+let newest: Occupied | null = null;
 
 /**
  * Records that `range` of the file `identity` is in use until the returned function is called
  * (which does something only the first time).
  */
 export function occupy(identity: string, range: InUse): () => void {
-  const set = inUseByFile.get(identity) ?? new Set();
-  inUseByFile.set(identity, set.add(range));
-  let held = true;
+  const entry: Occupied = { identity, range, previous: null, next: newest, held: true };
+  if (newest !== null) newest.previous = entry;
+  newest = entry;
   return () => {
-    if (!held) return;
-    held = false;
-    set.delete(range);
-    if (set.size === 0 && inUseByFile.get(identity) === set) inUseByFile.delete(identity);
+    if (!entry.held) return;
+    entry.held = false;
+    if (entry.previous !== null) entry.previous.next = entry.next;
+    else newest = entry.next;
+    if (entry.next !== null) entry.next.previous = entry.previous;
   };
 }
 
@@ -52,33 +65,52 @@ export function occupy(identity: string, range: InUse): () => void {
  */
 export function inUseBeyond(identity: string, size: number, except?: InUse): InUse | undefined {
   let furthest: InUse | undefined;
-  for (const range of inUseByFile.get(identity) ?? []) {
-    if (range !== except && range.end > size && (!furthest || range.end > furthest.end)) {
+  for (let entry = newest; entry !== null; entry = entry.next) {
+    const range = entry.range;
+    if (
+      entry.identity === identity && range !== except && range.end > size &&
+      (!furthest || range.end > furthest.end)
+    ) {
       furthest = range;
     }
   }
   return furthest;
 }
 
+/** A mapped range of a file: which file, from which offset, and the range its views use. */
+export interface MappedFile {
+  /** The file's identity ("major:minor:inode", from statx). */
+  readonly identity: string;
+  /** The file offset of the mapping's first byte. */
+  readonly start: number;
+  /** The range the mapping's views use, in use until `release()`. */
+  readonly views: InUse;
+  /** Ends the record of the views (once): they are detached, or no longer see the file. */
+  readonly release: () => void;
+}
+
 /**
- * Records that the shared mapping `mapping` maps `length` bytes of the file `identity` from its
- * offset `start`, and that the range is in use until the returned function is called: when its
- * views are detached, or its pages no longer come from the file.
+ * Records that a mapping maps `length` bytes of the file `identity` from its offset `start`,
+ * and that the range is in use until the record's `release()`: when its views are detached, or
+ * its pages no longer come from the file. The mapping keeps the record
+ * ({@linkcode provideMappedFiles} says how to find it).
  */
-export function noteMappedFile(
-  mapping: object,
-  identity: string,
-  start: number,
-  length: number,
-): () => void {
+export function noteMappedFile(identity: string, start: number, length: number): MappedFile {
   const views = { what: `mapping of ${length} bytes`, offset: start, end: start + length };
-  mappedFiles.set(mapping, { identity, start, views });
-  return occupy(identity, views);
+  return { identity, start, views, release: occupy(identity, views) };
+}
+
+/** The record of a mapping, as src/mmap.ts provides it when it loads. */
+let mappedFileOf: (mapping: object) => MappedFile | undefined = () => undefined;
+
+/** Called once by src/mmap.ts: how to find a mapping's {@linkcode MappedFile}. */
+export function provideMappedFiles(find: (mapping: object) => MappedFile | undefined): void {
+  mappedFileOf = find;
 }
 
 /** The range that `mapping`'s views use, as recorded by {@linkcode noteMappedFile}. */
 export function viewsOf(mapping: object): InUse | undefined {
-  return mappedFiles.get(mapping)?.views;
+  return mappedFileOf(mapping)?.views;
 }
 
 /**
@@ -90,7 +122,7 @@ export function pin(
   placement?: { what: string; offset: number; size: number },
 ): () => void {
   pins.set(owner, (pins.get(owner) ?? 0) + 1);
-  const file = placement && mappedFiles.get(owner);
+  const file = placement && mappedFileOf(owner);
   const release = file && placement
     ? occupy(file.identity, {
       what: placement.what,

@@ -56,7 +56,7 @@ import {
 } from "./_validate.ts";
 import { closeFd, type FdLike, peekFd } from "./fd.ts";
 import { requirePermission } from "./_permissions.ts";
-import { noteMappedFile, unmapWhenUnpinned } from "./_pins.ts";
+import { type MappedFile, noteMappedFile, provideMappedFiles, unmapWhenUnpinned } from "./_pins.ts";
 import { entombRange } from "./_tomb.ts";
 import { type FileFacts, statDescriptor, statPath, typeName } from "./_stat.ts";
 import { provideMapper } from "./_map_statted.ts";
@@ -192,6 +192,7 @@ export class Mapping implements Disposable {
   #pointer: Deno.PointerObject;
   readonly #shared: boolean;
   readonly #label: string;
+  readonly #file: MappedFile;
 
   private constructor(
     key: ConstructorToken,
@@ -201,10 +202,12 @@ export class Mapping implements Disposable {
     label: string,
   ) {
     token.check(key);
-    const release = noteMappedFile(this, file.identity, file.offset, file.length);
-    const region = { base, length: file.length + file.skip, release };
+    this.#file = noteMappedFile(file.identity, file.offset, file.length);
+    const region = { base, length: file.length + file.skip, release: this.#file.release };
     this.#region = region;
-    this.#pointer = Deno.UnsafePointer.offset(base, file.skip) as Deno.PointerObject;
+    this.#pointer = file.skip === 0
+      ? base
+      : Deno.UnsafePointer.offset(base, file.skip) as Deno.PointerObject;
     this.#buffer = Deno.UnsafePointerView.getArrayBuffer(this.#pointer, file.length);
     this.#bytes = new Uint8Array(this.#buffer);
     this.#shared = shared;
@@ -263,6 +266,7 @@ export class Mapping implements Disposable {
 
   static {
     newMapping = (base, file, shared, label) => new Mapping(token, base, file, shared, label);
+    provideMappedFiles((mapping) => #file in mapping ? mapping.#file : undefined);
     provideMapper((descriptor, facts, write, label) =>
       mapStatted(descriptor, facts, { write, copyOnWrite: false, offset: 0, label })
     );
