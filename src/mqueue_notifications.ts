@@ -20,8 +20,16 @@
 import { POLLIN } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { deregister, newCookie, noticeSocket, readNotices, register } from "./_mq_notify.ts";
-import { ConstructorToken } from "./_validate.ts";
-import { pollAsync, readWaitOptions, RETRY, type WaitOptions, waitUntil } from "./_wait.ts";
+import { ConstructorToken, ownOptions } from "./_validate.ts";
+import {
+  pollAsync,
+  pollSync,
+  readWaitOptions,
+  RETRY,
+  type WaitOptions,
+  waitUntil,
+  waitUntilSync,
+} from "./_wait.ts";
 import { closedError, type Operation } from "./errors.ts";
 import { closeFd } from "./fd.ts";
 import { selectable, type SelectAdapter } from "./select/protocol.ts";
@@ -212,6 +220,36 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
       what,
       attempt: () => this.tryWait() ? true : RETRY,
       sleep: (ms) => pollAsync(socket, POLLIN, ms),
+      assertOpen: () => void this.#queueFd(),
+    });
+  }
+
+  /**
+   * The same as {@linkcode MessageQueueNotifications.wait}, blocking this thread: for workers and
+   * scripts. Registers again before it returns.
+   *
+   * @param options `timeout` (ms); without one it waits until the empty queue receives a message.
+   * @throws {Deno.errors.TimedOut} after `timeout`.
+   * @throws {Deno.errors.BadResource} when this or the queue is closed.
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@posix/ipc/mqueue";
+   *
+   * using queue = MessageQueue.create(`/wait-sync-notice-${Deno.pid}`);
+   * using notices = queue.notifications();
+   * queue.sendSync("ping"); // the empty queue receives a message: a notice
+   * notices.waitSync({ timeout: 5000 });
+   * console.log(queue.tryReceive()?.data.length); // 4
+   * ```
+   */
+  waitSync(options: { timeout?: number } = {}): void {
+    const what = `wait for a message on ${this.#queue.label}`;
+    const { timeout } = readWaitOptions(ownOptions(options, `${what} options`), what);
+    const socket = this.#open();
+    waitUntilSync<true>({ timeout }, {
+      what,
+      attempt: () => this.tryWait() ? true : RETRY,
+      sleep: (ms) => pollSync(socket, POLLIN, ms),
       assertOpen: () => void this.#queueFd(),
     });
   }

@@ -194,6 +194,30 @@ ipcTest("select() waits on a registration with other sources", async () => {
   assertSucceeded(await sender);
 });
 
+ipcTest(
+  "waitSync() blocks until a child sends to the empty queue, and ends at its timeout",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("notify-sync"));
+    using notices = queue.notifications();
+    const started = performance.now();
+    assert.throws(() => notices.waitSync({ timeout: 30 }), Deno.errors.TimedOut);
+    assert.ok(performance.now() - started >= 29, "it waited its timeout");
+    // The child runs on its own while this thread blocks: its message is the notice.
+    const sender = runDeno(child, ["send", queue.name, "to a blocked parent"], { timeout: 20_000 });
+    notices.waitSync({ timeout: 20_000 });
+    assertSucceeded(await sender);
+    assert.equal(new TextDecoder().decode(queue.tryReceive()!.data), "to a blocked parent");
+    assert.equal(notices.tryWait(), false, "registered again, and nothing owed");
+    queue.sendSync("again"); // a notice: the next wait returns at once
+    notices.waitSync(Object.create({ timeout: -1 })); // a prototype key is no option: no RangeError
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => notices.waitSync(null as any), TypeError);
+    assert.throws(() => notices.waitSync({ timeout: -1 }), RangeError);
+    notices.close();
+    assert.throws(() => notices.waitSync({ timeout: 0 }), Deno.errors.BadResource);
+  },
+);
+
 ipcTest("bad input is a TypeError, RangeError or BadResource before any syscall", async () => {
   using queue = MessageQueue.create(uniqueName("notify-bad"));
   const before = openFds();

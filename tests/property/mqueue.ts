@@ -95,6 +95,7 @@ export const group: PropertyGroup = {
       "closed",
       "tryWait",
       "wait",
+      "waitSync",
       "close",
       "[Symbol.asyncIterator]",
       "[Symbol.dispose]",
@@ -239,6 +240,11 @@ export const group: PropertyGroup = {
           closed: { runs: 300 },
           tryWait: { runs: 300 },
           wait: { args: [waitOptions()], runs: 300, stallMs: 500 },
+          // Blocking: only timeouts that end (no queue here is written to while it blocks).
+          waitSync: {
+            args: [options({ timeout: fc.constantFrom(0, 1, 20, -0, 0.5, -1, NaN) })],
+            runs: 300,
+          },
           close: { runs: 300 },
           "[Symbol.asyncIterator]": {
             runs: 300,
