@@ -9,7 +9,8 @@
  * rung only when the reader sleeps), "worker" (a waiter Worker and Atomics.waitAsync),
  * "adaptive" (looks again after each turn of the event loop for up to 3× the last wait, at most
  * 1 ms, then the doorbell), "adaptive-futex" (the same look, then the futex: what
- * src/channel/wait.ts adopted, with its semaphore).
+ * src/channel/wait.ts adopted, with its semaphore), "signal" and "adaptive-signal" (a SIGURG
+ * that `Deno.addSignalListener` hears, without and with the look).
  *
  * - "64 B round trip after 2 ms idle": each trip follows 2 ms of silence, so both sides sleep;
  *   timed without the pause.
