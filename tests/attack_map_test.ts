@@ -38,3 +38,33 @@ ipcTest("a huge key is refused without being encoded: no copy of its gigabytes",
   }
   assert.equal(encoded, 0);
 });
+
+ipcTest(
+  "update() and updateAsync() store under their own key when the codec's encode reads the map",
+  async () => {
+    // The codec looks another key up (a cache that consults itself, a schema kept in the map).
+    const codec = {
+      name: "reads-the-map",
+      encode(value: string) {
+        map.get("other");
+        return new TextEncoder().encode(value);
+      },
+      decode: (bytes: Uint8Array) => new TextDecoder().decode(bytes),
+    };
+    const map = SharedMap.create<string>({ codec, capacity: 8 });
+    try {
+      map.set("other", "o");
+      // Before: the new entry took the key the codec looked up last, a second "other".
+      assert.equal(map.update("k", () => "sync"), "sync");
+      assert.equal(await map.updateAsync("j", () => "async"), "async");
+      assert.equal(map.update("k", (v) => `${v}!`), "sync!", "a replaced value too");
+      assert.deepEqual(
+        [...map.entries()].sort(),
+        [["j", "async"], ["k", "sync!"], ["other", "o"]],
+      );
+      assert.equal(map.size, 3);
+    } finally {
+      map.close();
+    }
+  },
+);
