@@ -1,6 +1,6 @@
 // Attacks on SharedMap: a hostile process that corrupts the segment, and keys too large to encode.
 import assert from "node:assert/strict";
-import { SharedMap } from "../mod.ts";
+import { codecs, SharedMap } from "../mod.ts";
 import { fixture, ipcTest, runDeno } from "./helpers.ts";
 
 ipcTest(
@@ -65,6 +65,27 @@ ipcTest(
       assert.equal(map.size, 3);
     } finally {
       map.close();
+    }
+  },
+);
+
+ipcTest(
+  'whenFull "evict-lru": a key set in a full map is found afterwards, never stored twice',
+  () => {
+    // Before: when the evicted entry sat in the new key's probe chain just before the free slot
+    // found for it, eviction emptied that slot and the key went past it, where no lookup looks:
+    // get() missed it, and the next set() stored it a second time (evicting another entry).
+    using map = SharedMap.create({ codec: codecs.text, capacity: 4, whenFull: "evict-lru" });
+    const random = () => crypto.randomUUID().slice(0, 8);
+    for (let i = 0; i < 2000; i++) {
+      const key = random();
+      map.set(key, String(i));
+      assert.equal(map.get(key), String(i), `set ${i}: the key just set is found`);
+      map.set(key, `${i}!`);
+      const keys = [...map.keys()];
+      assert.equal(new Set(keys).size, keys.length, `set ${i}: no key twice`);
+      assert.equal(map.size, keys.length);
+      assert.equal(map.get(key), `${i}!`);
     }
   },
 );
