@@ -132,10 +132,14 @@ export class Slabs {
     return this.#slab!.subarray(at, at + length);
   }
 
-  /** Where `length` bytes (1 to SLAB_MESSAGE_MAX) go in the current slab, 8-aligned. */
+  /**
+   * Where `length` bytes (1 to SLAB_MESSAGE_MAX) go in the current slab, 8-aligned. A slab
+   * that a caller transferred away (the `buffer` of a copy handed out, posted to a worker, say)
+   * is detached, its length 0: a fresh one takes its place.
+   */
   #reserve(length: number): number {
     let at = this.#used;
-    if (this.#slab === null || at + length > SLAB_SIZE) {
+    if (this.#slab === null || at + length > SLAB_SIZE || this.#slab.length === 0) {
       this.#slab = new Uint8Array(SLAB_SIZE);
       this.#slabWords = new Uint32Array(this.#slab.buffer);
       at = 0;
