@@ -54,6 +54,7 @@ import {
   optionsObject,
   ownOptions,
   plainBytes,
+  realLength,
   validateInteger,
   validateMode,
   validateName,
@@ -586,6 +587,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
    * @param data The message: bytes, or text sent as UTF-8.
    * @param options `priority` (0 to 32767), `timeout` (ms) and `signal`.
    * @throws {RangeError} for a message longer than the queue's message size, or a bad priority.
+   * @throws {TypeError} for a message whose buffer was transferred away, also while waiting.
    * @throws {Deno.errors.TimedOut} after `timeout`.
    * @throws {Deno.errors.BadResource} when the handle is closed, also while waiting.
    * @example
@@ -1001,7 +1003,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   #trySend(bytes: Uint8Array, priority: number): boolean {
-    if (libc().mq_send(this.#open(), bytes, BigInt(bytes.length), priority) === 0) return true;
+    // The real length at each try: a buffer transferred away during send()'s wait reads as
+    // empty, and would go as a message of 0 bytes (a TypeError instead).
+    const length = realLength(bytes);
+    if (libc().mq_send(this.#open(), bytes, BigInt(length), priority) === 0) return true;
     const code = errno();
     if (code === EAGAIN || code === EINTR) return false;
     throw systemError(code, "mq_send", this.#operation("send to"));

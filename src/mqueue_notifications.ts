@@ -280,18 +280,25 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
   /**
    * Yields each time the empty queue received a message, registered again before it yields;
    * ends when this or the queue is closed, or the `signal` given to `notifications()` aborts.
+   * Leaving the loop (`break`, `return`, a throw) closes the registration, as `close()` does:
+   * the kernel's one registration per queue is free again for any process, and
+   * `for await (const _ of queue.notifications())` leaves nothing behind.
    *
    * @returns An async iterator of the notices.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<void> {
-    while (!this.closed) {
-      try {
-        await this.wait();
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource && this.closed) return;
-        throw error;
+    try {
+      while (!this.closed) {
+        try {
+          await this.wait();
+        } catch (error) {
+          if (error instanceof Deno.errors.BadResource && this.closed) return;
+          throw error;
+        }
+        yield;
       }
-      yield;
+    } finally {
+      this.close();
     }
   }
 

@@ -38,6 +38,7 @@ import {
   INT_MAX,
   optionsObject,
   plainBytes,
+  realLength,
   validateInteger,
   validateMode,
 } from "./_validate.ts";
@@ -207,6 +208,7 @@ export class ReadEnd extends PipeEnd {
    * @param buffer Where to put the bytes.
    * @param options `timeout` (ms) and `signal`.
    * @returns How many bytes were read, or `null` at end-of-file (every write end closed).
+   * @throws {TypeError} when `buffer`'s buffer was transferred away, also while waiting.
    * @throws {Deno.errors.TimedOut} after `timeout`.
    * @throws {Deno.errors.BadResource} when the end is closed, also while waiting.
    * @example
@@ -227,7 +229,10 @@ export class ReadEnd extends PipeEnd {
     return await waitUntil<number | null>(wait, {
       what: `read from "${this.label}"`,
       attempt: () => {
-        const n = ioResult(this, libc().read(fd, into, BigInt(into.length)), "read");
+        // The real length at each try: a buffer transferred away during the wait reads as
+        // empty, and a read of 0 bytes looked like end-of-file (a TypeError instead).
+        const length = realLength(into);
+        const n = ioResult(this, libc().read(fd, into, BigInt(length)), "read");
         return n === 0 ? null : n;
       },
       sleep: (ms) => pollAsync(fd, POLLIN, ms),
@@ -360,7 +365,8 @@ export class WriteEnd extends PipeEnd {
    * @param data What to write: bytes, or a string, written as UTF-8.
    * @param options `timeout` (ms) and `signal`; on either, some bytes may have been written.
    * @returns How many bytes were written: all of them.
-   * @throws {TypeError} when `data` is neither a Uint8Array nor a string.
+   * @throws {TypeError} when `data` is neither a Uint8Array nor a string, or its buffer was
+   * transferred away, also while waiting (some bytes may have been written then).
    * @throws {Deno.errors.BrokenPipe} when no read end is open.
    * @throws {Deno.errors.BadResource} when the end is closed, also while waiting.
    * @example
@@ -379,7 +385,9 @@ export class WriteEnd extends PipeEnd {
     return await waitUntil<number>(wait, {
       what: `write to "${this.label}"`,
       attempt: () => {
-        while (done < bytes.length) {
+        // The real length at each try: a buffer transferred away during the wait reads as
+        // empty, which ended the write early as if all of it went (a TypeError instead).
+        while (done < realLength(bytes)) {
           const rest = bytes.subarray(done);
           const n = ioResult(this, libc().write(fd, rest, BigInt(rest.length)), "write");
           if (n === RETRY) return RETRY;

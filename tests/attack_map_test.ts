@@ -1,6 +1,6 @@
 // Attacks on SharedMap: a hostile process that corrupts the segment, and keys too large to encode.
 import assert from "node:assert/strict";
-import { SharedMap } from "../mod.ts";
+import { codecs, SharedMap } from "../mod.ts";
 import { fixture, ipcTest, runDeno } from "./helpers.ts";
 
 ipcTest(
@@ -38,3 +38,54 @@ ipcTest("a huge key is refused without being encoded: no copy of its gigabytes",
   }
   assert.equal(encoded, 0);
 });
+
+ipcTest(
+  "update() and updateAsync() store under their own key when the codec's encode reads the map",
+  async () => {
+    // The codec looks another key up (a cache that consults itself, a schema kept in the map).
+    const codec = {
+      name: "reads-the-map",
+      encode(value: string) {
+        map.get("other");
+        return new TextEncoder().encode(value);
+      },
+      decode: (bytes: Uint8Array) => new TextDecoder().decode(bytes),
+    };
+    const map = SharedMap.create<string>({ codec, capacity: 8 });
+    try {
+      map.set("other", "o");
+      // Before: the new entry took the key the codec looked up last, a second "other".
+      assert.equal(map.update("k", () => "sync"), "sync");
+      assert.equal(await map.updateAsync("j", () => "async"), "async");
+      assert.equal(map.update("k", (v) => `${v}!`), "sync!", "a replaced value too");
+      assert.deepEqual(
+        [...map.entries()].sort(),
+        [["j", "async"], ["k", "sync!"], ["other", "o"]],
+      );
+      assert.equal(map.size, 3);
+    } finally {
+      map.close();
+    }
+  },
+);
+
+ipcTest(
+  'whenFull "evict-lru": a key set in a full map is found afterwards, never stored twice',
+  () => {
+    // Before: when the evicted entry sat in the new key's probe chain just before the free slot
+    // found for it, eviction emptied that slot and the key went past it, where no lookup looks:
+    // get() missed it, and the next set() stored it a second time (evicting another entry).
+    using map = SharedMap.create({ codec: codecs.text, capacity: 4, whenFull: "evict-lru" });
+    const random = () => crypto.randomUUID().slice(0, 8);
+    for (let i = 0; i < 2000; i++) {
+      const key = random();
+      map.set(key, String(i));
+      assert.equal(map.get(key), String(i), `set ${i}: the key just set is found`);
+      map.set(key, `${i}!`);
+      const keys = [...map.keys()];
+      assert.equal(new Set(keys).size, keys.length, `set ${i}: no key twice`);
+      assert.equal(map.size, keys.length);
+      assert.equal(map.get(key), `${i}!`);
+    }
+  },
+);

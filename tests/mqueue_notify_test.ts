@@ -258,3 +258,25 @@ ipcTest("500 registrations, notices and closes leave the descriptor count as it 
   }
   assert.equal(openFds(), before);
 });
+
+ipcTest(
+  "leaving a for await over notifications() closes the registration: another process, or a " +
+    "second notifications(), can register at once, and no socket is left open",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("notify-break"));
+    const before = openFds();
+    queue.sendSync("x");
+    for await (const _ of queue.notifications()) break;
+    assert.equal(openFds(), before, "the netlink socket is closed");
+    // Before: the dropped registration held the queue's one slot (Busy, for every process),
+    // and its socket, until it was collected and, after that, until a message came.
+    const output = await runDeno(child, ["register", queue.name], { timeout: 20_000 });
+    assert.equal(assertSucceeded(output).stdout.trim(), "registered");
+    await assert.rejects(async () => {
+      for await (const _ of queue.notifications()) throw new RangeError("from the loop");
+    }, RangeError);
+    using again = queue.notifications();
+    assert.equal(again.tryWait(), true, "the queue holds a message");
+    assert.equal(openFds(), before + 1);
+  },
+);

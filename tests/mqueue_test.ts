@@ -335,6 +335,25 @@ ipcTest(
 );
 
 ipcTest(
+  "a message whose buffer is transferred away while send() waits for room is a TypeError, " +
+    "never sent as empty",
+  async () => {
+    using queue = MessageQueue.create(uniqueName("detached-wait"), {
+      maxMessages: 1,
+      messageSize: 16,
+    });
+    queue.sendSync("full");
+    const bytes = new Uint8Array([1, 2, 3]);
+    const sending = queue.send(bytes, { timeout: 10_000 });
+    bytes.buffer.transfer();
+    queue.tryReceive(); // room for the waiting send
+    // Before: the send resolved, and the receiver got a message of 0 bytes.
+    await assert.rejects(sending, { name: "TypeError", message: /transferred/ });
+    assert.equal(queue.attributes.currentMessages, 0);
+  },
+);
+
+ipcTest(
   "receiveInto: a child's 20,000 messages land in one reused buffer, each intact, in order",
   async () => {
     const name = uniqueName("into");

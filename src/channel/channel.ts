@@ -58,8 +58,9 @@ import {
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { receiverIterator } from "./iterate.ts";
 import {
+  decodeCopy,
   decodeFailed,
-  decodeOwned,
+  decodesInPlace,
   encodeAsIs,
   Slabs,
   tooSmall,
@@ -1399,9 +1400,14 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       return value;
     }
     const bytes = this.#bytes.subarray(start, start + length);
+    if (!decodesInPlace(this.#codec)) {
+      // A copy, and the frame released before the codec runs: its decode may receive again.
+      const copy = this.#slabs.copy(bytes);
+      this.#advance(frame);
+      return decodeCopy(this.#codec, copy);
+    }
     try {
-      // A value that never shares memory with the ring: see src/channel/slab.ts.
-      value = decodeOwned(this.#codec, bytes, this.#slabs);
+      value = this.#codec.decode(bytes); // text or JSON: never points into the ring
     } catch (error) {
       this.#advance(frame); // skip what cannot be decoded, so that the channel goes on
       throw decodeFailed(this.#codec, error);

@@ -132,10 +132,14 @@ export class Slabs {
     return this.#slab!.subarray(at, at + length);
   }
 
-  /** Where `length` bytes (1 to SLAB_MESSAGE_MAX) go in the current slab, 8-aligned. */
+  /**
+   * Where `length` bytes (1 to SLAB_MESSAGE_MAX) go in the current slab, 8-aligned. A slab
+   * that a caller transferred away (the `buffer` of a copy handed out, posted to a worker, say)
+   * is detached, its length 0: a fresh one takes its place.
+   */
   #reserve(length: number): number {
     let at = this.#used;
-    if (this.#slab === null || at + length > SLAB_SIZE) {
+    if (this.#slab === null || at + length > SLAB_SIZE || this.#slab.length === 0) {
       this.#slab = new Uint8Array(SLAB_SIZE);
       this.#slabWords = new Uint32Array(this.#slab.buffer);
       at = 0;
@@ -176,6 +180,46 @@ export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs)
     return codec.decode(bytes);
   }
   return codec.decode(slabs.copy(bytes));
+}
+
+/**
+ * Whether `codec` decodes a message straight from the ring: the built-in text and JSON codecs,
+ * whose values never point into their input and which run no code of the caller's. Every other
+ * codec gets a copy ({@linkcode Slabs.copy}), taken before the frame is released, and decodes
+ * it after ({@linkcode decodeCopy}): its decode may receive from the same channel or
+ * subscription again, which must find the next message, not the one being decoded.
+ *
+ * @param codec The codec.
+ * @returns Whether to decode in place, before the frame is released.
+ * @example
+ * ```ts ignore
+ * decodesInPlace(codecs.json); // true
+ * ```
+ */
+export function decodesInPlace(codec: Codec<unknown>): boolean {
+  return codec === (codecs.text as unknown) || codec === (codecs.json as unknown);
+}
+
+/**
+ * Decodes a copy that {@linkcode Slabs.copy} made of a message already released: the bytes
+ * codec's value is the copy itself.
+ *
+ * @param codec The codec, one that does not decode in place.
+ * @param copy The copy.
+ * @returns The value.
+ * @throws {Deno.errors.InvalidData} when the codec throws.
+ * @example
+ * ```ts ignore
+ * const value = decodeCopy(codecs.structured, slabs.copy(ringView));
+ * ```
+ */
+export function decodeCopy<T>(codec: Codec<T>, copy: Uint8Array): T {
+  if (codec === (codecs.bytes as unknown)) return copy as T;
+  try {
+    return codec.decode(copy);
+  } catch (error) {
+    throw decodeFailed(codec, error);
+  }
 }
 
 /**

@@ -930,15 +930,19 @@ export class SharedMap<T = Uint8Array> implements Disposable, Iterable<[string, 
         throw new TypeError("Cannot update the shared map: the function must not be async");
       }
       this.#assertOpen(); // fn may have closed the map: its pages are gone
+      // Encoded before the key is set again: a codec, as fn, may look keys up in the map.
+      const bytes = next === undefined ? undefined : this.#encode(next);
+      this.#assertOpen();
 
-      // fn may have looked the key up again (a get): the key's scratch is intact, the place too.
+      // fn or the codec may have looked a key up (a get): the key's scratch is set again, the
+      // place restored.
       table.setKey(key);
       located.slot = slot;
       located.free = free;
-      if (next === undefined) {
+      if (bytes === undefined) {
         if (slot >= 0) remove(table, slot);
       } else {
-        put(table, located, this.#encode(next), this.#memory.name);
+        put(table, located, bytes, this.#memory.name);
       }
       return next;
     };

@@ -128,7 +128,9 @@ export function put(
       const oldest = leastRecentlyWritten(table);
       if (oldest < 0) throw corrupt(`a size of ${size(table)} with no entry to evict`);
       remove(table, oldest);
-      if (located.free < 0) locate(table, located); // the evicted slot may be the only free one
+      // Found again: the evicted slot may be the only free one, or, emptied before the free
+      // slot found, end the key's probe chain there, where a lookup would stop short of it.
+      locate(table, located);
     }
     slot = located.free;
     if (slot < 0) throw corrupt("no free slot below its capacity");

@@ -8,12 +8,12 @@
 
 import { orderReadsBefore } from "../_fence.ts";
 import { RETRY, type WaitOptions } from "../_wait.ts";
-import { type Codec, codecs } from "../codec.ts";
+import type { Codec } from "../codec.ts";
 import { closedError } from "../errors.ts";
 import { ConstructorToken } from "../_validate.ts";
 import { receiverIterator } from "../channel/iterate.ts";
 import { SENDS } from "../channel/registry.ts";
-import { decodeFailed, decodeOwned, Slabs } from "../channel/slab.ts";
+import { decodeCopy, decodeFailed, decodesInPlace, Slabs } from "../channel/slab.ts";
 import { CHANNEL_SLICE_MS } from "../channel/wait.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import { C_PUBLISHED, C_SUBSCRIBERS_SLEEPING, DROP, FRAME_HEADER } from "./layout.ts";
@@ -264,21 +264,30 @@ export class Subscription<T = Uint8Array> implements Disposable, AsyncIterable<T
       // In a "drop" topic the publisher may write over the frame meanwhile: copy, then check.
       const copy = this.#drop ? this.#slabs.copy(bytes) : null;
       if (copy !== null && this.#overrun()) continue;
-      let value: T;
-      try {
-        // Decoded before the cursor moves on: in a "block" topic, moving it lets the publisher
-        // write over the frame.
-        if (copy === null) value = decodeOwned(this.#codec, bytes, this.#slabs);
-        else {value = this.#codec === (codecs.bytes as unknown)
-            ? copy as T
-            : this.#codec.decode(copy);}
-      } catch (error) {
-        this.#advance(frame); // skip what cannot be decoded, so that the topic goes on
-        throw decodeFailed(this.#codec, error);
-      }
+      if (copy === null && decodesInPlace(this.#codec)) return this.#decodeInPlace(bytes, frame);
+      // Any other codec decodes a copy after the cursor moved on: its decode may receive from
+      // this subscription again, which must find the next message.
+      const owned = copy ?? this.#slabs.copy(bytes);
       this.#advance(frame);
-      return value;
+      return decodeCopy(this.#codec, owned);
     }
+  }
+
+  /**
+   * Decodes a text or JSON frame from the ring, then moves past it: before, since in a "block"
+   * topic moving the cursor lets the publisher write over the frame (and these codecs run no
+   * code of the caller's meanwhile).
+   */
+  #decodeInPlace(bytes: Uint8Array, frame: number): T {
+    let value: T;
+    try {
+      value = this.#codec.decode(bytes);
+    } catch (error) {
+      this.#advance(frame); // skip what cannot be decoded, so that the topic goes on
+      throw decodeFailed(this.#codec, error);
+    }
+    this.#advance(frame);
+    return value;
   }
 
   /**

@@ -238,6 +238,8 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
    * @throws {RangeError} for more than 253 descriptors, or descriptors with no byte on a stream
    * socket.
    * @throws {Deno.errors.BrokenPipe} when the peer has closed.
+   * @throws {Deno.errors.BadResource} when a descriptor of `fds` was closed before it went,
+   * also while the send waited.
    * @throws {IpcError} with code `EMSGSIZE` for a seqpacket message larger than the socket's
    * buffer.
    * @example
@@ -299,7 +301,9 @@ export class UnixSocket extends SocketHandle implements AsyncIterable<ReceivedMe
     const label = socketLabel(this);
     const attempt = (): number | typeof RETRY => {
       do {
-        const n = sendOnce(fd, bytes.subarray(done), pending, label);
+        // The numbers again at each try: a descriptor closed during the wait is BadResource,
+        // where its number, open again for another file, would send that file.
+        const n = sendOnce(fd, bytes.subarray(done), currentFds(pending), label);
         if (n === RETRY) return RETRY;
         pending = [];
         done += n;
@@ -509,9 +513,13 @@ function atEnd(fd: number): boolean {
   return (pollNow(fd, POLLIN | POLLRDHUP) & POLLRDHUP) !== 0;
 }
 
-/** Checks the descriptors to send: an array of at most 253 FdLike, read before any call. */
-function checkFds(fds: unknown, what: string): number[] {
-  if (fds === undefined) return [];
+/**
+ * Checks the descriptors to send: an array of at most 253 FdLike, each read before any call.
+ *
+ * @returns A copy of the array, for {@linkcode currentFds} to read at each try.
+ */
+function checkFds(fds: unknown, what: string): readonly FdLike[] {
+  if (fds === undefined) return NO_FDS;
   if (!Array.isArray(fds)) {
     throw new TypeError(`Cannot ${what}: fds ${describe(fds)} must be an array of descriptors`);
   }
@@ -521,5 +529,14 @@ function checkFds(fds: unknown, what: string): number[] {
         "carries (SCM_MAX_FD)",
     );
   }
-  return Array.from(fds, (fd, i) => peekFd(fd as FdLike, `fds[${i}]`));
+  const given = Array.from(fds as FdLike[]);
+  currentFds(given);
+  return given;
+}
+
+const NO_FDS: readonly never[] = [];
+
+/** The numbers of `fds` now: BadResource for one closed since it was checked. */
+function currentFds(fds: readonly FdLike[]): readonly number[] {
+  return fds.length === 0 ? NO_FDS : fds.map((fd, i) => peekFd(fd, `fds[${i}]`));
 }
