@@ -11,6 +11,7 @@ import { cstring } from "../ffi/cstring.ts";
 import {
   AT_EMPTY_PATH,
   AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
   S_IFBLK,
   S_IFCHR,
   S_IFDIR,
@@ -51,6 +52,15 @@ export function statDescriptor(fd: number, operation: Operation): FileFacts {
 /** statx of a path, following symlinks as open does; throws the typed error (ENOENT: NotFound). */
 export function statPath(path: string, operation: Operation): FileFacts {
   return statAt(AT_FDCWD, cstring(path), 0, operation);
+}
+
+/**
+ * statx of a path itself, not following a symlink at its end (lstat); throws the typed error.
+ * For files this process made at a path and means to remove: a symlink put there since is not
+ * theirs.
+ */
+export function statLink(path: string, operation: Operation): FileFacts {
+  return statAt(AT_FDCWD, cstring(path), AT_SYMLINK_NOFOLLOW, operation);
 }
 
 /** The path of a statx on the descriptor itself (AT_EMPTY_PATH): "", made once. */

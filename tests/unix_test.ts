@@ -17,6 +17,7 @@ import {
   ipcTest,
   runDeno,
   spawnDeno,
+  spawnReady,
   TEST_PREFIX,
   thrown,
 } from "./helpers.ts";
@@ -138,6 +139,36 @@ ipcTest("SO_PEERCRED names the process that connected, its uid and gid", async (
   const output = await collect(child);
   assert.notEqual(output.code, 0); // the child's receive saw the end
 });
+
+ipcTest(
+  "closing a listener whose socket file another server took over leaves that server's file",
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: `${TEST_PREFIX}-` });
+    const path = `${dir}/restarted.sock`;
+    const before = UnixListener.listen(path);
+    const after = await spawnReady(peer, ["serve", path], {
+      flags: ["--allow-ffi", `--allow-read=${dir}`, `--allow-write=${dir}`],
+    });
+    let finished = false;
+    try {
+      before.close(); // the file at the path is the new server's now: it stays
+      assert.ok(Deno.lstatSync(path).isSocket, "the new server's socket file is still there");
+      using client = await UnixSocket.connect({ path }, { timeout: 5000 });
+      assert.equal(
+        (await client.receive({ timeout: 5000 }))!.text,
+        `served by ${after.process.pid}`,
+      );
+      client.close();
+      finished = true;
+      const { stderr, status } = await after.finish();
+      assert.equal(status.code, 0, stderr);
+      assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound, "its own close removed it");
+    } finally {
+      if (!finished) await after.kill();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
 
 ipcTest(
   "a path listener makes a 0o600 socket file whatever the umask, and removes it on close",

@@ -16,6 +16,7 @@ import {
   F_SETFL,
   O_NONBLOCK,
   POLLIN,
+  S_IFSOCK,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
 } from "../../ffi/constants.ts";
@@ -30,6 +31,7 @@ import {
 } from "../_validate.ts";
 import { RETRY, type WaitOptions } from "../_wait.ts";
 import { check, removed, systemError } from "../errors.ts";
+import { statLink } from "../_stat.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "../fd.ts";
 import {
   boundAddress,
@@ -94,20 +96,23 @@ export interface ListenOptions {
  */
 export class UnixListener extends SocketHandle implements AsyncIterable<UnixSocket> {
   readonly #address: ParsedAddress;
-  /** Whether closing removes the socket file: only a path this listener bound. */
-  readonly #ownsPath: boolean;
+  /**
+   * The identity ("major:minor:inode") of the socket file this listener bound and removes on
+   * close; `null` when it removes none (an abstract address, `persist`, or `fromFd`).
+   */
+  readonly #ownedFile: string | null;
 
   private constructor(
     key: ConstructorToken,
     fd: number,
     type: SocketType,
     address: ParsedAddress,
-    ownsPath: boolean,
+    ownedFile: string | null,
   ) {
     token.check(key);
     super(handleToken, fd, type, `Unix listener "${address.label}"`);
     this.#address = address;
-    this.#ownsPath = ownsPath;
+    this.#ownedFile = ownedFile;
   }
 
   /**
@@ -148,20 +153,22 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       "socket",
       operation,
     );
-    let bound = false;
+    let bound: string | null = null; // the identity of the socket file bound
     try {
       const { buffer, length } = encodeAddress(parsed);
       check(c.bind(fd, buffer, length), "bind", operation);
-      bound = true;
-      if (parsed.kind === "path") check(c.chmod(cstring(parsed.text), mode), "chmod", operation);
+      if (parsed.kind === "path") {
+        bound = statLink(parsed.text, operation).identity;
+        check(c.chmod(cstring(parsed.text), mode), "chmod", operation);
+      }
       check(c.listen(fd, backlog), "listen", operation);
     } catch (error) {
       closeFd(fd);
-      if (bound && parsed.kind === "path") c.unlink(cstring(parsed.text));
+      if (bound !== null) removeIfStill(parsed.text, bound);
       throw error;
     }
-    const ownsPath = parsed.kind === "path" && !persist;
-    return new UnixListener(token, fd, socketTypeName(type)!, parsed, ownsPath);
+    const owned = persist ? null : bound;
+    return new UnixListener(token, fd, socketTypeName(type)!, parsed, owned);
   }
 
   /**
@@ -196,7 +203,7 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
     if ((flags & O_NONBLOCK) === 0) {
       check(libc().fcntl(number, F_SETFL, flags | O_NONBLOCK), "fcntl", { action: what });
     }
-    return new UnixListener(token, takeFd(fd, "fd"), type, address, false);
+    return new UnixListener(token, takeFd(fd, "fd"), type, address, null);
   }
 
   /** The address: the path, or "@name" for an abstract name. */
@@ -308,17 +315,31 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
   }
 
   /**
-   * Closes the listener and removes its socket file, if it bound one (not one `fromFd` took).
-   * Closing again does nothing.
+   * Closes the listener and removes its socket file, if it bound one (not one `fromFd` took) and
+   * the file at the path is still that one: a socket file that another listener bound there
+   * since (after removing this one's) is left alone. Closing again does nothing.
    */
   override close(): void {
     if (this.closed) return;
     super.close();
-    if (this.#ownsPath) {
-      removed(libc().unlink(cstring(this.#address.text)), [ENOENT], "unlink", {
-        action: "remove the socket file",
-        objectName: this.#address.text,
-      });
-    }
+    if (this.#ownedFile !== null) removeIfStill(this.#address.text, this.#ownedFile);
   }
+}
+
+/**
+ * Removes the socket file at `path` if it is still the one whose identity is `identity`: never
+ * a file that replaced it. (Between the look and the unlink another process could still swap
+ * it; the window is two system calls wide, where without the look it was the listener's life.)
+ */
+function removeIfStill(path: string, identity: string): void {
+  const operation = { action: "remove the socket file", objectName: path };
+  let facts;
+  try {
+    facts = statLink(path, operation);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return; // removed already
+    throw error;
+  }
+  if ((facts.type !== S_IFSOCK) || facts.identity !== identity) return; // not ours any more
+  removed(libc().unlink(cstring(path)), [ENOENT], "unlink", operation);
 }
