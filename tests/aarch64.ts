@@ -70,21 +70,21 @@ if (!Number.isInteger(JOBS) || JOBS < 1) {
 }
 
 /**
- * Seconds each file took under qemu in one run on a busy 2-core machine, to balance the groups;
+ * Seconds each file's tests took under qemu in one CI run (on a slow day), to balance the groups;
  * a file not listed counts as 30.
  */
 const WEIGHTS: Record<string, number> = {
-  "tests/shm_test.ts": 106,
-  "tests/semaphore_test.ts": 62,
-  "tests/mqueue_test.ts": 50,
-  "tests/sync_test.ts": 43,
-  "tests/sysv_test.ts": 42,
-  "tests/spawn_test.ts": 41,
-  "tests/mmap_test.ts": 19,
-  "tests/pipe_test.ts": 13,
-  "tests/signal_test.ts": 12,
-  "tests/layout_test.ts": 2,
-  "tests/fd_test.ts": 2,
+  "tests/shm_test.ts": 188,
+  "tests/sync_test.ts": 106,
+  "tests/semaphore_test.ts": 78,
+  "tests/mqueue_test.ts": 71,
+  "tests/spawn_test.ts": 69,
+  "tests/sysv_test.ts": 66,
+  "tests/mmap_test.ts": 48,
+  "tests/signal_test.ts": 23,
+  "tests/pipe_test.ts": 16,
+  "tests/fd_test.ts": 6,
+  "tests/layout_test.ts": 3,
 };
 
 /** `files` in at most `jobs` groups of about the same weight: the heaviest first, each to the lightest group. */
