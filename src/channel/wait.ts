@@ -136,11 +136,35 @@ export const CHANNEL_SLICE_MS = 400;
  */
 let yieldAfterSend = false;
 
-/** Yields the CPU if this process has just slept or woken a peer; after a send, outside locks. */
+/**
+ * A yield after a send that took longer than this (ms) most likely gave the CPU to another
+ * program, which keeps it for a whole time slice (milliseconds), where a peer on this CPU usually
+ * hands it back sooner. Measured with `natural_round_trip.ts … 2` (two busy processes), a round
+ * trip after an idle gap took 1.04-1.18× the socket's time in 5 runs of 7 with this rule, and
+ * 3-21× in every one of 13 without it; alone on one CPU, where a woken peer's turn can outlast
+ * the threshold too, it took 1.16-1.25× against 1.12-1.17× (3 runs each); unloaded, no change
+ * beyond the noise (bench/fixtures/natural_trials.ts `startBusy`).
+ */
+const LOST_YIELD_MS = 0.1;
+
+/** For how long after a lost yield sends yield no more (ms). */
+const NO_YIELDS_MS = 250;
+
+/** Until when sends do not yield (`performance.now()`), after a lost yield. */
+let noYieldsUntil = 0;
+
+/**
+ * Yields the CPU if this process has just slept or woken a peer; after a send, outside locks.
+ * When such a yield lost the CPU to another program for a time slice, which on a busy machine
+ * made every round trip after an idle gap take milliseconds, sends stop yielding for a while.
+ */
 export function yieldIfDue(): void {
   if (yieldAfterSend) {
     yieldAfterSend = false;
+    const before = performance.now();
+    if (before < noYieldsUntil) return;
     libc().sched_yield();
+    if (performance.now() - before > LOST_YIELD_MS) noYieldsUntil = before + NO_YIELDS_MS;
   }
 }
 
