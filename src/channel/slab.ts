@@ -175,11 +175,9 @@ export class Slabs {
  * ```
  */
 export function decodeOwned<T>(codec: Codec<T>, bytes: Uint8Array, slabs: Slabs): T {
-  if (codec === (codecs.bytes as unknown)) return slabs.copy(bytes) as T;
-  if (codec === (codecs.text as unknown) || codec === (codecs.json as unknown)) {
-    return codec.decode(bytes);
-  }
-  return codec.decode(slabs.copy(bytes));
+  if (decodesInPlace(codec)) return codec.decode(bytes);
+  const copy = slabs.copy(bytes);
+  return codec === (codecs.bytes as unknown) ? copy as T : codec.decode(copy);
 }
 
 /**
