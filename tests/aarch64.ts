@@ -176,6 +176,16 @@ export const SKIPS: readonly { test: string; reason: string }[] = [
       "tests, and what it adds (no worker thread left blocked) does not depend on the arch",
   },
   {
+    test: "mapFile() needs --allow-read, and --allow-write for a shared writable mapping",
+    reason: "permission logic in JavaScript, the same on every architecture, 23 s of child " +
+      "processes under qemu; mmap of files runs in every other mmap test",
+  },
+  {
+    test: "receiveInto: a child's 20,000 messages land in one reused buffer, each intact, in order",
+    reason: "volume, 30 s under qemu; mq_receive into a caller's buffer runs in 'receiveInto " +
+      "forms: priorities, try when empty, timeouts, abort, close'",
+  },
+  {
     test:
       "spawn() checks --allow-run against the program the child would run, as Deno.Command does",
     reason: "permission logic in JavaScript, the same on every architecture, 26 s of child " +
