@@ -140,10 +140,11 @@ let yieldAfterSend = false;
  * A yield after a send that took longer than this (ms) most likely gave the CPU to another
  * program, which keeps it for a whole time slice (milliseconds), where a peer on this CPU usually
  * hands it back sooner. Measured with `natural_round_trip.ts … 2` (two busy processes), a round
- * trip after an idle gap took 1.04-1.18× the socket's time in 5 runs of 7 with this rule, and
- * 3-21× in every one of 13 without it; alone on one CPU, where a woken peer's turn can outlast
- * the threshold too, it took 1.16-1.25× against 1.12-1.17× (3 runs each); unloaded, no change
- * beyond the noise (bench/fixtures/natural_trials.ts `startBusy`).
+ * trip after an idle gap took 1.04-1.18× the socket's time in 5 runs of 7 with this rule (8.8-
+ * 10.9× in the other 2), and without it 3.0-24× in 17 runs of 20 (1.2-1.6× in 3); alone on one
+ * CPU, where a woken peer's turn can outlast the threshold too, it took 1.14-1.25× against
+ * 1.12-1.17× (4 and 5 runs); unloaded, no change beyond the noise
+ * (bench/fixtures/natural_trials.ts `startBusy`).
  */
 const LOST_YIELD_MS = 0.1;
 
