@@ -153,18 +153,28 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       "socket",
       operation,
     );
+    let madeFile = false;
     let bound: string | null = null; // the identity of the socket file bound
     try {
       const { buffer, length } = encodeAddress(parsed);
       check(c.bind(fd, buffer, length), "bind", operation);
       if (parsed.kind === "path") {
+        madeFile = true;
         bound = statLink(parsed.text, operation).identity;
         check(c.chmod(cstring(parsed.text), mode), "chmod", operation);
       }
       check(c.listen(fd, backlog), "listen", operation);
     } catch (error) {
       closeFd(fd);
-      if (bound !== null) removeIfStill(parsed.text, bound);
+      // The file this call made goes too; a failure to remove it must not hide why listen failed.
+      if (madeFile) {
+        try {
+          if (bound !== null) removeIfStill(parsed.text, bound);
+          else c.unlink(cstring(parsed.text)); // its identity could not be read: as before
+        } catch {
+          // the error thrown below says what went wrong
+        }
+      }
       throw error;
     }
     const owned = persist ? null : bound;
