@@ -1,10 +1,11 @@
 /**
  * Platform constants for Linux on x86_64 and aarch64 with glibc.
  *
- * The two architectures agree on every value used here: they differ in `O_DIRECTORY`,
+ * The two architectures agree on most values used here: they differ in `O_DIRECTORY`,
  * `O_NOFOLLOW`, `O_DIRECT` and `O_LARGEFILE` (asm-generic/fcntl.h against
- * arch/x86/include/uapi/asm/fcntl.h), none of which this library passes. Errno numbers come from
- * asm-generic/errno-base.h and asm-generic/errno.h, which both architectures use.
+ * arch/x86/include/uapi/asm/fcntl.h); the two of those this library passes are defined per
+ * architecture below. Errno numbers come from asm-generic/errno-base.h and asm-generic/errno.h,
+ * which both architectures use.
  *
  * Internal: nothing outside `src/` imports this.
  *
@@ -31,8 +32,13 @@ export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const F_DUPFD_CLOEXEC = 1030;
 export const F_SETPIPE_SZ = 1031;
-/** The one flag here that differs: 0o200000 on x86 (arch/x86 fcntl.h), 0o40000 in asm-generic. */
+/** A flag that differs: 0o200000 on x86 (arch/x86 fcntl.h), 0o40000 in asm-generic. */
 export const O_DIRECTORY = arch === "aarch64" ? 0o40000 : 0o200000;
+/**
+ * Does not follow a symlink at the path's end; with O_PATH it opens the link itself. Differs as
+ * O_DIRECTORY does: 0o400000 on x86 (arch/x86 fcntl.h), 0o100000 in asm-generic.
+ */
+export const O_NOFOLLOW = arch === "aarch64" ? 0o100000 : 0o400000;
 export const X_OK = 1;
 export const FD_CLOEXEC = 1;
 export const SEEK_CUR = 1;

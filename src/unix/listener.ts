@@ -11,12 +11,10 @@ import {
   EAGAIN,
   ECONNABORTED,
   EINTR,
-  ENOENT,
   F_GETFL,
   F_SETFL,
   O_NONBLOCK,
   POLLIN,
-  S_IFSOCK,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
 } from "../../ffi/constants.ts";
@@ -30,8 +28,9 @@ import {
   validateMode,
 } from "../_validate.ts";
 import { RETRY, type WaitOptions } from "../_wait.ts";
-import { check, removed, systemError } from "../errors.ts";
+import { check, systemError } from "../errors.ts";
 import { statLink } from "../_stat.ts";
+import { chmodBoundSocket, removeIfStill } from "./_socket_file.ts";
 import { closeFd, type FdLike, peekFd, takeFd } from "../fd.ts";
 import {
   boundAddress,
@@ -123,6 +122,8 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
    * @returns The listener.
    * @throws {Deno.errors.NotCapable} without read and write permission for a path.
    * @throws {Deno.errors.AddrInUse} when something is at the path or the name is taken.
+   * @throws {Deno.errors.NotFound} when another process removed or replaced the socket file
+   * before its mode was set (a file put there is left alone, its mode unchanged).
    * @throws {RangeError} when the address does not fit 108 bytes, and for a bad backlog.
    * @example
    * ```ts
@@ -161,7 +162,8 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
       if (parsed.kind === "path") {
         madeFile = true;
         bound = statLink(parsed.text, operation).identity;
-        check(c.chmod(cstring(parsed.text), mode), "chmod", operation);
+        // Through a descriptor that holds the socket: the path may name another file by now.
+        chmodBoundSocket(parsed.text, bound, mode, operation);
       }
       check(c.listen(fd, backlog), "listen", operation);
     } catch (error) {
@@ -334,22 +336,4 @@ export class UnixListener extends SocketHandle implements AsyncIterable<UnixSock
     super.close();
     if (this.#ownedFile !== null) removeIfStill(this.#address.text, this.#ownedFile);
   }
-}
-
-/**
- * Removes the socket file at `path` if it is still the one whose identity is `identity`: never
- * a file that replaced it. (Between the look and the unlink another process could still swap
- * it; the window is two system calls wide, where without the look it was the listener's life.)
- */
-function removeIfStill(path: string, identity: string): void {
-  const operation = { action: "remove the socket file", objectName: path };
-  let facts;
-  try {
-    facts = statLink(path, operation);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return; // removed already
-    throw error;
-  }
-  if ((facts.type !== S_IFSOCK) || facts.identity !== identity) return; // not ours any more
-  removed(libc().unlink(cstring(path)), [ENOENT], "unlink", operation);
 }
