@@ -84,7 +84,11 @@ import {
   validatePermissionBits,
 } from "./_ownership.ts";
 import { readProcNumber, resourceLimit } from "./_proc.ts";
-import { type MessageQueueNotifications, notificationsOf } from "./mqueue_notifications.ts";
+import {
+  type MessageQueueNotifications,
+  notificationsOf,
+  QueueRegistrations,
+} from "./mqueue_notifications.ts";
 
 export type { WaitOptions } from "./_wait.ts";
 export type { Permissions } from "./_ownership.ts";
@@ -251,6 +255,8 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   readonly #messageSize: number;
   readonly #scratch: Uint8Array<ArrayBuffer>;
   readonly #priority = new Uint32Array(1);
+  /** What `notifications()` made, closed with this handle. */
+  readonly #registrations = new QueueRegistrations();
 
   static {
     createQueue = (fd, name, ownedName) => new MessageQueue(token, fd, name, ownedName);
@@ -886,6 +892,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
       closed: () => this.#fd < 0,
       currentMessages: () =>
         readAttributes(this.#open(), this.#operation("read the attributes of")).currentMessages,
+      registrations: this.#registrations,
     }, signal);
   }
 
@@ -906,8 +913,10 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Closes this handle; pending sends and receives reject with `BadResource` within 100 ms, and
-   * the creator removes the name unless created with `persist`. Closing again does nothing.
+   * Closes this handle; pending sends and receives reject with `BadResource` within 100 ms, the
+   * registrations that `notifications()` made through it are closed (their pending waits
+   * reject likewise), and the creator removes the name unless created with `persist`. Closing
+   * again does nothing.
    */
   close(): void {
     if (this.#fd < 0) return;
@@ -921,11 +930,16 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     try {
       closeFd(fd);
     } finally {
-      if (name) {
-        removed(libc().mq_unlink(cstring(name)), [ENOENT], "mq_unlink", {
-          action: "remove message queue",
-          objectName: name,
-        });
+      try {
+        // The kernel removed their registration with the descriptor; their sockets go now.
+        this.#registrations.closeAll();
+      } finally {
+        if (name) {
+          removed(libc().mq_unlink(cstring(name)), [ENOENT], "mq_unlink", {
+            action: "remove message queue",
+            objectName: name,
+          });
+        }
       }
     }
   }

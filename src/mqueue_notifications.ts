@@ -46,6 +46,54 @@ export interface NotifiedQueue {
   closed(): boolean;
   /** How many messages it holds now. */
   currentMessages(): number;
+  /** The registrations made through this queue handle, which its `close()` closes. */
+  readonly registrations: QueueRegistrations;
+}
+
+/**
+ * The registrations made through one queue handle, so that closing the handle closes them at
+ * once: closing the descriptor ends the kernel's registration, and without this the netlink
+ * socket stayed open until the registration was used again or collected. Held weakly: one
+ * dropped without `close()` is still collected, and its finalizer closes its socket. Internal.
+ */
+export class QueueRegistrations {
+  readonly #live = new Set<WeakRef<MessageQueueNotifications>>();
+
+  /**
+   * Tracks `notices` until {@linkcode QueueRegistrations.forget} or
+   * {@linkcode QueueRegistrations.closeAll}.
+   *
+   * @returns The reference to give to `forget`.
+   */
+  add(notices: MessageQueueNotifications): WeakRef<MessageQueueNotifications> {
+    for (const ref of this.#live) if (ref.deref() === undefined) this.#live.delete(ref);
+    const ref = new WeakRef(notices);
+    this.#live.add(ref);
+    return ref;
+  }
+
+  /** Stops tracking a registration that closed. */
+  forget(ref: WeakRef<MessageQueueNotifications>): void {
+    this.#live.delete(ref);
+  }
+
+  /**
+   * Closes every registration still open, after the queue's descriptor closed (each then only
+   * closes its socket); the first failure is thrown once every one was tried.
+   */
+  closeAll(): void {
+    const refs = [...this.#live];
+    this.#live.clear();
+    let failure: { error: unknown } | undefined;
+    for (const ref of refs) {
+      try {
+        ref.deref()?.close();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
+  }
 }
 
 /** What the safety net needs: the socket to close (the kernel drops the rest). */
@@ -116,6 +164,7 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
   readonly #cookie = newCookie();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.close();
+  readonly #tracked: WeakRef<MessageQueueNotifications>;
   #socket: number;
   /** Whether the kernel holds our registration, as far as the notices read tell. */
   #armed = false;
@@ -143,6 +192,7 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
     }
     this.#lease = { socket: this.#socket };
     closeWhenUnreachable.register(this, this.#lease, this);
+    this.#tracked = queue.registrations.add(this);
     this.#signal = signal;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -304,13 +354,15 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
 
   /**
    * Removes the registration, so that another process may register, and closes the socket;
-   * pending waits reject with `BadResource` within 100 ms. Closing again does nothing.
+   * pending waits reject with `BadResource` within 100 ms. Closing the queue handle does the
+   * same. Closing again does nothing.
    */
   close(): void {
     if (this.#socket < 0) return;
     const socket = this.#socket;
     this.#socket = -1;
     closeWhenUnreachable.unregister(this);
+    this.#queue.registrations.forget(this.#tracked);
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
       // Closing the queue removed it already. Otherwise only a live registration of ours is
@@ -338,7 +390,10 @@ export class MessageQueueNotifications implements AsyncIterable<void>, Disposabl
     return this.#socket;
   }
 
-  /** The queue's descriptor; closes this once the queue is closed (the kernel dropped it). */
+  /**
+   * The queue's descriptor. Closing the queue closed this already; should that have failed,
+   * this closes it now (the kernel dropped the registration with the descriptor).
+   */
   #queueFd(): number {
     this.#open();
     if (this.#queue.closed()) {

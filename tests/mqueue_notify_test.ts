@@ -280,3 +280,40 @@ ipcTest(
     assert.equal(openFds(), before + 1);
   },
 );
+
+ipcTest(
+  "closing the queue releases its notifications at once: the netlink socket is closed before " +
+    "the registration is used again, a pending wait rejects, and another process can register",
+  async () => {
+    using creator = MessageQueue.create(uniqueName("notify-released"));
+    const handle = MessageQueue.open(creator.name);
+    const sockets = () =>
+      new Set([...Deno.readDirSync("/proc/self/fd")].flatMap(({ name }) => {
+        try {
+          const target = Deno.readLinkSync(`/proc/self/fd/${name}`);
+          return target.startsWith("socket:") ? [`${name} -> ${target}`] : [];
+        } catch {
+          return []; // the descriptor that read the directory, closed since
+        }
+      }));
+    const before = sockets();
+    const notices = handle.notifications();
+    const added = [...sockets()].filter((fd) => !before.has(fd));
+    assert.equal(added.length, 1, "one netlink socket per registration");
+    const socket = added[0]!;
+    const waiting = notices.wait();
+    handle.close();
+    // Looked at once, before the pending wait's next slice touches `notices`: before, the socket
+    // stayed open until the object was used again or collected. (The kernel's registration went
+    // with the queue's descriptor either way.)
+    assert.ok(!sockets().has(socket), "the netlink socket is closed with the queue");
+    await assert.rejects(waiting, Deno.errors.BadResource);
+    assert.equal(notices.closed, true);
+    assert.throws(() => notices.tryWait(), Deno.errors.BadResource);
+    notices.close(); // harmless
+    const output = await runDeno(child, ["register", creator.name], { timeout: 20_000 });
+    assert.equal(assertSucceeded(output).stdout.trim(), "registered");
+    using again = creator.notifications(); // and another handle of this process: no Busy
+    assert.equal(again.tryWait(), false);
+  },
+);
