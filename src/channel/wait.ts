@@ -148,7 +148,20 @@ let yieldAfterSend = false;
  */
 const LOST_YIELD_MS = 0.1;
 
-/** For how long after a lost yield sends yield no more (ms). */
+/**
+ * For how long after a lost yield sends yield no more (ms).
+ *
+ * Only sends: a lost yield that also made every wait skip its yields and sleep at once (no spin
+ * and no looks across turns: a woken sleeper preempts a busy program, a yielder waits out its
+ * time slice) was tried with `natural_round_trip.ts`, taking turns with this code. With two
+ * busy processes its hot round trip was steady, 67-131 µs (1.2-3.0× the socket's time, 20
+ * runs), where this code's was 13-70 µs in 11 runs of 21 and 2-4 ms in the other 10, as the
+ * yielding floor's; its idle trip was 1.7-2.2× the socket's in 16 runs of 20, against 0.4-1.6×
+ * in 18 of 21. But with no busy process it took the hot trip from 11-22 µs to 60-112 µs in all
+ * 10 runs, with a threshold of 0.1 ms or of 1 ms: a yield that outlasts them is common on a
+ * machine with any load, and once one side sleeps, the other's yields wait for it too. Spinning
+ * without yields in that mode, or looking across turns without yields, did no better.
+ */
 const NO_YIELDS_MS = 250;
 
 /** Until when sends do not yield (`performance.now()`), after a lost yield. */
