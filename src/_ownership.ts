@@ -8,7 +8,7 @@
  */
 
 import { cstring } from "../ffi/cstring.ts";
-import { EPERM, S_ISVTX } from "../ffi/constants.ts";
+import { ENOENT, EPERM, S_ISVTX } from "../ffi/constants.ts";
 import { errno, libc } from "../ffi/libc.ts";
 import { validateInteger, validateMode } from "./_validate.ts";
 import { type Operation, systemError } from "./errors.ts";
@@ -68,7 +68,11 @@ export function changeMode(fd: number, mode: number, operation: Operation, byPat
   const code = errno();
   throw systemError(code, byPath ? "chmod" : "fchmod", {
     ...operation,
-    hint: code === EPERM ? ownerOnly(fd, operation, "change its mode") : undefined,
+    hint: code === EPERM
+      ? ownerOnly(fd, operation, "change its mode")
+      : byPath && code === ENOENT
+      ? NO_PROC
+      : undefined,
   });
 }
 
@@ -92,6 +96,8 @@ export function changeOwner(
     hint: code === EPERM
       ? "only root (CAP_CHOWN) may give an object to another user; its owner may only change " +
         "its group, to one of the groups it belongs to"
+      : byPath && code === ENOENT
+      ? NO_PROC
       : undefined,
   });
 }
@@ -111,6 +117,9 @@ export function ownerOnly(fd: number, operation: Operation, action: string): str
 export function validateOwner(uid: unknown, gid: unknown): [number, number] {
   return [validateOwnerId(uid, "uid"), validateOwnerId(gid === undefined ? -1 : gid, "gid")];
 }
+
+/** The hint when a change by path found no /proc/self/fd entry for a descriptor it holds. */
+const NO_PROC = "the change goes through /proc/self/fd, and /proc is not mounted here";
 
 function procPath(fd: number): Uint8Array {
   return cstring(`/proc/self/fd/${fd}`);
