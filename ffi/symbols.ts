@@ -296,6 +296,8 @@ export const symbols = {
 
   // int sched_yield(void);
   sched_yield: { parameters: [], result: "i32" },
+  // int sched_getcpu(void);
+  sched_getcpu: { parameters: [], result: "i32" },
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Channel, spawnDeno } from "../mod.ts";
+import { Channel, SharedMemory, spawnDeno } from "../mod.ts";
+import { C_RECEIVER_CPU, C_SENDER_CPU } from "../src/channel/layout.ts";
 import { ADAPTIVE_MAX_MS, adaptiveBudget } from "../src/channel/wait.ts";
 import { fixture, ipcTest } from "./helpers.ts";
 
@@ -63,5 +64,45 @@ ipcTest(
     assert.ok(performance.now() - started < 1000, "close wakes the pending receive");
     ping.close(); // the echo's for await ends
     assert.ok((await echo.status).success);
+  },
+);
+
+ipcTest(
+  "each side leaves the CPU it last ran on in the header, for the other side's spin",
+  async () => {
+    using ping = Channel.create({ capacity: 1 << 16, role: "send" });
+    using pong = Channel.create({ capacity: 1 << 16, role: "receive" });
+    using pingMemory = SharedMemory.fromFd(ping); // duplicates of their descriptors
+    using pongMemory = SharedMemory.fromFd(pong);
+    const pingCells = new Int32Array(pingMemory.buffer, 0, 64);
+    const pongCells = new Int32Array(pongMemory.buffer, 0, 64);
+    assert.deepEqual(
+      [pingCells[C_SENDER_CPU], pongCells[C_RECEIVER_CPU]],
+      [0, 0],
+      "none known yet",
+    );
+    await using echo = spawnDeno(fixture("channel_echo.ts"), {
+      permissions: { ffi: true },
+      fds: { 3: ping, 4: pong },
+    });
+    const message = new Uint8Array(64).fill(7);
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // both sides go to sleep
+      await ping.send(message);
+      assert.deepEqual(await pong.receive(), message);
+    }
+    // A CPU number plus 1: the echo's as pong's sender and ping's receiver, this process's as
+    // ping's sender (each side looks after its sleeps).
+    for (
+      const [name, cell] of [
+        ["the echo, as sender", pongCells[C_SENDER_CPU]],
+        ["the echo, as receiver", pingCells[C_RECEIVER_CPU]],
+        ["this process, as sender", pingCells[C_SENDER_CPU]],
+      ] as const
+    ) {
+      assert.ok(Number.isInteger(cell) && cell! >= 1 && cell! <= 4096, `${name}: ${cell}`);
+    }
+    ping.close();
+    assert.equal((await echo.status).success, true);
   },
 );

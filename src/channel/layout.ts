@@ -11,10 +11,10 @@
  * | 16-47     | the codec's name, UTF-8, NUL-terminated                                  |
  * | 48-51     | close and abort wake-ups (cell 12)                                       |
  * | 52-55     | multi mode: 1 while a loan holds the senders' lock (cell 13)             |
- * | 64-71     | the producers' cache line: tail, receivers waiting (cells 16, 17)        |
- * | 128-135   | the consumers' cache line: head, senders waiting (cells 32, 33)          |
+ * | 64-75     | the producers' line: tail, receivers waiting, sender's CPU (cells 16-18) |
+ * | 128-139   | the consumers' line: head, senders waiting, receiver's CPU (cells 32-34) |
  * | 192-207   | two robust mutexes of the multi mode: senders', receivers'               |
- * | 208-223   | the registry's records: roles left, roles died, creator pid and tag    |
+ * | 208-223   | the registry's records: roles left, roles died, creator pid and tag      |
  * | 256-511   | the participant registry's 32 slots (src/channel/registry.ts)            |
  * | 512-639   | two process-shared `sem_t` where waiters sleep: DATA, SPACE              |
  * | 4096-     | the data region: frames of [length u32][bytes], each 8-aligned           |
@@ -65,9 +65,16 @@ export const C_LOANED = 13;
 /** Byte 64: the producers' cache line. */
 export const C_TAIL = 16;
 export const C_RECEIVERS_WAITING = 17;
+/**
+ * The CPU a sender last ran on, plus 1 (0: not known): a hint for a waiting receiver's spin
+ * (src/channel/wait.ts). Bytes that version 2 left unused, so older handles leave it 0.
+ */
+export const C_SENDER_CPU = 18;
 /** Byte 128: the consumers' cache line. */
 export const C_HEAD = 32;
 export const C_SENDERS_WAITING = 33;
+/** The CPU a receiver last ran on, plus 1 (0: not known): the same hint for a waiting sender. */
+export const C_RECEIVER_CPU = 34;
 /** Bytes: two robust mutexes for the multi mode. */
 export const SENDER_LOCK = 192;
 export const RECEIVER_LOCK = 200;
