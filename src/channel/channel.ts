@@ -23,7 +23,7 @@ import {
   validateInteger,
   validateName,
 } from "../_validate.ts";
-import { markCreated, type OpenOrCreateWaitOptions, wasCreated } from "../_open_or_create.ts";
+import { markCreated, wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import { Mutex, type MutexGuard } from "../sync/mutex.ts";
@@ -32,7 +32,6 @@ import {
   C_LOANED,
   C_SENDERS_WAITING,
   C_TAIL,
-  CODEC_NAME_MAX,
   DATA_SEMAPHORE,
   FRAME_HEADER,
   HEADER,
@@ -47,16 +46,19 @@ import {
   validateCapacity,
   writeHeader,
 } from "./layout.ts";
-import {
-  type ChannelRole,
-  type Peers,
-  RECEIVES,
-  Registry,
-  SENDS,
-  validateRole,
-} from "./registry.ts";
+import { type Peers, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { receiverIterator } from "./iterate.ts";
+import {
+  type CreateChannelOptions,
+  defaultCodec,
+  type OpenChannelOptions,
+  type OpenOrCreateChannelOptions,
+  type ReceiveOptions,
+  validateCodec,
+  validateFlag,
+  viewOption,
+} from "./options.ts";
 import {
   decodeCopy,
   decodeFailed,
@@ -105,13 +107,6 @@ export let claimAbandoned: (channel: Channel<unknown>, role: number) => boolean;
  */
 export let keepReceiverLock: (channel: Channel<unknown>) => boolean;
 
-/** The `view` flag of receive options, after checking that the options are an object. */
-function viewOption(options: { view?: boolean }): boolean {
-  return optionsObject(options, "receive options").view === true;
-}
-
-const encoder = new TextEncoder();
-
 /**
  * Multi mode: how long a sender blocks its thread on the senders' lock that another sender
  * holds before it waits for it as for room instead. A send holds the lock for microseconds; a
@@ -122,111 +117,6 @@ const LOCK_PATIENCE_MS = 2;
 /** The bytes a message of `length` takes in the ring: its length word, then its bytes, 8-aligned. */
 function frameOf(length: number): number {
   return (FRAME_HEADER + length + 7) & ~7;
-}
-
-/** Options of {@linkcode Channel.create}. */
-export interface CreateChannelOptions<T> {
-  /** The ring's size in bytes: a power of two from 4096 to 1 GiB. Default 1 MiB. */
-  capacity?: number;
-  /**
-   * A name for unrelated processes to `open` (as for `SharedMemory`), or `null` to generate a
-   * unique one (read it from `name` and send it). Default: anonymous.
-   */
-  name?: string | null;
-  /** Permission bits of a named channel. Default 0o600. */
-  mode?: number;
-  /** Keep a named channel when the creator closes it. Default `false`. */
-  persist?: boolean;
-  /** How values become bytes. Default `codecs.bytes`. */
-  codec?: Codec<T>;
-  /**
-   * Several senders and several receivers, in any processes: each side takes a robust lock
-   * around its part. Default `false`: one sending process and one receiving process, the fast
-   * lane.
-   */
-  multi?: boolean;
-  /** What the creator's handle does. Default `"both"`. */
-  role?: ChannelRole;
-}
-
-/** Options of {@linkcode Channel.openOrCreate}. */
-export interface OpenOrCreateChannelOptions<T>
-  extends Omit<CreateChannelOptions<T>, "name">, OpenOrCreateWaitOptions {}
-
-/** Options of {@linkcode Channel.open} and {@linkcode Channel.fromFd}. */
-export interface OpenChannelOptions<T> {
-  /** The codec; it must be the creator's. Default `codecs.bytes`. */
-  codec?: Codec<T>;
-  /** What this handle does. Default `"both"`. */
-  role?: ChannelRole;
-}
-
-/** A boolean option, or `false` when left out; anything else is a TypeError naming it. */
-function validateFlag(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== "boolean") {
-    throw new TypeError(
-      `Cannot create a channel: ${name} must be true or false, not ${typeof value}`,
-    );
-  }
-  return value;
-}
-
-/**
- * Checks a codec before anything is created: an object with `encode` and `decode` functions and
- * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
- * whose names differ are never taken for one another. Returns a built-in codec as it is, and
- * any other as a frozen copy of what was checked (its name, and its functions called on it): a
- * getter read again could answer an unchecked name.
- */
-export function validateCodec<T>(codec: unknown): Codec<T> {
-  if (isBuiltIn(codec)) return codec as Codec<T>;
-  if (typeof codec !== "object" || codec === null) throw notACodec();
-  // Each member read once: the codec used is what was checked, whatever its getters say later.
-  const { name, encode, decode } = codec as Partial<Codec<T>>;
-  if (typeof encode !== "function" || typeof decode !== "function" || typeof name !== "string") {
-    throw notACodec();
-  }
-  const bytes = encoder.encode(name).length;
-  if (bytes === 0 || bytes > CODEC_NAME_MAX || name.includes("\0")) {
-    throw new RangeError(
-      `Cannot use codec name "${name}": it must be 1 to ${CODEC_NAME_MAX} UTF-8 bytes, ` +
-        "without NUL",
-    );
-  }
-  return Object.freeze({
-    name,
-    encode: (value: T) => encode.call(codec, value),
-    decode: (bytes: Uint8Array) => decode.call(codec, bytes),
-  });
-}
-
-/** Whether `codec` is one of {@linkcode codecs}: used as it is (the fast paths know them). */
-function isBuiltIn(codec: unknown): boolean {
-  return Object.values(codecs).includes(codec as Codec<unknown>);
-}
-
-function notACodec(): TypeError {
-  return new TypeError(
-    "Cannot use the codec: give an object with a name and encode and decode functions",
-  );
-}
-
-/** Options of the receive methods. */
-export interface ReceiveOptions extends WaitOptions {
-  /**
-   * Zero-copy, for the bytes codec: a view into the ring itself, valid only until the next
-   * receive or close (after which it may be overwritten). Default `false`: a copy that never
-   * changes. A copy of up to 8 KiB is a part of a 256 KiB slab shared with the messages
-   * received around it (its `buffer` is the slab; a slab is never reused), so holding it keeps
-   * at most 256 KiB alive; `copy.slice()` keeps only its own bytes. A larger copy has an
-   * ArrayBuffer of its own. To allocate nothing per message, use `receiveInto(buffer)`.
-   */
-  view?: boolean;
-}
-
-function defaultCodec<T>(): Codec<T> {
-  return codecs.bytes as unknown as Codec<T>;
 }
 
 /**

@@ -31,13 +31,13 @@
  * @module
  */
 
-export {
-  Channel,
-  type CreateChannelOptions,
-  type OpenChannelOptions,
-  type OpenOrCreateChannelOptions,
-  type ReceiveOptions,
-} from "./channel.ts";
+export { Channel } from "./channel.ts";
+export type {
+  CreateChannelOptions,
+  OpenChannelOptions,
+  OpenOrCreateChannelOptions,
+  ReceiveOptions,
+} from "./options.ts";
 export type { OpenOrCreateWaitOptions } from "../_open_or_create.ts";
 export { Loan } from "./loan.ts";
 export type { ChannelRole } from "./registry.ts";
