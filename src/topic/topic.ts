@@ -22,7 +22,7 @@ import {
   validateInteger,
 } from "../_validate.ts";
 import { Mutex } from "../sync/mutex.ts";
-import { unlinkOwnedName } from "../channel/channel.ts";
+import { unlinkOwnedName } from "../channel/lease.ts";
 import { defaultCodec, validateCodec } from "../channel/options.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { encodeAsIs } from "../channel/slab.ts";
