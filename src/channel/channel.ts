@@ -13,39 +13,31 @@ import { type Codec, codecs } from "../codec.ts";
 import { check, closedError, isSystemError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
-import { adoptMemoryFd } from "../_memory_fd.ts";
-import { type OpenOrCreateSharedMemoryOptions, SharedMemory } from "../shm.ts";
-import {
-  ConstructorToken,
-  optionsObject,
-  ownOptions,
-  realLength,
-  validateInteger,
-  validateName,
-} from "../_validate.ts";
-import { markCreated, wasCreated } from "../_open_or_create.ts";
+import { SharedMemory } from "../shm.ts";
+import { ConstructorToken, realLength, validateInteger } from "../_validate.ts";
+import { wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
-import { Mutex, type MutexGuard } from "../sync/mutex.ts";
+import type { Mutex, MutexGuard } from "../sync/mutex.ts";
 import {
   C_HEAD,
   C_LOANED,
   C_SENDERS_WAITING,
   C_TAIL,
-  DATA_SEMAPHORE,
   FRAME_HEADER,
   HEADER,
   mapRing,
-  readHeader,
-  RECEIVER_LOCK,
-  SENDER_LOCK,
-  SPACE_SEMAPHORE,
-  validateCapacity,
-  writeHeader,
 } from "./layout.ts";
-import { type Peers, RECEIVES, Registry, SENDS, validateRole } from "./registry.ts";
+import { type Peers, RECEIVES, type Registry, SENDS } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { receiverIterator } from "./iterate.ts";
+import {
+  channelFromFd,
+  type ChannelParts,
+  createChannel,
+  openChannel,
+  openOrCreatePlan,
+} from "./open.ts";
 import {
   leave,
   releaseRing,
@@ -55,12 +47,9 @@ import {
 } from "./lease.ts";
 import {
   type CreateChannelOptions,
-  defaultCodec,
   type OpenChannelOptions,
   type OpenOrCreateChannelOptions,
   type ReceiveOptions,
-  validateCodec,
-  validateFlag,
   viewOption,
 } from "./options.ts";
 import {
@@ -73,7 +62,6 @@ import {
   validateIntoBuffer,
 } from "./slab.ts";
 import {
-  initWaits,
   receiveSleeper,
   spinThenTry,
   waitAsync,
@@ -216,69 +204,36 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   /** What a wait needs of this handle (src/channel/wait.ts). */
   readonly #host: WaitHost;
 
-  private constructor(
-    key: ConstructorToken,
-    memory: SharedMemory,
-    codec: Codec<T>,
-    role: number,
-    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
-  ) {
+  private constructor(key: ConstructorToken, parts: ChannelParts<T>) {
     token.check(key);
-    this.#memory = memory;
-    this.#ownsName = initialise?.ownsName ?? false;
-    this.#codec = codec;
-    this.#role = role;
-    if (initialise) {
-      new Registry(memory.buffer).recordCreator();
-      writeHeader(memory, initialise.capacity, initialise.multi, codec.name);
-    }
-    const { capacity, multi } = readHeader(memory, codec.name);
-    this.#capacity = capacity;
-    this.#mask = this.#capacity - 1;
-    this.#multi = multi;
-    const ring = mapRing(memory.fd, this.#capacity);
-    this.#cells = new Int32Array(ring.buffer, 0, HEADER / 4);
-    this.#ringBuffer = ring.buffer;
-    this.#bytes = new Uint8Array(ring.buffer);
-    this.#words = new Uint32Array(ring.buffer);
-    this.#data = Deno.UnsafePointer.offset(ring.base, DATA_SEMAPHORE) as Deno.PointerObject;
-    this.#space = Deno.UnsafePointer.offset(ring.base, SPACE_SEMAPHORE) as Deno.PointerObject;
-    this.#host = this.#waitHost();
-    this.#registry = new Registry(ring.buffer);
-    const lease: RingLease = {
-      memory,
-      ring,
-      cells: this.#cells,
-      data: this.#data,
-      space: this.#space,
-      registry: this.#registry,
-      role,
-      creator: initialise !== undefined,
-      slot: -1,
-      locks: [],
-      window: null,
-    };
+    const lease = parts.lease;
     this.#lease = lease;
-    try {
-      if (initialise) {
-        initWaits(this.#data, this.#space);
-      }
-      this.#senderLock = this.#multi
-        ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
-        : null;
-      if (this.#senderLock) lease.locks.push(this.#senderLock);
-      this.#receiverLock = this.#multi
-        ? (initialise ? Mutex.init : Mutex.at)(memory, RECEIVER_LOCK)
-        : null;
-      if (this.#receiverLock) lease.locks.push(this.#receiverLock);
-      this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-      this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-      this.#slot = lease.slot = this.#registry.attach(role);
-    } catch (error) {
-      releaseRing(lease, false); // the caller closes the memory
-      throw error;
-    }
+    this.#memory = lease.memory;
+    this.#ownsName = parts.ownsName;
+    this.#codec = parts.codec;
+    this.#role = lease.role;
+    this.#capacity = parts.capacity;
+    this.#mask = this.#capacity - 1;
+    this.#multi = parts.multi;
+    this.#cells = lease.cells;
+    this.#ringBuffer = lease.ring.buffer;
+    this.#bytes = new Uint8Array(lease.ring.buffer);
+    this.#words = new Uint32Array(lease.ring.buffer);
+    this.#data = lease.data;
+    this.#space = lease.space;
+    this.#host = this.#waitHost();
+    this.#registry = lease.registry;
+    this.#senderLock = lease.senderLock;
+    this.#receiverLock = lease.receiverLock;
+    this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
+    this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
+    this.#slot = lease.slot;
     releaseWhenUnreachable.register(this, lease, this);
+  }
+
+  /** Makes a handle of what an opening (src/channel/open.ts) attached. */
+  static #make<T>(parts: ChannelParts<T>): Channel<T> {
+    return new Channel(token, parts);
   }
 
   /**
@@ -306,25 +261,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
-    // Each option read once: a name read twice (undefined, then a name) made an anonymous
-    // channel that its close() tried to unlink, and threw.
-    options = ownOptions(options, "channel options");
-    const capacity = validateCapacity(options.capacity ?? 1 << 20);
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    const multi = validateFlag(options.multi, "multi");
-    const persist = validateFlag(options.persist, "persist");
-    const size = HEADER + capacity;
-    const memory = options.name === undefined
-      ? SharedMemory.anonymous({ size })
-      : SharedMemory.create(options.name, { size, mode: options.mode, persist });
-    return markCreated(
-      Channel.#adopt(memory, codec, role, {
-        capacity,
-        multi,
-        ownsName: options.name !== undefined && !persist,
-      }),
-    );
+    return createChannel(options, Channel.#make<T>);
   }
 
   /**
@@ -356,7 +293,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Promise<Channel<T>> {
-    const plan = Channel.#openOrCreatePlan(name, options);
+    const plan = openOrCreatePlan(name, options, Channel.#make<T>);
     return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
   }
 
@@ -386,39 +323,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Channel<T> {
-    const plan = Channel.#openOrCreatePlan(name, options);
+    const plan = openOrCreatePlan(name, options, Channel.#make<T>);
     return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
-  }
-
-  /**
-   * Checks openOrCreate's arguments; returns the segment's options (whose `init` writes the
-   * header) and how to make the channel of the segment, for the async and sync forms.
-   */
-  static #openOrCreatePlan<T>(
-    name: string,
-    options: OpenOrCreateChannelOptions<T> | undefined,
-  ): { memory: OpenOrCreateSharedMemoryOptions; adopt: (memory: SharedMemory) => Channel<T> } {
-    validateName(name, "channel");
-    const own = ownOptions(options, "channel options");
-    const capacity = validateCapacity(own.capacity ?? 1 << 20);
-    const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-    const role = validateRole(own.role ?? "both");
-    const multi = validateFlag(own.multi, "multi");
-    const persist = validateFlag(own.persist, "persist");
-    let channel: Channel<T> | undefined;
-    return {
-      memory: {
-        size: HEADER + capacity,
-        mode: own.mode,
-        persist,
-        timeout: own.timeout,
-        signal: own.signal,
-        init: (created) => {
-          channel = Channel.#adopt(created, codec, role, { capacity, multi, ownsName: !persist });
-        },
-      },
-      adopt: (memory) => channel ? markCreated(channel) : Channel.#adopt(memory, codec, role),
-    };
   }
 
   /**
@@ -441,10 +347,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static open<T = Uint8Array>(name: string, options?: OpenChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    return Channel.#adopt(SharedMemory.open(name), codec, role);
+    return openChannel(name, options, Channel.#make<T>);
   }
 
   /**
@@ -471,24 +374,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static fromFd<T = Uint8Array>(fd: FdLike, options?: OpenChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    return adoptMemoryFd(fd, (memory) => Channel.#adopt(memory, codec, role));
-  }
-
-  static #adopt<T>(
-    memory: SharedMemory,
-    codec: Codec<T>,
-    role: number,
-    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
-  ): Channel<T> {
-    try {
-      return new Channel(token, memory, codec, role, initialise);
-    } catch (error) {
-      memory.close();
-      throw error;
-    }
+    return channelFromFd(fd, options, Channel.#make<T>);
   }
 
   /** The ring's size in bytes. */

@@ -32,8 +32,10 @@ export interface RingLease {
   readonly creator: boolean;
   /** The participant slot, or -1 before the handle took one. */
   slot: number;
-  /** The robust locks of the multi mode. */
-  readonly locks: Mutex[];
+  /** The multi mode's robust lock of the senders, once made (`null` in the single mode). */
+  senderLock: Mutex | null;
+  /** The multi mode's robust lock of the receivers, once made. */
+  receiverLock: Mutex | null;
   /** The second mapping of the ring where loans' bytes live (src/channel/loan.ts), once made. */
   window: RingMapping | null;
 }
@@ -73,7 +75,8 @@ export function leave(lease: RingLease): void {
  * result (0 when entombed).
  */
 export function releaseRing(lease: RingLease, closeMemory: boolean): number {
-  for (const lock of lease.locks) lock.close();
+  lease.senderLock?.close();
+  lease.receiverLock?.close();
   if (lease.window) unmapRing(lease.window); // its buffer is never handed out
   lease.window = null;
   const result = unmapRing(lease.ring);
