@@ -19,17 +19,10 @@ import { wasCreated } from "../_open_or_create.ts";
 import { entombRange } from "../_tomb.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import type { Mutex, MutexGuard } from "../sync/mutex.ts";
-import {
-  C_HEAD,
-  C_LOANED,
-  C_SENDERS_WAITING,
-  C_TAIL,
-  FRAME_HEADER,
-  HEADER,
-  mapRing,
-} from "./layout.ts";
+import { C_LOANED, C_SENDERS_WAITING, mapRing } from "./layout.ts";
 import { type Peers, RECEIVES, type Registry, SENDS } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
+import { Frames } from "./frames.ts";
 import { receiverIterator } from "./iterate.ts";
 import {
   channelFromFd,
@@ -52,15 +45,7 @@ import {
   type ReceiveOptions,
   viewOption,
 } from "./options.ts";
-import {
-  decodeCopy,
-  decodeFailed,
-  decodesInPlace,
-  encodeAsIs,
-  Slabs,
-  tooSmall,
-  validateIntoBuffer,
-} from "./slab.ts";
+import { encodeAsIs, validateIntoBuffer } from "./slab.ts";
 import {
   receiveSleeper,
   spinThenTry,
@@ -69,7 +54,6 @@ import {
   waitSync,
   wakeAll,
   wakeReceivers,
-  wakeSenders,
   yieldIfDue,
 } from "./wait.ts";
 
@@ -105,11 +89,6 @@ export let keepReceiverLock: (channel: Channel<unknown>) => boolean;
  * loan (which says so in the header's C_LOANED) for as long as its owner fills it.
  */
 const LOCK_PATIENCE_MS = 2;
-
-/** The bytes a message of `length` takes in the ring: its length word, then its bytes, 8-aligned. */
-function frameOf(length: number): number {
-  return (FRAME_HEADER + length + 7) & ~7;
-}
 
 /**
  * A one-way message channel in shared memory between processes. `Channel<T>` carries values of
@@ -158,8 +137,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       const guard = lock.tryLock();
       if (guard === null) return false;
       if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
-      channel.#head = Atomics.load(channel.#cells, C_HEAD);
-      channel.#seenTail = Atomics.load(channel.#cells, C_TAIL);
+      channel.#frames.syncHead();
       channel.#keptReceiverLock = guard;
       return true;
     };
@@ -169,11 +147,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #cells: Int32Array<ArrayBuffer>;
   /** The ring's ArrayBuffer, kept: reading `#cells.buffer` on every call cost ~25 ns. */
   readonly #ringBuffer: ArrayBuffer;
-  readonly #bytes: Uint8Array<ArrayBuffer>;
-  /** The ring as 32-bit words, for the frame headers (8-aligned). */
-  readonly #words: Uint32Array<ArrayBuffer>;
   readonly #capacity: number;
-  readonly #mask: number;
   readonly #multi: boolean;
   readonly #codec: Codec<T>;
   readonly #slot: number;
@@ -185,16 +159,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #receiverLock: Mutex | null;
   /** The receivers' lock, held from `keepReceiverLock` until close. */
   #keptReceiverLock: MutexGuard | null = null;
-  #tail: number;
-  #head: number;
-  #seenHead: number;
-  #seenTail: number;
-  /** Bytes of a zero-copy message still to release on the next receive. */
-  #held = 0;
+  /** The handle's indexes into the ring, and the frame mechanics (src/channel/frames.ts). */
+  readonly #frames: Frames<T>;
   /** The loan open on this handle, if any (src/channel/loan.ts). */
   #loan: LoanRecord | null = null;
-  /** Where copying receives put small messages (src/channel/slab.ts). */
-  readonly #slabs = new Slabs();
   #waiting = 0;
   #closed = false;
   /** Whether this handle created the name and removes it on close. */
@@ -213,20 +181,16 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#codec = parts.codec;
     this.#role = lease.role;
     this.#capacity = parts.capacity;
-    this.#mask = this.#capacity - 1;
     this.#multi = parts.multi;
     this.#cells = lease.cells;
     this.#ringBuffer = lease.ring.buffer;
-    this.#bytes = new Uint8Array(lease.ring.buffer);
-    this.#words = new Uint32Array(lease.ring.buffer);
     this.#data = lease.data;
     this.#space = lease.space;
+    this.#frames = new Frames(lease, parts.capacity, parts.codec);
     this.#host = this.#waitHost();
     this.#registry = lease.registry;
     this.#senderLock = lease.senderLock;
     this.#receiverLock = lease.receiverLock;
-    this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-    this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
     this.#slot = lease.slot;
     releaseWhenUnreachable.register(this, lease, this);
   }
@@ -774,11 +738,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   [selectable](): SelectAdapter<T> {
     const cells = this.#cells;
-    // Whether a message is published past the head; with several receivers, the shared head.
-    const ready = (): true | undefined => {
-      if (this.#receiverLock !== null) this.#head = Atomics.load(cells, C_HEAD);
-      return Atomics.load(cells, C_TAIL) !== this.#head ? true : undefined;
-    };
+    const ready = () => this.#frames.published(this.#receiverLock !== null);
     return {
       try: () => {
         const value = this.#tryReceive(false);
@@ -801,9 +761,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#loan?.finish(-1); // an open loan publishes nothing
     this.#closed = true;
     // (A ring whose buffer was transferred away cannot be read from here any more.)
-    if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
+    if (!this.#lease.ring.buffer.detached) this.#frames.releaseHeld();
     releaseWhenUnreachable.unregister(this);
-    this.#slabs.clear(); // copies handed out keep their slab; the handle keeps none
+    this.#frames.dropSlabs();
     this.#keptReceiverLock?.unlock(); // before the lock's memory goes
     this.#keptReceiverLock = null;
     leave(this.#lease);
@@ -868,12 +828,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   #publish(bytes: Uint8Array): boolean {
-    if (!this.#senderLock) return this.#write(bytes);
+    if (!this.#senderLock) return this.#frames.write(bytes);
     // try/finally, not `using`: a `using` costs ~50 ns a call, a sixth of a small message's send
     const guard = this.#takeSenderLock();
     if (guard === null) return false;
     try {
-      return this.#write(bytes);
+      return this.#frames.write(bytes);
     } finally {
       guard.unlock();
     }
@@ -910,35 +870,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       Atomics.store(cells, C_LOANED, 0);
       guard.markConsistent();
     }
-    this.#tail = Atomics.load(cells, C_TAIL);
+    this.#frames.syncTail();
     return guard;
-  }
-
-  /** Whether a frame of `frame` bytes fits after the tail (the head looked at afresh if not). */
-  #hasRoom(frame: number): boolean {
-    const tail = this.#tail;
-    if (this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame) return true;
-    this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-    return this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame;
-  }
-
-  /** Copies `bytes` (with `set`, which copies their real length) after the tail, if it fits. */
-  #write(bytes: Uint8Array): boolean {
-    const length = realLength(bytes);
-    if (!this.#hasRoom(frameOf(length))) return false;
-    this.#bytes.set(bytes, HEADER + (this.#tail & this.#mask) + FRAME_HEADER);
-    this.#commitFrame(length);
-    return true;
-  }
-
-  /** Publishes the `length` bytes written after the tail: its length word, then the tail. */
-  #commitFrame(length: number): void {
-    const cells = this.#cells;
-    const tail = this.#tail;
-    this.#words[(HEADER + (tail & this.#mask)) >>> 2] = length;
-    this.#tail = (tail + frameOf(length)) | 0;
-    Atomics.store(cells, C_TAIL, this.#tail);
-    wakeReceivers(cells, this.#data);
   }
 
   /** The size argument of a loan, after checking that the channel carries raw bytes. */
@@ -958,14 +891,13 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     const guard = this.#senderLock ? this.#takeSenderLock() : null;
     if (this.#senderLock && guard === null) return undefined;
     try {
-      if (!this.#hasRoom(frameOf(size))) {
+      if (!this.#frames.fits(size)) {
         guard?.unlock();
         return undefined;
       }
       const window = this.#lease.window ??= mapRing(this.#memory.fd, this.#capacity);
-      const at = HEADER + (this.#tail & this.#mask) + FRAME_HEADER;
       const buffer = Deno.UnsafePointerView.getArrayBuffer(
-        Deno.UnsafePointer.offset(window.base, at) as Deno.PointerObject,
+        Deno.UnsafePointer.offset(window.base, this.#frames.next()) as Deno.PointerObject,
         size,
       );
       if (guard) Atomics.store(this.#cells, C_LOANED, 1);
@@ -1000,7 +932,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       lease.window = null;
     }
     try {
-      if (length >= 0) this.#commitFrame(length);
+      if (length >= 0) this.#frames.commit(length);
     } finally {
       if (guard) {
         Atomics.store(this.#cells, C_LOANED, 0);
@@ -1023,23 +955,20 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     if (!(this.#role & RECEIVES)) {
       throw new TypeError("Cannot receive from a channel handle opened to send only");
     }
-    if (this.#held !== 0) this.#release();
+    this.#frames.releaseHeld(); // a zero-copy message still held
     const lock = this.#receiverLock;
     if (!lock || this.#keptReceiverLock !== null) return null;
     const guard = lock.lockSync();
     if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
-    // Other receivers moved the head: take it fresh, and the tail too (a cached tail could now
-    // lie behind the head and make old bytes look like a message).
-    this.#head = Atomics.load(this.#cells, C_HEAD);
-    this.#seenTail = Atomics.load(this.#cells, C_TAIL);
+    this.#frames.syncHead(); // other receivers moved the head
     return guard;
   }
 
   #tryReceive(view: boolean): T | undefined {
     const guard = this.#beginReceive(); // not `using`, which costs ~50 ns a call (see #publish)
-    if (guard === null) return this.#read(view);
+    if (guard === null) return this.#frames.read(view);
     try {
-      return this.#read(false);
+      return this.#frames.read(false);
     } finally {
       guard[Symbol.dispose]();
     }
@@ -1048,85 +977,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #tryReceiveInto(buffer: Uint8Array): number | undefined {
     const guard = this.#beginReceive(); // not `using`, which costs ~50 ns a call (see #publish)
     try {
-      return this.#receiveInto(buffer);
+      return this.#frames.readInto(buffer);
     } finally {
       guard?.[Symbol.dispose]();
     }
-  }
-
-  #receiveInto(buffer: Uint8Array): number | undefined {
-    const length = this.#peek();
-    if (length < 0) return undefined;
-    if (length > buffer.length) throw tooSmall(buffer.length, length); // it stays in the ring
-    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
-    buffer.set(this.#bytes.subarray(start, start + length));
-    this.#advance((FRAME_HEADER + length + 7) & ~7);
-    return length;
-  }
-
-  /** The length of the message at the head, checked against what is published; -1 when none. */
-  #peek(): number {
-    const head = this.#head;
-    if (head === this.#seenTail) {
-      this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-      if (head === this.#seenTail) return -1;
-    }
-    const length = this.#words[(HEADER + (head & this.#mask)) >>> 2]!;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
-    if (length > this.#capacity - 8 || frame > ((this.#seenTail - head) >>> 0)) {
-      // Not a frame a sender wrote: the ring is corrupt, and nothing in it can be trusted.
-      throw new Deno.errors.InvalidData(
-        `Cannot receive: the channel's ring is corrupt (a frame of ${length} bytes where ` +
-          `${(this.#seenTail - head) >>> 0} are published)`,
-      );
-    }
-    return length;
-  }
-
-  #read(view: boolean): T | undefined {
-    const length = this.#peek();
-    if (length < 0) return undefined;
-    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
-    let value: T;
-    if (this.#codec === (codecs.bytes as unknown)) {
-      if (view) {
-        this.#held = frame;
-        return this.#bytes.subarray(start, start + length) as unknown as T;
-      }
-      value = this.#slabs.copyWords(this.#words, start >>> 2, length) as unknown as T;
-      this.#advance(frame);
-      return value;
-    }
-    const bytes = this.#bytes.subarray(start, start + length);
-    if (!decodesInPlace(this.#codec)) {
-      // A copy, and the frame released before the codec runs: its decode may receive again.
-      const copy = this.#slabs.copy(bytes);
-      this.#advance(frame);
-      return decodeCopy(this.#codec, copy);
-    }
-    try {
-      value = this.#codec.decode(bytes); // text or JSON: never points into the ring
-    } catch (error) {
-      this.#advance(frame); // skip what cannot be decoded, so that the channel goes on
-      throw decodeFailed(this.#codec, error);
-    }
-    this.#advance(frame);
-    return value;
-  }
-
-  /** Releases the zero-copy message that the previous receive handed out, if any. */
-  #release(): void {
-    const frame = this.#held;
-    this.#held = 0;
-    this.#advance(frame);
-  }
-
-  #advance(frame: number): void {
-    const cells = this.#cells;
-    this.#head = (this.#head + frame) | 0;
-    Atomics.store(cells, C_HEAD, this.#head);
-    wakeSenders(cells, this.#space);
   }
 
   /**
@@ -1144,7 +998,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       cells: this.#cells,
       data: this.#data,
       space: this.#space,
-      seen: (receiving) => receiving ? this.#head : this.#seenHead,
+      seen: (receiving) => this.#frames.seen(receiving),
       giveUp: (attempt, receiving, thorough) => this.#giveUp(attempt, receiving, thorough),
       assertOpen: () => this.#assertOpen(),
       begin: () => {
