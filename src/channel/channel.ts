@@ -10,7 +10,7 @@
 
 import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
-import { check, closedError, isSystemError, systemError } from "../errors.ts";
+import { check, closedError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
@@ -23,6 +23,7 @@ import { C_LOANED, C_SENDERS_WAITING, mapRing } from "./layout.ts";
 import { type Peers, RECEIVES, type Registry, SENDS } from "./registry.ts";
 import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
 import { Frames } from "./frames.ts";
+import { lockReceivers, takeSenderLock, tryLockReceivers } from "./locks.ts";
 import { receiverIterator } from "./iterate.ts";
 import {
   channelFromFd,
@@ -84,13 +85,6 @@ export let claimAbandoned: (channel: Channel<unknown>, role: number) => boolean;
 export let keepReceiverLock: (channel: Channel<unknown>) => boolean;
 
 /**
- * Multi mode: how long a sender blocks its thread on the senders' lock that another sender
- * holds before it waits for it as for room instead. A send holds the lock for microseconds; a
- * loan (which says so in the header's C_LOANED) for as long as its owner fills it.
- */
-const LOCK_PATIENCE_MS = 2;
-
-/**
  * A one-way message channel in shared memory between processes. `Channel<T>` carries values of
  * type `T` through its codec.
  *
@@ -134,9 +128,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       const lock = channel.#receiverLock;
       if (lock === null || !(channel.#role & RECEIVES)) return false;
       if (channel.#keptReceiverLock !== null) return true;
-      const guard = lock.tryLock();
+      const guard = tryLockReceivers(lock);
       if (guard === null) return false;
-      if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
       channel.#frames.syncHead();
       channel.#keptReceiverLock = guard;
       return true;
@@ -841,36 +834,11 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /**
    * Multi mode: takes the senders' lock and the tail afresh, or returns `null` when a loan of
-   * another process holds the lock (the caller waits as for room; the loan's end wakes it).
-   *
-   * @throws {Deno.errors.Busy} when a loan of this process, on another handle, holds it.
+   * another process holds the lock (src/channel/locks.ts).
    */
   #takeSenderLock(): MutexGuard | null {
-    const lock = this.#senderLock!;
-    const cells = this.#cells;
-    let guard = lock.tryLock(); // free, or its owner died (a zombie too)
-    if (guard === null) {
-      const loaned = Atomics.load(cells, C_LOANED) !== 0;
-      try {
-        guard = lock.lockSync({ timeout: loaned ? 0 : LOCK_PATIENCE_MS });
-      } catch (error) {
-        if (error instanceof Deno.errors.TimedOut) return null;
-        if (isSystemError(error) && error.code === "EDEADLK") {
-          throw systemError(EBUSY, "send", {
-            action: "send on the channel",
-            hint: "a loan of this process, on another handle, holds the senders' lock: " +
-              "commit or abandon it first",
-          });
-        }
-        throw error;
-      }
-    }
-    if (guard.ownerDied) {
-      // A dead sender published nothing half-done: its tail never moved. A dead loan's neither.
-      Atomics.store(cells, C_LOANED, 0);
-      guard.markConsistent();
-    }
-    this.#frames.syncTail();
+    const guard = takeSenderLock(this.#senderLock!, this.#cells);
+    if (guard !== null) this.#frames.syncTail();
     return guard;
   }
 
@@ -958,8 +926,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#frames.releaseHeld(); // a zero-copy message still held
     const lock = this.#receiverLock;
     if (!lock || this.#keptReceiverLock !== null) return null;
-    const guard = lock.lockSync();
-    if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
+    const guard = lockReceivers(lock);
     this.#frames.syncHead(); // other receivers moved the head
     return guard;
   }
