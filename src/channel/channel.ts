@@ -16,12 +16,10 @@ import type { FdLike } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
 import { ConstructorToken, realLength, validateInteger } from "../_validate.ts";
 import { wasCreated } from "../_open_or_create.ts";
-import { entombRange } from "../_tomb.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
 import type { Mutex, MutexGuard } from "../sync/mutex.ts";
-import { C_LOANED, C_SENDERS_WAITING, mapRing } from "./layout.ts";
 import { type Peers, RECEIVES, type Registry, SENDS } from "./registry.ts";
-import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
+import { createLoan, type Loan, type LoanRecord, openLoan } from "./loan.ts";
 import { Frames } from "./frames.ts";
 import { lockReceivers, takeSenderLock, tryLockReceivers } from "./locks.ts";
 import { receiverIterator } from "./iterate.ts";
@@ -53,7 +51,6 @@ import {
   waitAsync,
   type WaitHost,
   waitSync,
-  wakeAll,
   wakeReceivers,
   yieldIfDue,
 } from "./wait.ts";
@@ -156,6 +153,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #frames: Frames<T>;
   /** The loan open on this handle, if any (src/channel/loan.ts). */
   #loan: LoanRecord | null = null;
+  /** What a loan of this handle calls as it ends. */
+  readonly #loanEnded = (): void => {
+    this.#loan = null;
+  };
   #waiting = 0;
   #closed = false;
   /** Whether this handle created the name and removes it on close. */
@@ -858,60 +859,17 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#beginSend("loan from");
     const guard = this.#senderLock ? this.#takeSenderLock() : null;
     if (this.#senderLock && guard === null) return undefined;
-    try {
-      if (!this.#frames.fits(size)) {
-        guard?.unlock();
-        return undefined;
-      }
-      const window = this.#lease.window ??= mapRing(this.#memory.fd, this.#capacity);
-      const buffer = Deno.UnsafePointerView.getArrayBuffer(
-        Deno.UnsafePointer.offset(window.base, this.#frames.next()) as Deno.PointerObject,
-        size,
-      );
-      if (guard) Atomics.store(this.#cells, C_LOANED, 1);
-      const record: LoanRecord = {
-        buffer,
-        size,
-        open: true,
-        finish: (length) => this.#finishLoan(record, guard, length),
-      };
-      this.#loan = record;
-      return createLoan(record);
-    } catch (error) {
-      guard?.unlock();
-      throw error;
-    }
-  }
-
-  /**
-   * Ends a loan: its buffer detached (or, when it was transferred away, the whole window
-   * entombed), then its bytes published when `length` >= 0, then the senders' lock released and
-   * the senders that waited for it woken.
-   */
-  #finishLoan(record: LoanRecord, guard: MutexGuard | null, length: number): void {
-    if (!record.open) return;
-    record.open = false;
-    this.#loan = null;
-    const lease = this.#lease;
-    if (!record.buffer.detached) record.buffer.transfer(0);
-    else if (lease.window) {
-      // Its new owner still points into the window: zeros from now on, a new window next time.
-      entombRange(lease.window.base, lease.window.length);
-      lease.window = null;
-    }
-    try {
-      if (length >= 0) this.#frames.commit(length);
-    } finally {
-      if (guard) {
-        Atomics.store(this.#cells, C_LOANED, 0);
-        guard.unlock();
-        // Senders of other processes that found the lock loaned sleep as for room: wake them.
-        if (Atomics.load(this.#cells, C_SENDERS_WAITING) !== 0) {
-          wakeAll(this.#cells, this.#data, this.#space);
-        }
-      }
-    }
-    if (length >= 0) yieldIfDue();
+    const record = openLoan(
+      this.#frames,
+      this.#lease,
+      this.#capacity,
+      size,
+      guard,
+      this.#loanEnded,
+    );
+    if (record === undefined) return undefined;
+    this.#loan = record;
+    return createLoan(record);
   }
 
   /**
