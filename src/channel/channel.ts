@@ -1,9 +1,18 @@
 /**
- * The `Channel` API: sending and receiving values over a ring in shared memory, on top of the
- * ring's layout (src/channel/layout.ts), its participant registry (src/channel/registry.ts) and
- * its wait-and-wake strategy (src/channel/wait.ts). It owns a handle's life: what it maps, the
- * slot it takes, what `close()` and the garbage collector release. Internal: the public entry
- * is src/channel/mod.ts.
+ * The `Channel` API: sending and receiving values over a ring in shared memory. A handle checks
+ * what it is asked (open, its role, no loan of its own open), takes the multi mode's locks, and
+ * leaves the rest to the parts of the channel, each in its own file:
+ *
+ * - open.ts: the static methods' work: arguments, segment, header, mapping, slot (options.ts
+ *   holds the options' types and checks);
+ * - frames.ts: the handle's indexes into the ring, and writing, reading and releasing frames;
+ * - wait.ts: waiting for the other side, and waking it;
+ * - registry.ts: the participants, and whether the peers are alive, gone or dead;
+ * - locks.ts: the multi mode's locks; loan.ts: loans, both sides;
+ * - lease.ts: what a handle holds, and how `close()` or the garbage collector releases it;
+ * - layout.ts: the ring's memory layout.
+ *
+ * Internal: the public entry is src/channel/mod.ts.
  *
  * @module
  */
@@ -133,7 +142,6 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     };
   }
 
-  readonly #memory: SharedMemory;
   readonly #cells: Int32Array<ArrayBuffer>;
   /** The ring's ArrayBuffer, kept: reading `#cells.buffer` on every call cost ~25 ns. */
   readonly #ringBuffer: ArrayBuffer;
@@ -143,8 +151,6 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   readonly #slot: number;
   readonly #registry: Registry;
   readonly #role: number;
-  readonly #data: Deno.PointerObject;
-  readonly #space: Deno.PointerObject;
   readonly #senderLock: Mutex | null;
   readonly #receiverLock: Mutex | null;
   /** The receivers' lock, held from `keepReceiverLock` until close. */
@@ -170,22 +176,19 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     token.check(key);
     const lease = parts.lease;
     this.#lease = lease;
-    this.#memory = lease.memory;
-    this.#ownsName = parts.ownsName;
     this.#codec = parts.codec;
-    this.#role = lease.role;
     this.#capacity = parts.capacity;
     this.#multi = parts.multi;
+    this.#ownsName = parts.ownsName;
+    this.#role = lease.role;
+    this.#slot = lease.slot;
+    this.#registry = lease.registry;
     this.#cells = lease.cells;
     this.#ringBuffer = lease.ring.buffer;
-    this.#data = lease.data;
-    this.#space = lease.space;
-    this.#frames = new Frames(lease, parts.capacity, parts.codec);
-    this.#host = this.#waitHost();
-    this.#registry = lease.registry;
     this.#senderLock = lease.senderLock;
     this.#receiverLock = lease.receiverLock;
-    this.#slot = lease.slot;
+    this.#frames = new Frames(lease, parts.capacity, parts.codec);
+    this.#host = this.#waitHost();
     releaseWhenUnreachable.register(this, lease, this);
   }
 
@@ -352,7 +355,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /** The name of a named channel, or `null`. */
   get name(): string | null {
-    return this.#memory.name;
+    return this.#lease.memory.name;
   }
 
   /**
@@ -362,7 +365,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   get fd(): number {
     this.#assertOpen();
-    return this.#memory.fd;
+    return this.#lease.memory.fd;
   }
 
   /**
@@ -741,7 +744,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       futex: receiveSleeper(this.#host, ready),
       release: () => {
         // A send wakes one sleeper, maybe a wait of this select: pass it on if a message stays.
-        if (!this.#closed && ready()) wakeReceivers(cells, this.#data);
+        if (!this.#closed && ready()) wakeReceivers(cells, this.#lease.data);
       },
     };
   }
@@ -763,7 +766,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
-    if (this.#ownsName) unlinkOwnedName(this.#memory);
+    if (this.#ownsName) unlinkOwnedName(this.#lease.memory);
     if (this.#waiting === 0) this.#unmap();
   }
 
@@ -790,7 +793,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #encode(value: T): Uint8Array {
     this.#assertOpen();
     const bytes = encodeAsIs(this.#codec, value, "send");
-    const length = realLength(bytes); // a subclass's length may lie: #write copies the real one
+    const length = realLength(bytes); // a subclass's length may lie: write() copies the real one
     if (length > this.maxMessageSize) {
       throw new RangeError(
         `Cannot send a message of ${length} bytes: the channel's ring holds ${this.#capacity} ` +
@@ -921,8 +924,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #waitHost(): WaitHost {
     return {
       cells: this.#cells,
-      data: this.#data,
-      space: this.#space,
+      data: this.#lease.data,
+      space: this.#lease.space,
       seen: (receiving) => this.#frames.seen(receiving),
       giveUp: (attempt, receiving, thorough) => this.#giveUp(attempt, receiving, thorough),
       assertOpen: () => this.#assertOpen(),

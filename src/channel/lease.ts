@@ -2,8 +2,8 @@
  * A channel handle's lease on its ring, and how it ends: what the handle must release (the
  * segment, the ring's mappings, its participant slot, the locks of the multi mode, the loan
  * window), kept apart from the handle so that the garbage collector's safety net can release it
- * too, and the steps of the release. Internal: src/channel/channel.ts takes a lease as it opens
- * and ends it on close.
+ * too, and the steps of the release. Internal: src/channel/open.ts takes a lease, and
+ * src/channel/channel.ts ends it on close.
  *
  * @module
  */

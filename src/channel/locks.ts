@@ -5,8 +5,9 @@
  * died is taken over: the dead owner moved no index, so there is nothing to repair. A send
  * holds the senders' lock for microseconds, a loan for as long as its owner fills it (the
  * header's C_LOANED says so), so a sender is patient with a send's lock only, and waits for a
- * loan's as for room. Internal: src/channel/channel.ts and src/channel/loan.ts take the locks;
- * the caller takes the index its side moves afresh once it holds one (src/channel/frames.ts).
+ * loan's as for room. Internal: src/channel/channel.ts takes the locks, and takes the index its
+ * side moves afresh once it holds one (src/channel/frames.ts); a loan's end releases the
+ * senders' lock (src/channel/loan.ts).
  *
  * @module
  */
