@@ -70,11 +70,7 @@ export function createChannel<T, H extends object>(
   make: MakeChannel<T, H>,
 ): H {
   const own = ownOptions(options, "channel options");
-  const capacity = validateCapacity(own.capacity ?? 1 << 20);
-  const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-  const role = validateRole(own.role ?? "both");
-  const multi = validateFlag(own.multi, "multi");
-  const persist = validateFlag(own.persist, "persist");
+  const { capacity, codec, role, multi, persist } = checkCreation(own);
   const size = HEADER + capacity;
   const memory = own.name === undefined
     ? SharedMemory.anonymous({ size })
@@ -100,11 +96,7 @@ export function openOrCreatePlan<T, H extends object>(
 ): { memory: OpenOrCreateSharedMemoryOptions; adopt: (memory: SharedMemory) => H } {
   validateName(name, "channel");
   const own = ownOptions(options, "channel options");
-  const capacity = validateCapacity(own.capacity ?? 1 << 20);
-  const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-  const role = validateRole(own.role ?? "both");
-  const multi = validateFlag(own.multi, "multi");
-  const persist = validateFlag(own.persist, "persist");
+  const { capacity, codec, role, multi, persist } = checkCreation(own);
   let channel: H | undefined;
   return {
     memory: {
@@ -127,9 +119,7 @@ export function openChannel<T, H>(
   options: OpenChannelOptions<T> | undefined,
   make: MakeChannel<T, H>,
 ): H {
-  const own = optionsObject(options, "channel options");
-  const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-  const role = validateRole(own.role ?? "both");
+  const { codec, role } = checkOpening(options);
   return adopt(SharedMemory.open(name), codec, role, make);
 }
 
@@ -142,10 +132,37 @@ export function channelFromFd<T, H>(
   options: OpenChannelOptions<T> | undefined,
   make: MakeChannel<T, H>,
 ): H {
-  const own = optionsObject(options, "channel options");
-  const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-  const role = validateRole(own.role ?? "both");
+  const { codec, role } = checkOpening(options);
   return adoptMemoryFd(fd, (memory) => adopt(memory, codec, role, make));
+}
+
+/** What creating a channel takes, checked in this order; each option read once. */
+function checkCreation<T>(own: Omit<CreateChannelOptions<T>, "name">): {
+  capacity: number;
+  codec: Codec<T>;
+  role: number;
+  multi: boolean;
+  persist: boolean;
+} {
+  return {
+    capacity: validateCapacity(own.capacity ?? 1 << 20),
+    codec: validateCodec<T>(own.codec ?? defaultCodec<T>()),
+    role: validateRole(own.role ?? "both"),
+    multi: validateFlag(own.multi, "multi"),
+    persist: validateFlag(own.persist, "persist"),
+  };
+}
+
+/** What opening a channel takes, checked: the codec, then the role. */
+function checkOpening<T>(options: OpenChannelOptions<T> | undefined): {
+  codec: Codec<T>;
+  role: number;
+} {
+  const own = optionsObject(options, "channel options");
+  return {
+    codec: validateCodec<T>(own.codec ?? defaultCodec<T>()),
+    role: validateRole(own.role ?? "both"),
+  };
 }
 
 /** Makes the handle of a segment, with `initialise` a new channel's; closes `memory` on failure. */
