@@ -1,81 +1,66 @@
 /**
- * The `Channel` API: sending and receiving values over a ring in shared memory, on top of the
- * ring's layout (src/channel/layout.ts), its participant registry (src/channel/registry.ts) and
- * its wait-and-wake strategy (src/channel/wait.ts). It owns a handle's life: what it maps, the
- * slot it takes, what `close()` and the garbage collector release. Internal: the public entry
- * is src/channel/mod.ts.
+ * The `Channel` API: sending and receiving values over a ring in shared memory. A handle checks
+ * what it is asked (open, its role, no loan of its own open), takes the multi mode's locks, and
+ * leaves the rest to the parts of the channel, each in its own file:
+ *
+ * - open.ts: the static methods' work: arguments, segment, header, mapping, slot (options.ts
+ *   holds the options' types and checks);
+ * - frames.ts: the handle's indexes into the ring, and writing, reading and releasing frames;
+ * - wait.ts: waiting for the other side, and waking it;
+ * - registry.ts: the participants, and whether the peers are alive, gone or dead;
+ * - locks.ts: the multi mode's locks; loan.ts: loans, both sides;
+ * - lease.ts: what a handle holds, and how `close()` or the garbage collector releases it;
+ * - layout.ts: the ring's memory layout.
+ *
+ * Internal: the public entry is src/channel/mod.ts.
  *
  * @module
  */
 
 import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
 import { type Codec, codecs } from "../codec.ts";
-import { check, closedError, isSystemError, systemError } from "../errors.ts";
+import { check, closedError, systemError } from "../errors.ts";
 import { EBUSY } from "../../ffi/constants.ts";
 import type { FdLike } from "../fd.ts";
-import { adoptMemoryFd } from "../_memory_fd.ts";
-import { type OpenOrCreateSharedMemoryOptions, SharedMemory } from "../shm.ts";
-import {
-  ConstructorToken,
-  optionsObject,
-  ownOptions,
-  realLength,
-  validateInteger,
-  validateName,
-} from "../_validate.ts";
-import { markCreated, type OpenOrCreateWaitOptions, wasCreated } from "../_open_or_create.ts";
-import { entombRange } from "../_tomb.ts";
+import { SharedMemory } from "../shm.ts";
+import { ConstructorToken, realLength, validateInteger } from "../_validate.ts";
+import { wasCreated } from "../_open_or_create.ts";
 import { selectable, type SelectAdapter } from "../select/protocol.ts";
-import { Mutex, type MutexGuard } from "../sync/mutex.ts";
-import {
-  C_HEAD,
-  C_LOANED,
-  C_SENDERS_WAITING,
-  C_TAIL,
-  CODEC_NAME_MAX,
-  DATA_SEMAPHORE,
-  FRAME_HEADER,
-  HEADER,
-  headerBuffer,
-  mapRing,
-  readHeader,
-  RECEIVER_LOCK,
-  type RingMapping,
-  SENDER_LOCK,
-  SPACE_SEMAPHORE,
-  unmapRing,
-  validateCapacity,
-  writeHeader,
-} from "./layout.ts";
-import {
-  type ChannelRole,
-  type Peers,
-  RECEIVES,
-  Registry,
-  SENDS,
-  validateRole,
-} from "./registry.ts";
-import { createLoan, type Loan, type LoanRecord } from "./loan.ts";
+import type { Mutex, MutexGuard } from "../sync/mutex.ts";
+import { type Peers, RECEIVES, type Registry, SENDS } from "./registry.ts";
+import { createLoan, type Loan, type LoanRecord, openLoan } from "./loan.ts";
+import { Frames } from "./frames.ts";
+import { lockReceivers, takeSenderLock, tryLockReceivers } from "./locks.ts";
 import { receiverIterator } from "./iterate.ts";
 import {
-  decodeCopy,
-  decodeFailed,
-  decodesInPlace,
-  encodeAsIs,
-  Slabs,
-  tooSmall,
-  validateIntoBuffer,
-} from "./slab.ts";
+  channelFromFd,
+  type ChannelParts,
+  createChannel,
+  openChannel,
+  openOrCreatePlan,
+} from "./open.ts";
 import {
-  initWaits,
+  leave,
+  releaseRing,
+  releaseWhenUnreachable,
+  type RingLease,
+  unlinkOwnedName,
+} from "./lease.ts";
+import {
+  type CreateChannelOptions,
+  type OpenChannelOptions,
+  type OpenOrCreateChannelOptions,
+  type ReceiveOptions,
+  viewOption,
+} from "./options.ts";
+import { encodeAsIs, validateIntoBuffer } from "./slab.ts";
+import {
   receiveSleeper,
   spinThenTry,
   waitAsync,
   type WaitHost,
   waitSync,
-  wakeAll,
   wakeReceivers,
-  wakeSenders,
   yieldIfDue,
 } from "./wait.ts";
 
@@ -104,211 +89,6 @@ export let claimAbandoned: (channel: Channel<unknown>, role: number) => boolean;
  * (each receive then takes it as before).
  */
 export let keepReceiverLock: (channel: Channel<unknown>) => boolean;
-
-/** The `view` flag of receive options, after checking that the options are an object. */
-function viewOption(options: { view?: boolean }): boolean {
-  return optionsObject(options, "receive options").view === true;
-}
-
-const encoder = new TextEncoder();
-
-/**
- * Multi mode: how long a sender blocks its thread on the senders' lock that another sender
- * holds before it waits for it as for room instead. A send holds the lock for microseconds; a
- * loan (which says so in the header's C_LOANED) for as long as its owner fills it.
- */
-const LOCK_PATIENCE_MS = 2;
-
-/** The bytes a message of `length` takes in the ring: its length word, then its bytes, 8-aligned. */
-function frameOf(length: number): number {
-  return (FRAME_HEADER + length + 7) & ~7;
-}
-
-/** Options of {@linkcode Channel.create}. */
-export interface CreateChannelOptions<T> {
-  /** The ring's size in bytes: a power of two from 4096 to 1 GiB. Default 1 MiB. */
-  capacity?: number;
-  /**
-   * A name for unrelated processes to `open` (as for `SharedMemory`), or `null` to generate a
-   * unique one (read it from `name` and send it). Default: anonymous.
-   */
-  name?: string | null;
-  /** Permission bits of a named channel. Default 0o600. */
-  mode?: number;
-  /** Keep a named channel when the creator closes it. Default `false`. */
-  persist?: boolean;
-  /** How values become bytes. Default `codecs.bytes`. */
-  codec?: Codec<T>;
-  /**
-   * Several senders and several receivers, in any processes: each side takes a robust lock
-   * around its part. Default `false`: one sending process and one receiving process, the fast
-   * lane.
-   */
-  multi?: boolean;
-  /** What the creator's handle does. Default `"both"`. */
-  role?: ChannelRole;
-}
-
-/** Options of {@linkcode Channel.openOrCreate}. */
-export interface OpenOrCreateChannelOptions<T>
-  extends Omit<CreateChannelOptions<T>, "name">, OpenOrCreateWaitOptions {}
-
-/** Options of {@linkcode Channel.open} and {@linkcode Channel.fromFd}. */
-export interface OpenChannelOptions<T> {
-  /** The codec; it must be the creator's. Default `codecs.bytes`. */
-  codec?: Codec<T>;
-  /** What this handle does. Default `"both"`. */
-  role?: ChannelRole;
-}
-
-/** A boolean option, or `false` when left out; anything else is a TypeError naming it. */
-function validateFlag(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== "boolean") {
-    throw new TypeError(
-      `Cannot create a channel: ${name} must be true or false, not ${typeof value}`,
-    );
-  }
-  return value;
-}
-
-/**
- * Checks a codec before anything is created: an object with `encode` and `decode` functions and
- * a name of 1 to 31 UTF-8 bytes without NUL. The header stores the name whole, so two codecs
- * whose names differ are never taken for one another. Returns a built-in codec as it is, and
- * any other as a frozen copy of what was checked (its name, and its functions called on it): a
- * getter read again could answer an unchecked name.
- */
-export function validateCodec<T>(codec: unknown): Codec<T> {
-  if (isBuiltIn(codec)) return codec as Codec<T>;
-  if (typeof codec !== "object" || codec === null) throw notACodec();
-  // Each member read once: the codec used is what was checked, whatever its getters say later.
-  const { name, encode, decode } = codec as Partial<Codec<T>>;
-  if (typeof encode !== "function" || typeof decode !== "function" || typeof name !== "string") {
-    throw notACodec();
-  }
-  const bytes = encoder.encode(name).length;
-  if (bytes === 0 || bytes > CODEC_NAME_MAX || name.includes("\0")) {
-    throw new RangeError(
-      `Cannot use codec name "${name}": it must be 1 to ${CODEC_NAME_MAX} UTF-8 bytes, ` +
-        "without NUL",
-    );
-  }
-  return Object.freeze({
-    name,
-    encode: (value: T) => encode.call(codec, value),
-    decode: (bytes: Uint8Array) => decode.call(codec, bytes),
-  });
-}
-
-/** Whether `codec` is one of {@linkcode codecs}: used as it is (the fast paths know them). */
-function isBuiltIn(codec: unknown): boolean {
-  return Object.values(codecs).includes(codec as Codec<unknown>);
-}
-
-function notACodec(): TypeError {
-  return new TypeError(
-    "Cannot use the codec: give an object with a name and encode and decode functions",
-  );
-}
-
-/** Options of the receive methods. */
-export interface ReceiveOptions extends WaitOptions {
-  /**
-   * Zero-copy, for the bytes codec: a view into the ring itself, valid only until the next
-   * receive or close (after which it may be overwritten). Default `false`: a copy that never
-   * changes. A copy of up to 8 KiB is a part of a 256 KiB slab shared with the messages
-   * received around it (its `buffer` is the slab; a slab is never reused), so holding it keeps
-   * at most 256 KiB alive; `copy.slice()` keeps only its own bytes. A larger copy has an
-   * ArrayBuffer of its own. To allocate nothing per message, use `receiveInto(buffer)`.
-   */
-  view?: boolean;
-}
-
-function defaultCodec<T>(): Codec<T> {
-  return codecs.bytes as unknown as Codec<T>;
-}
-
-/**
- * What a handle must release, kept apart from the handle so that a finalizer can use it: it
- * references the segment and the ring, never the handle.
- */
-interface RingLease {
-  /** The segment: its descriptor, its own mapping and, for an owner, its name. */
-  readonly memory: SharedMemory;
-  /** The ring's mappings; its ArrayBuffer is the one every view of the handle shares. */
-  readonly ring: RingMapping;
-  readonly cells: Int32Array<ArrayBuffer>;
-  readonly data: Deno.PointerObject;
-  readonly space: Deno.PointerObject;
-  readonly registry: Registry;
-  readonly role: number;
-  /** Whether the handle created the channel (it clears the creator's record on close). */
-  readonly creator: boolean;
-  /** The participant slot, or -1 before the handle took one. */
-  slot: number;
-  /** The robust locks of the multi mode. */
-  readonly locks: Mutex[];
-  /** The second mapping of the ring where loans' bytes live (src/channel/loan.ts), once made. */
-  window: RingMapping | null;
-}
-
-/**
- * Releases what a channel handle dropped without `close()` held: its participant slot (so
- * that peers see it closed, not alive), the ring's mappings, and the segment's descriptor,
- * mapping and owned name. A safety net only.
- */
-const releaseWhenUnreachable = new FinalizationRegistry<RingLease>((lease) => {
-  // Never throws: an error in a finalizer would end the process. Each step goes as far as it can.
-  try {
-    leave(lease);
-  } catch {
-    // the slot stays open: peers see a dead process, as after a crash
-  }
-  try {
-    releaseRing(lease, true);
-  } catch {
-    // what could not be released stays: a leak, never a hole
-  }
-});
-
-/** Gives back the handle's slot and wakes every waiter, so that peers see it gone. */
-function leave(lease: RingLease): void {
-  if (lease.slot < 0) return;
-  // A ring whose buffer was transferred away is still mapped: reach its header afresh.
-  const detached = lease.ring.buffer.detached;
-  const header = headerBuffer(lease.ring);
-  (detached ? new Registry(header) : lease.registry).detach(lease.slot, lease.role, lease.creator);
-  wakeAll(detached ? new Int32Array(header) : lease.cells, lease.data, lease.space);
-}
-
-/**
- * Lets go of the ring: its locks, then its pages (src/channel/layout.ts: a transferred buffer
- * is entombed, never left over a hole), then, with `closeMemory`, the segment. Returns munmap's
- * result (0 when entombed).
- */
-function releaseRing(lease: RingLease, closeMemory: boolean): number {
-  for (const lock of lease.locks) lock.close();
-  if (lease.window) unmapRing(lease.window); // its buffer is never handed out
-  lease.window = null;
-  const result = unmapRing(lease.ring);
-  if (closeMemory) lease.memory.close();
-  return result;
-}
-
-/**
- * Removes the name of a segment whose handle owns it, as the handle closes: at once, even while
- * a pending wait keeps the mapping for a moment, so that a process that exits right after
- * close() leaves nothing behind. A name someone else removed already is no error.
- */
-export function unlinkOwnedName(memory: SharedMemory): void {
-  if (memory.closed) return;
-  try {
-    memory.unlink();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error; // removed by someone else
-  }
-}
 
 /**
  * A one-way message channel in shared memory between processes. `Channel<T>` carries values of
@@ -354,46 +134,35 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       const lock = channel.#receiverLock;
       if (lock === null || !(channel.#role & RECEIVES)) return false;
       if (channel.#keptReceiverLock !== null) return true;
-      const guard = lock.tryLock();
+      const guard = tryLockReceivers(lock);
       if (guard === null) return false;
-      if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
-      channel.#head = Atomics.load(channel.#cells, C_HEAD);
-      channel.#seenTail = Atomics.load(channel.#cells, C_TAIL);
+      channel.#frames.syncHead();
       channel.#keptReceiverLock = guard;
       return true;
     };
   }
 
-  readonly #memory: SharedMemory;
   readonly #cells: Int32Array<ArrayBuffer>;
   /** The ring's ArrayBuffer, kept: reading `#cells.buffer` on every call cost ~25 ns. */
   readonly #ringBuffer: ArrayBuffer;
-  readonly #bytes: Uint8Array<ArrayBuffer>;
-  /** The ring as 32-bit words, for the frame headers (8-aligned). */
-  readonly #words: Uint32Array<ArrayBuffer>;
   readonly #capacity: number;
-  readonly #mask: number;
   readonly #multi: boolean;
   readonly #codec: Codec<T>;
   readonly #slot: number;
   readonly #registry: Registry;
   readonly #role: number;
-  readonly #data: Deno.PointerObject;
-  readonly #space: Deno.PointerObject;
   readonly #senderLock: Mutex | null;
   readonly #receiverLock: Mutex | null;
   /** The receivers' lock, held from `keepReceiverLock` until close. */
   #keptReceiverLock: MutexGuard | null = null;
-  #tail: number;
-  #head: number;
-  #seenHead: number;
-  #seenTail: number;
-  /** Bytes of a zero-copy message still to release on the next receive. */
-  #held = 0;
+  /** The handle's indexes into the ring, and the frame mechanics (src/channel/frames.ts). */
+  readonly #frames: Frames<T>;
   /** The loan open on this handle, if any (src/channel/loan.ts). */
   #loan: LoanRecord | null = null;
-  /** Where copying receives put small messages (src/channel/slab.ts). */
-  readonly #slabs = new Slabs();
+  /** What a loan of this handle calls as it ends. */
+  readonly #loanEnded = (): void => {
+    this.#loan = null;
+  };
   #waiting = 0;
   #closed = false;
   /** Whether this handle created the name and removes it on close. */
@@ -403,69 +172,29 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   /** What a wait needs of this handle (src/channel/wait.ts). */
   readonly #host: WaitHost;
 
-  private constructor(
-    key: ConstructorToken,
-    memory: SharedMemory,
-    codec: Codec<T>,
-    role: number,
-    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
-  ) {
+  private constructor(key: ConstructorToken, parts: ChannelParts<T>) {
     token.check(key);
-    this.#memory = memory;
-    this.#ownsName = initialise?.ownsName ?? false;
-    this.#codec = codec;
-    this.#role = role;
-    if (initialise) {
-      new Registry(memory.buffer).recordCreator();
-      writeHeader(memory, initialise.capacity, initialise.multi, codec.name);
-    }
-    const { capacity, multi } = readHeader(memory, codec.name);
-    this.#capacity = capacity;
-    this.#mask = this.#capacity - 1;
-    this.#multi = multi;
-    const ring = mapRing(memory.fd, this.#capacity);
-    this.#cells = new Int32Array(ring.buffer, 0, HEADER / 4);
-    this.#ringBuffer = ring.buffer;
-    this.#bytes = new Uint8Array(ring.buffer);
-    this.#words = new Uint32Array(ring.buffer);
-    this.#data = Deno.UnsafePointer.offset(ring.base, DATA_SEMAPHORE) as Deno.PointerObject;
-    this.#space = Deno.UnsafePointer.offset(ring.base, SPACE_SEMAPHORE) as Deno.PointerObject;
-    this.#host = this.#waitHost();
-    this.#registry = new Registry(ring.buffer);
-    const lease: RingLease = {
-      memory,
-      ring,
-      cells: this.#cells,
-      data: this.#data,
-      space: this.#space,
-      registry: this.#registry,
-      role,
-      creator: initialise !== undefined,
-      slot: -1,
-      locks: [],
-      window: null,
-    };
+    const lease = parts.lease;
     this.#lease = lease;
-    try {
-      if (initialise) {
-        initWaits(this.#data, this.#space);
-      }
-      this.#senderLock = this.#multi
-        ? (initialise ? Mutex.init : Mutex.at)(memory, SENDER_LOCK)
-        : null;
-      if (this.#senderLock) lease.locks.push(this.#senderLock);
-      this.#receiverLock = this.#multi
-        ? (initialise ? Mutex.init : Mutex.at)(memory, RECEIVER_LOCK)
-        : null;
-      if (this.#receiverLock) lease.locks.push(this.#receiverLock);
-      this.#tail = this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-      this.#head = this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-      this.#slot = lease.slot = this.#registry.attach(role);
-    } catch (error) {
-      releaseRing(lease, false); // the caller closes the memory
-      throw error;
-    }
+    this.#codec = parts.codec;
+    this.#capacity = parts.capacity;
+    this.#multi = parts.multi;
+    this.#ownsName = parts.ownsName;
+    this.#role = lease.role;
+    this.#slot = lease.slot;
+    this.#registry = lease.registry;
+    this.#cells = lease.cells;
+    this.#ringBuffer = lease.ring.buffer;
+    this.#senderLock = lease.senderLock;
+    this.#receiverLock = lease.receiverLock;
+    this.#frames = new Frames(lease, parts.capacity, parts.codec);
+    this.#host = this.#waitHost();
     releaseWhenUnreachable.register(this, lease, this);
+  }
+
+  /** Makes a handle of what an opening (src/channel/open.ts) attached. */
+  static #make<T>(parts: ChannelParts<T>): Channel<T> {
+    return new Channel(token, parts);
   }
 
   /**
@@ -493,25 +222,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static create<T = Uint8Array>(options?: CreateChannelOptions<T>): Channel<T> {
-    // Each option read once: a name read twice (undefined, then a name) made an anonymous
-    // channel that its close() tried to unlink, and threw.
-    options = ownOptions(options, "channel options");
-    const capacity = validateCapacity(options.capacity ?? 1 << 20);
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    const multi = validateFlag(options.multi, "multi");
-    const persist = validateFlag(options.persist, "persist");
-    const size = HEADER + capacity;
-    const memory = options.name === undefined
-      ? SharedMemory.anonymous({ size })
-      : SharedMemory.create(options.name, { size, mode: options.mode, persist });
-    return markCreated(
-      Channel.#adopt(memory, codec, role, {
-        capacity,
-        multi,
-        ownsName: options.name !== undefined && !persist,
-      }),
-    );
+    return createChannel(options, Channel.#make<T>);
   }
 
   /**
@@ -543,7 +254,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Promise<Channel<T>> {
-    const plan = Channel.#openOrCreatePlan(name, options);
+    const plan = openOrCreatePlan(name, options, Channel.#make<T>);
     return plan.adopt(await SharedMemory.openOrCreate(name, plan.memory));
   }
 
@@ -573,39 +284,8 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     name: string,
     options?: OpenOrCreateChannelOptions<T>,
   ): Channel<T> {
-    const plan = Channel.#openOrCreatePlan(name, options);
+    const plan = openOrCreatePlan(name, options, Channel.#make<T>);
     return plan.adopt(SharedMemory.openOrCreateSync(name, plan.memory));
-  }
-
-  /**
-   * Checks openOrCreate's arguments; returns the segment's options (whose `init` writes the
-   * header) and how to make the channel of the segment, for the async and sync forms.
-   */
-  static #openOrCreatePlan<T>(
-    name: string,
-    options: OpenOrCreateChannelOptions<T> | undefined,
-  ): { memory: OpenOrCreateSharedMemoryOptions; adopt: (memory: SharedMemory) => Channel<T> } {
-    validateName(name, "channel");
-    const own = ownOptions(options, "channel options");
-    const capacity = validateCapacity(own.capacity ?? 1 << 20);
-    const codec = validateCodec<T>(own.codec ?? defaultCodec<T>());
-    const role = validateRole(own.role ?? "both");
-    const multi = validateFlag(own.multi, "multi");
-    const persist = validateFlag(own.persist, "persist");
-    let channel: Channel<T> | undefined;
-    return {
-      memory: {
-        size: HEADER + capacity,
-        mode: own.mode,
-        persist,
-        timeout: own.timeout,
-        signal: own.signal,
-        init: (created) => {
-          channel = Channel.#adopt(created, codec, role, { capacity, multi, ownsName: !persist });
-        },
-      },
-      adopt: (memory) => channel ? markCreated(channel) : Channel.#adopt(memory, codec, role),
-    };
   }
 
   /**
@@ -628,10 +308,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static open<T = Uint8Array>(name: string, options?: OpenChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    return Channel.#adopt(SharedMemory.open(name), codec, role);
+    return openChannel(name, options, Channel.#make<T>);
   }
 
   /**
@@ -658,24 +335,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    * ```
    */
   static fromFd<T = Uint8Array>(fd: FdLike, options?: OpenChannelOptions<T>): Channel<T> {
-    options = optionsObject(options, "channel options");
-    const codec = validateCodec<T>(options.codec ?? defaultCodec<T>());
-    const role = validateRole(options.role ?? "both");
-    return adoptMemoryFd(fd, (memory) => Channel.#adopt(memory, codec, role));
-  }
-
-  static #adopt<T>(
-    memory: SharedMemory,
-    codec: Codec<T>,
-    role: number,
-    initialise?: { capacity: number; multi: boolean; ownsName: boolean },
-  ): Channel<T> {
-    try {
-      return new Channel(token, memory, codec, role, initialise);
-    } catch (error) {
-      memory.close();
-      throw error;
-    }
+    return channelFromFd(fd, options, Channel.#make<T>);
   }
 
   /** The ring's size in bytes. */
@@ -695,7 +355,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /** The name of a named channel, or `null`. */
   get name(): string | null {
-    return this.#memory.name;
+    return this.#lease.memory.name;
   }
 
   /**
@@ -705,7 +365,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   get fd(): number {
     this.#assertOpen();
-    return this.#memory.fd;
+    return this.#lease.memory.fd;
   }
 
   /**
@@ -1075,11 +735,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
    */
   [selectable](): SelectAdapter<T> {
     const cells = this.#cells;
-    // Whether a message is published past the head; with several receivers, the shared head.
-    const ready = (): true | undefined => {
-      if (this.#receiverLock !== null) this.#head = Atomics.load(cells, C_HEAD);
-      return Atomics.load(cells, C_TAIL) !== this.#head ? true : undefined;
-    };
+    const ready = () => this.#frames.published(this.#receiverLock !== null);
     return {
       try: () => {
         const value = this.#tryReceive(false);
@@ -1088,7 +744,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       futex: receiveSleeper(this.#host, ready),
       release: () => {
         // A send wakes one sleeper, maybe a wait of this select: pass it on if a message stays.
-        if (!this.#closed && ready()) wakeReceivers(cells, this.#data);
+        if (!this.#closed && ready()) wakeReceivers(cells, this.#lease.data);
       },
     };
   }
@@ -1102,15 +758,15 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#loan?.finish(-1); // an open loan publishes nothing
     this.#closed = true;
     // (A ring whose buffer was transferred away cannot be read from here any more.)
-    if (this.#held !== 0 && !this.#lease.ring.buffer.detached) this.#release();
+    if (!this.#lease.ring.buffer.detached) this.#frames.releaseHeld();
     releaseWhenUnreachable.unregister(this);
-    this.#slabs.clear(); // copies handed out keep their slab; the handle keeps none
+    this.#frames.dropSlabs();
     this.#keptReceiverLock?.unlock(); // before the lock's memory goes
     this.#keptReceiverLock = null;
     leave(this.#lease);
     // The name goes now, even while a pending wait keeps the mapping for a moment: a process
     // that exits right after close() must not leave it behind.
-    if (this.#ownsName) unlinkOwnedName(this.#memory);
+    if (this.#ownsName) unlinkOwnedName(this.#lease.memory);
     if (this.#waiting === 0) this.#unmap();
   }
 
@@ -1137,7 +793,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #encode(value: T): Uint8Array {
     this.#assertOpen();
     const bytes = encodeAsIs(this.#codec, value, "send");
-    const length = realLength(bytes); // a subclass's length may lie: #write copies the real one
+    const length = realLength(bytes); // a subclass's length may lie: write() copies the real one
     if (length > this.maxMessageSize) {
       throw new RangeError(
         `Cannot send a message of ${length} bytes: the channel's ring holds ${this.#capacity} ` +
@@ -1169,12 +825,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   }
 
   #publish(bytes: Uint8Array): boolean {
-    if (!this.#senderLock) return this.#write(bytes);
+    if (!this.#senderLock) return this.#frames.write(bytes);
     // try/finally, not `using`: a `using` costs ~50 ns a call, a sixth of a small message's send
     const guard = this.#takeSenderLock();
     if (guard === null) return false;
     try {
-      return this.#write(bytes);
+      return this.#frames.write(bytes);
     } finally {
       guard.unlock();
     }
@@ -1182,64 +838,12 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
 
   /**
    * Multi mode: takes the senders' lock and the tail afresh, or returns `null` when a loan of
-   * another process holds the lock (the caller waits as for room; the loan's end wakes it).
-   *
-   * @throws {Deno.errors.Busy} when a loan of this process, on another handle, holds it.
+   * another process holds the lock (src/channel/locks.ts).
    */
   #takeSenderLock(): MutexGuard | null {
-    const lock = this.#senderLock!;
-    const cells = this.#cells;
-    let guard = lock.tryLock(); // free, or its owner died (a zombie too)
-    if (guard === null) {
-      const loaned = Atomics.load(cells, C_LOANED) !== 0;
-      try {
-        guard = lock.lockSync({ timeout: loaned ? 0 : LOCK_PATIENCE_MS });
-      } catch (error) {
-        if (error instanceof Deno.errors.TimedOut) return null;
-        if (isSystemError(error) && error.code === "EDEADLK") {
-          throw systemError(EBUSY, "send", {
-            action: "send on the channel",
-            hint: "a loan of this process, on another handle, holds the senders' lock: " +
-              "commit or abandon it first",
-          });
-        }
-        throw error;
-      }
-    }
-    if (guard.ownerDied) {
-      // A dead sender published nothing half-done: its tail never moved. A dead loan's neither.
-      Atomics.store(cells, C_LOANED, 0);
-      guard.markConsistent();
-    }
-    this.#tail = Atomics.load(cells, C_TAIL);
+    const guard = takeSenderLock(this.#senderLock!, this.#cells);
+    if (guard !== null) this.#frames.syncTail();
     return guard;
-  }
-
-  /** Whether a frame of `frame` bytes fits after the tail (the head looked at afresh if not). */
-  #hasRoom(frame: number): boolean {
-    const tail = this.#tail;
-    if (this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame) return true;
-    this.#seenHead = Atomics.load(this.#cells, C_HEAD);
-    return this.#capacity - ((tail - this.#seenHead) >>> 0) >= frame;
-  }
-
-  /** Copies `bytes` (with `set`, which copies their real length) after the tail, if it fits. */
-  #write(bytes: Uint8Array): boolean {
-    const length = realLength(bytes);
-    if (!this.#hasRoom(frameOf(length))) return false;
-    this.#bytes.set(bytes, HEADER + (this.#tail & this.#mask) + FRAME_HEADER);
-    this.#commitFrame(length);
-    return true;
-  }
-
-  /** Publishes the `length` bytes written after the tail: its length word, then the tail. */
-  #commitFrame(length: number): void {
-    const cells = this.#cells;
-    const tail = this.#tail;
-    this.#words[(HEADER + (tail & this.#mask)) >>> 2] = length;
-    this.#tail = (tail + frameOf(length)) | 0;
-    Atomics.store(cells, C_TAIL, this.#tail);
-    wakeReceivers(cells, this.#data);
   }
 
   /** The size argument of a loan, after checking that the channel carries raw bytes. */
@@ -1258,61 +862,17 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     this.#beginSend("loan from");
     const guard = this.#senderLock ? this.#takeSenderLock() : null;
     if (this.#senderLock && guard === null) return undefined;
-    try {
-      if (!this.#hasRoom(frameOf(size))) {
-        guard?.unlock();
-        return undefined;
-      }
-      const window = this.#lease.window ??= mapRing(this.#memory.fd, this.#capacity);
-      const at = HEADER + (this.#tail & this.#mask) + FRAME_HEADER;
-      const buffer = Deno.UnsafePointerView.getArrayBuffer(
-        Deno.UnsafePointer.offset(window.base, at) as Deno.PointerObject,
-        size,
-      );
-      if (guard) Atomics.store(this.#cells, C_LOANED, 1);
-      const record: LoanRecord = {
-        buffer,
-        size,
-        open: true,
-        finish: (length) => this.#finishLoan(record, guard, length),
-      };
-      this.#loan = record;
-      return createLoan(record);
-    } catch (error) {
-      guard?.unlock();
-      throw error;
-    }
-  }
-
-  /**
-   * Ends a loan: its buffer detached (or, when it was transferred away, the whole window
-   * entombed), then its bytes published when `length` >= 0, then the senders' lock released and
-   * the senders that waited for it woken.
-   */
-  #finishLoan(record: LoanRecord, guard: MutexGuard | null, length: number): void {
-    if (!record.open) return;
-    record.open = false;
-    this.#loan = null;
-    const lease = this.#lease;
-    if (!record.buffer.detached) record.buffer.transfer(0);
-    else if (lease.window) {
-      // Its new owner still points into the window: zeros from now on, a new window next time.
-      entombRange(lease.window.base, lease.window.length);
-      lease.window = null;
-    }
-    try {
-      if (length >= 0) this.#commitFrame(length);
-    } finally {
-      if (guard) {
-        Atomics.store(this.#cells, C_LOANED, 0);
-        guard.unlock();
-        // Senders of other processes that found the lock loaned sleep as for room: wake them.
-        if (Atomics.load(this.#cells, C_SENDERS_WAITING) !== 0) {
-          wakeAll(this.#cells, this.#data, this.#space);
-        }
-      }
-    }
-    if (length >= 0) yieldIfDue();
+    const record = openLoan(
+      this.#frames,
+      this.#lease,
+      this.#capacity,
+      size,
+      guard,
+      this.#loanEnded,
+    );
+    if (record === undefined) return undefined;
+    this.#loan = record;
+    return createLoan(record);
   }
 
   /**
@@ -1324,23 +884,19 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
     if (!(this.#role & RECEIVES)) {
       throw new TypeError("Cannot receive from a channel handle opened to send only");
     }
-    if (this.#held !== 0) this.#release();
+    this.#frames.releaseHeld(); // a zero-copy message still held
     const lock = this.#receiverLock;
     if (!lock || this.#keptReceiverLock !== null) return null;
-    const guard = lock.lockSync();
-    if (guard.ownerDied) guard.markConsistent(); // a dead receiver consumed nothing half-way
-    // Other receivers moved the head: take it fresh, and the tail too (a cached tail could now
-    // lie behind the head and make old bytes look like a message).
-    this.#head = Atomics.load(this.#cells, C_HEAD);
-    this.#seenTail = Atomics.load(this.#cells, C_TAIL);
+    const guard = lockReceivers(lock);
+    this.#frames.syncHead(); // other receivers moved the head
     return guard;
   }
 
   #tryReceive(view: boolean): T | undefined {
     const guard = this.#beginReceive(); // not `using`, which costs ~50 ns a call (see #publish)
-    if (guard === null) return this.#read(view);
+    if (guard === null) return this.#frames.read(view);
     try {
-      return this.#read(false);
+      return this.#frames.read(false);
     } finally {
       guard[Symbol.dispose]();
     }
@@ -1349,85 +905,10 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #tryReceiveInto(buffer: Uint8Array): number | undefined {
     const guard = this.#beginReceive(); // not `using`, which costs ~50 ns a call (see #publish)
     try {
-      return this.#receiveInto(buffer);
+      return this.#frames.readInto(buffer);
     } finally {
       guard?.[Symbol.dispose]();
     }
-  }
-
-  #receiveInto(buffer: Uint8Array): number | undefined {
-    const length = this.#peek();
-    if (length < 0) return undefined;
-    if (length > buffer.length) throw tooSmall(buffer.length, length); // it stays in the ring
-    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
-    buffer.set(this.#bytes.subarray(start, start + length));
-    this.#advance((FRAME_HEADER + length + 7) & ~7);
-    return length;
-  }
-
-  /** The length of the message at the head, checked against what is published; -1 when none. */
-  #peek(): number {
-    const head = this.#head;
-    if (head === this.#seenTail) {
-      this.#seenTail = Atomics.load(this.#cells, C_TAIL);
-      if (head === this.#seenTail) return -1;
-    }
-    const length = this.#words[(HEADER + (head & this.#mask)) >>> 2]!;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
-    if (length > this.#capacity - 8 || frame > ((this.#seenTail - head) >>> 0)) {
-      // Not a frame a sender wrote: the ring is corrupt, and nothing in it can be trusted.
-      throw new Deno.errors.InvalidData(
-        `Cannot receive: the channel's ring is corrupt (a frame of ${length} bytes where ` +
-          `${(this.#seenTail - head) >>> 0} are published)`,
-      );
-    }
-    return length;
-  }
-
-  #read(view: boolean): T | undefined {
-    const length = this.#peek();
-    if (length < 0) return undefined;
-    const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
-    let value: T;
-    if (this.#codec === (codecs.bytes as unknown)) {
-      if (view) {
-        this.#held = frame;
-        return this.#bytes.subarray(start, start + length) as unknown as T;
-      }
-      value = this.#slabs.copyWords(this.#words, start >>> 2, length) as unknown as T;
-      this.#advance(frame);
-      return value;
-    }
-    const bytes = this.#bytes.subarray(start, start + length);
-    if (!decodesInPlace(this.#codec)) {
-      // A copy, and the frame released before the codec runs: its decode may receive again.
-      const copy = this.#slabs.copy(bytes);
-      this.#advance(frame);
-      return decodeCopy(this.#codec, copy);
-    }
-    try {
-      value = this.#codec.decode(bytes); // text or JSON: never points into the ring
-    } catch (error) {
-      this.#advance(frame); // skip what cannot be decoded, so that the channel goes on
-      throw decodeFailed(this.#codec, error);
-    }
-    this.#advance(frame);
-    return value;
-  }
-
-  /** Releases the zero-copy message that the previous receive handed out, if any. */
-  #release(): void {
-    const frame = this.#held;
-    this.#held = 0;
-    this.#advance(frame);
-  }
-
-  #advance(frame: number): void {
-    const cells = this.#cells;
-    this.#head = (this.#head + frame) | 0;
-    Atomics.store(cells, C_HEAD, this.#head);
-    wakeSenders(cells, this.#space);
   }
 
   /**
@@ -1443,9 +924,9 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
   #waitHost(): WaitHost {
     return {
       cells: this.#cells,
-      data: this.#data,
-      space: this.#space,
-      seen: (receiving) => receiving ? this.#head : this.#seenHead,
+      data: this.#lease.data,
+      space: this.#lease.space,
+      seen: (receiving) => this.#frames.seen(receiving),
       giveUp: (attempt, receiving, thorough) => this.#giveUp(attempt, receiving, thorough),
       assertOpen: () => this.#assertOpen(),
       begin: () => {

@@ -1,7 +1,9 @@
 /**
  * Zero-copy sends: a `Loan` is a writable view into a channel's ring, at the place the next
- * message goes; committing it publishes the message, abandoning it publishes nothing. Internal:
- * the public entry is src/channel/mod.ts, and the channel's side is in src/channel/channel.ts.
+ * message goes; committing it publishes the message, abandoning it publishes nothing. Here are
+ * both the `Loan` and how a channel handle opens and ends one ({@linkcode openLoan}). Internal:
+ * the public entry is src/channel/mod.ts; src/channel/channel.ts checks that its handle may send
+ * and, in the multi mode, takes the senders' lock before it opens a loan.
  *
  * A loan's bytes live in an ArrayBuffer of their own over a second mapping of the ring, the
  * channel's loan window, never over the ring's main mapping: when the loan ends its buffer is
@@ -14,6 +16,12 @@
  */
 
 import { ConstructorToken, validateInteger } from "../_validate.ts";
+import { entombRange } from "../_tomb.ts";
+import type { MutexGuard } from "../sync/mutex.ts";
+import type { Frames } from "./frames.ts";
+import { C_LOANED, C_SENDERS_WAITING, mapRing } from "./layout.ts";
+import type { RingLease } from "./lease.ts";
+import { wakeAll, yieldIfDue } from "./wait.ts";
 
 /** What a channel keeps of an open loan. The loan's finalizer abandons it through `finish`. */
 export interface LoanRecord {
@@ -40,6 +48,81 @@ const token = new ConstructorToken("Loan", "Channel.loan(), loanSync() or tryLoa
 
 /** Makes a loan over a record; for src/channel/channel.ts. Internal. */
 export let createLoan: (record: LoanRecord) => Loan;
+
+/**
+ * Opens a loan of `size` bytes where the next message goes, if it fits after the tail; returns
+ * its record, or `undefined` (then `guard` is released). The bytes are a buffer of their own
+ * over the lease's loan window, mapped on first use. In the multi mode `guard` is the senders'
+ * lock, held until the loan ends and marked in C_LOANED so that other senders wait for it as
+ * for room (src/channel/locks.ts). `ended` runs as the loan ends, before anything is published.
+ */
+export function openLoan(
+  frames: Frames<unknown>,
+  lease: RingLease,
+  capacity: number,
+  size: number,
+  guard: MutexGuard | null,
+  ended: () => void,
+): LoanRecord | undefined {
+  try {
+    if (!frames.fits(size)) {
+      guard?.unlock();
+      return undefined;
+    }
+    const window = lease.window ??= mapRing(lease.memory.fd, capacity);
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(
+      Deno.UnsafePointer.offset(window.base, frames.next()) as Deno.PointerObject,
+      size,
+    );
+    if (guard) Atomics.store(lease.cells, C_LOANED, 1);
+    const record: LoanRecord = {
+      buffer,
+      size,
+      open: true,
+      finish: (length) => finishLoan(record, frames, lease, guard, length, ended),
+    };
+    return record;
+  } catch (error) {
+    guard?.unlock();
+    throw error;
+  }
+}
+
+/**
+ * Ends a loan: its buffer detached (or, when it was transferred away, the whole window
+ * entombed), then its bytes published when `length` >= 0, then the senders' lock released and
+ * the senders that waited for it woken.
+ */
+function finishLoan(
+  record: LoanRecord,
+  frames: Frames<unknown>,
+  lease: RingLease,
+  guard: MutexGuard | null,
+  length: number,
+  ended: () => void,
+): void {
+  if (!record.open) return;
+  record.open = false;
+  ended();
+  if (!record.buffer.detached) record.buffer.transfer(0);
+  else if (lease.window) {
+    // Its new owner still points into the window: zeros from now on, a new window next time.
+    entombRange(lease.window.base, lease.window.length);
+    lease.window = null;
+  }
+  try {
+    if (length >= 0) frames.commit(length);
+  } finally {
+    if (guard) {
+      const cells = lease.cells;
+      Atomics.store(cells, C_LOANED, 0);
+      guard.unlock();
+      // Senders of other processes that found the lock loaned sleep as for room: wake them.
+      if (Atomics.load(cells, C_SENDERS_WAITING) !== 0) wakeAll(cells, lease.data, lease.space);
+    }
+  }
+  if (length >= 0) yieldIfDue();
+}
 
 /**
  * A message being written in place: `bytes` is a view into the channel's ring, where the next

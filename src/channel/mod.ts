@@ -16,8 +16,10 @@
  * or abort.
  *
  * The parts, each in its own file: the ring's memory layout and header checks (layout.ts), the
- * participant and liveness registry (registry.ts), the wait-and-wake strategy (wait.ts), and the
- * `Channel` API over them (channel.ts).
+ * participant and liveness registry (registry.ts), the wait-and-wake strategy (wait.ts), the
+ * frames a handle writes and reads (frames.ts), the multi mode's locks (locks.ts), loans
+ * (loan.ts), opening (open.ts, options.ts) and releasing (lease.ts) a handle, and the `Channel`
+ * API over them (channel.ts).
  *
  * @example Text messages
  * ```ts
@@ -31,13 +33,13 @@
  * @module
  */
 
-export {
-  Channel,
-  type CreateChannelOptions,
-  type OpenChannelOptions,
-  type OpenOrCreateChannelOptions,
-  type ReceiveOptions,
-} from "./channel.ts";
+export { Channel } from "./channel.ts";
+export type {
+  CreateChannelOptions,
+  OpenChannelOptions,
+  OpenOrCreateChannelOptions,
+  ReceiveOptions,
+} from "./options.ts";
 export type { OpenOrCreateWaitOptions } from "../_open_or_create.ts";
 export { Loan } from "./loan.ts";
 export type { ChannelRole } from "./registry.ts";

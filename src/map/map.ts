@@ -27,7 +27,7 @@ import {
   validateInit,
   wasCreated,
 } from "../_open_or_create.ts";
-import { validateCodec } from "../channel/channel.ts";
+import { defaultCodec, validateCodec } from "../channel/options.ts";
 import { decodeOwned, encodeChecked, Slabs } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";
 import { closedError } from "../errors.ts";
@@ -125,10 +125,6 @@ const releaseWhenUnreachable = new FinalizationRegistry<Lease>((lease) => {
     // what could not be released stays: a leak, never a hole
   }
 });
-
-function defaultCodec<T>(): Codec<T> {
-  return codecs.bytes as unknown as Codec<T>;
-}
 
 /**
  * A fixed-capacity hash map in shared memory, with string keys and values of type `T` through a

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { Channel, channelPeers, keepReceiverLock, validateCodec } from "../channel/channel.ts";
+import { Channel, channelPeers, keepReceiverLock } from "../channel/channel.ts";
+import { validateCodec } from "../channel/options.ts";
 import { RECEIVES } from "../channel/registry.ts";
 import { encodeChecked } from "../channel/slab.ts";
 import { type Codec, codecs } from "../codec.ts";

@@ -9,7 +9,7 @@
  */
 
 import { readWaitOptions, RETRY, type WaitOptions } from "../_wait.ts";
-import { type Codec, codecs } from "../codec.ts";
+import type { Codec } from "../codec.ts";
 import { check, closedError } from "../errors.ts";
 import type { FdLike } from "../fd.ts";
 import { SharedMemory } from "../shm.ts";
@@ -22,7 +22,8 @@ import {
   validateInteger,
 } from "../_validate.ts";
 import { Mutex } from "../sync/mutex.ts";
-import { unlinkOwnedName, validateCodec } from "../channel/channel.ts";
+import { unlinkOwnedName } from "../channel/lease.ts";
+import { defaultCodec, validateCodec } from "../channel/options.ts";
 import { adoptMemoryFd } from "../_memory_fd.ts";
 import { encodeAsIs } from "../channel/slab.ts";
 import { unmapRing } from "../channel/layout.ts";
@@ -107,10 +108,6 @@ function validateTopicRole(role: unknown): number {
     );
   }
   return bits;
-}
-
-function defaultCodec<T>(): Codec<T> {
-  return codecs.bytes as unknown as Codec<T>;
 }
 
 /** What a handle must release, apart from the handle, so that a finalizer can use it. */
