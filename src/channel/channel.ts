@@ -55,12 +55,12 @@ import {
 } from "./options.ts";
 import { encodeAsIs, validateIntoBuffer } from "./slab.ts";
 import {
+  passWakeOn,
   receiveSleeper,
   spinThenTry,
   waitAsync,
   type WaitHost,
   waitSync,
-  wakeReceivers,
   yieldIfDue,
 } from "./wait.ts";
 
@@ -744,7 +744,7 @@ export class Channel<T = Uint8Array> implements Disposable, AsyncIterable<T> {
       futex: receiveSleeper(this.#host, ready),
       release: () => {
         // A send wakes one sleeper, maybe a wait of this select: pass it on if a message stays.
-        if (!this.#closed && ready()) wakeReceivers(cells, this.#lease.data);
+        if (!this.#closed && ready()) passWakeOn(cells, this.#lease.data);
       },
     };
   }

@@ -224,16 +224,30 @@ export function initWaits(data: Deno.PointerObject, space: Deno.PointerObject): 
   check(c.sem_init(space, 1, 0), "sem_init", { action: "create a channel" });
 }
 
-/** After a message was published: wakes a sleeping receiver, if one announced itself. */
+/**
+ * After a message was published: leaves the sender's CPU for the receivers' spins, and wakes a
+ * sleeping receiver, if one announced itself.
+ */
 export function wakeReceivers(cells: Int32Array, data: Deno.PointerObject): void {
   cells[C_SENDER_CPU] = cpuMark;
+  passWakeOn(cells, data);
+}
+
+/**
+ * Wakes a sleeping receiver, if one announced itself: for a receiver that took a wake-up it did
+ * not use (a `select` that returned another source) while a message stays.
+ */
+export function passWakeOn(cells: Int32Array, data: Deno.PointerObject): void {
   if (Atomics.load(cells, C_RECEIVERS_WAITING) !== 0) {
     libc().sem_post(data);
     yieldAfterSend = true;
   }
 }
 
-/** After a message was consumed: wakes a sleeping sender, if one announced itself. */
+/**
+ * After a message was consumed: leaves the receiver's CPU for the senders' spins, and wakes a
+ * sleeping sender, if one announced itself.
+ */
 export function wakeSenders(cells: Int32Array, space: Deno.PointerObject): void {
   cells[C_RECEIVER_CPU] = cpuMark;
   if (Atomics.load(cells, C_SENDERS_WAITING) !== 0) libc().sem_post(space);
