@@ -230,13 +230,16 @@ function inNewPidNamespace(script: string, name: string, pid = 0): Deno.ChildPro
   }).spawn();
 }
 
-/** The lines a child prints, one by one, with a bound on each wait. */
+/**
+ * The lines a child prints, one by one, with a bound on each wait: 60 s, as a line may wait for
+ * two Deno starts, which took over 20 s under qemu on a loaded machine.
+ */
 function lines(running: Deno.ChildProcess): { next(): Promise<string>; cancel(): Promise<void> } {
   const reader = running.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   return {
     async next() {
-      const timer = setTimeout(() => running.kill("SIGKILL"), 20_000);
+      const timer = setTimeout(() => running.kill("SIGKILL"), 60_000);
       try {
         while (!buffered.includes("\n")) {
           const { value, done } = await reader.read();
