@@ -130,7 +130,7 @@ export class Frames<T> {
       if (head === this.#seenTail) return -1;
     }
     const length = this.#words[(HEADER + (head & this.#mask)) >>> 2]!;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
+    const frame = frameOf(length);
     if (length > this.#capacity - 8 || frame > ((this.#seenTail - head) >>> 0)) {
       // Not a frame a sender wrote: the ring is corrupt, and nothing in it can be trusted.
       throw new Deno.errors.InvalidData(
@@ -149,7 +149,7 @@ export class Frames<T> {
     const length = this.#peek();
     if (length < 0) return undefined;
     const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
-    const frame = (FRAME_HEADER + length + 7) & ~7;
+    const frame = frameOf(length);
     let value: T;
     if (this.#codec === (codecs.bytes as unknown)) {
       if (view) {
@@ -188,7 +188,7 @@ export class Frames<T> {
     if (length > buffer.length) throw tooSmall(buffer.length, length); // it stays in the ring
     const start = HEADER + (this.#head & this.#mask) + FRAME_HEADER;
     buffer.set(this.#bytes.subarray(start, start + length));
-    this.#advance((FRAME_HEADER + length + 7) & ~7);
+    this.#advance(frameOf(length));
     return length;
   }
 
